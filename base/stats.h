@@ -1,0 +1,103 @@
+// The stats registry: hierarchical named counters and histograms that every model registers
+// into at construction and bumps on its own paths; written as stats.json and a gem5-like
+// stats.txt. One registry per machine (no global state); entries live as long as it does.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace memsim::stats {
+
+// A plain count; bumping it is one add, so models keep a reference and use it on hot paths.
+struct counter {
+    std::uint64_t value = 0;
+
+    counter& operator++() {
+        ++value;
+        return *this;
+    }
+    counter& operator+=(std::uint64_t n) {
+        value += n;
+        return *this;
+    }
+};
+
+// A distribution in power-of-two buckets: bucket 0 holds 0, bucket k holds [2^(k-1), 2^k).
+class histogram {
+public:
+    static constexpr unsigned bucket_count = 65;
+
+    void sample(std::uint64_t v);
+
+    std::uint64_t samples() const { return m_samples; }
+    std::uint64_t sum() const { return m_sum; }
+    std::uint64_t min() const { return m_samples ? m_min : 0; }
+    std::uint64_t max() const { return m_max; }
+    std::uint64_t bucket(unsigned k) const { return m_buckets[k]; }
+    // Smallest and largest value bucket k holds.
+    static std::uint64_t bucket_low(unsigned k);
+    static std::uint64_t bucket_high(unsigned k);
+
+private:
+    std::uint64_t m_samples = 0;
+    std::uint64_t m_sum = 0;
+    std::uint64_t m_min = ~std::uint64_t{0};
+    std::uint64_t m_max = 0;
+    std::array<std::uint64_t, bucket_count> m_buckets{};
+};
+
+class scope;
+
+class registry {
+public:
+    // Names are dot-separated segments of [a-z0-9_]; a name may not be registered twice nor
+    // be both an entry and a group of entries. Breaking either is a programming error
+    // (std::logic_error), since names come from code and validated config.
+    counter& add_counter(std::string name, std::string description);
+    histogram& add_histogram(std::string name, std::string description);
+    scope under(std::string prefix);
+
+    const counter* find_counter(std::string_view name) const;
+    const histogram* find_histogram(std::string_view name) const;
+
+    // Entries nest by name: {"bus": {"transactions": 3, ...}, ...}, sorted, deterministic.
+    void write_json(std::ostream& out) const;
+    // gem5-like: "name value # description", one line per counter and histogram field.
+    void write_text(std::ostream& out) const;
+
+private:
+    struct entry {
+        std::string description;
+        counter* count = nullptr;
+        histogram* distribution = nullptr;
+    };
+    void check_name(const std::string& name) const;
+
+    std::map<std::string, entry, std::less<>> m_entries;
+    std::deque<counter> m_counters;
+    std::deque<histogram> m_histograms;
+};
+
+// A registry seen from one component's prefix: scope("bus").add_counter("reads") is "bus.reads".
+class scope {
+public:
+    scope(registry& reg, std::string prefix) : m_registry(&reg), m_prefix(std::move(prefix)) {}
+
+    counter& add_counter(std::string_view name, std::string description) const;
+    histogram& add_histogram(std::string_view name, std::string description) const;
+    scope under(std::string_view name) const;
+    const std::string& prefix() const { return m_prefix; }
+
+private:
+    std::string full(std::string_view name) const;
+
+    registry* m_registry;
+    std::string m_prefix;
+};
+
+}  // namespace memsim::stats

@@ -1,0 +1,67 @@
+// Main memory as a TLM-2.0 loosely-timed target. The backing store is one sparse anonymous
+// mapping, reserved but not committed, so a 1 TiB machine costs host memory only for the
+// pages it touches. Each channel keeps a busy-until time so concurrent initiators queue.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+
+#include "base/stats.h"
+
+namespace memsim::hw {
+
+struct ram_timing {
+    sc_core::sc_time period;        // one RAM clock cycle
+    unsigned latency_cycles = 0;    // request to first data
+    unsigned bytes_per_cycle = 1;   // data bus bandwidth of one channel
+    unsigned channels = 1;          // power of two
+    std::uint64_t interleave = 4096;  // bytes mapped to one channel before the next
+};
+
+class ram : public sc_core::sc_module, private tlm::tlm_fw_transport_if<> {
+public:
+    tlm::tlm_target_socket<> socket;
+
+    ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& timing, stats::scope stats);
+    ~ram() override;
+    ram(const ram&) = delete;
+    ram& operator=(const ram&) = delete;
+
+    std::uint64_t size() const { return m_size; }
+    // Host view of the backing store, for loaders and tests; untimed.
+    unsigned char* data() { return m_data; }
+
+    // The time one access of `length` bytes holds a channel.
+    sc_core::sc_time transfer_time(unsigned length) const;
+
+private:
+    void b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) override;
+    bool get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) override;
+    unsigned transport_dbg(tlm::tlm_generic_payload& trans) override;
+    tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase& phase,
+                                       sc_core::sc_time& delay) override;
+
+    // Checks a payload against the store; sets the error response and returns false if bad.
+    bool accept(tlm::tlm_generic_payload& trans) const;
+    // Copies the payload's data; returns the bytes moved.
+    unsigned copy(tlm::tlm_generic_payload& trans);
+
+    const std::uint64_t m_size;
+    const ram_timing m_timing;
+    const sc_core::sc_time m_latency;
+    unsigned char* m_data = nullptr;
+    std::vector<sc_core::sc_time> m_busy_until;  // per channel
+
+    stats::counter& m_reads;
+    stats::counter& m_writes;
+    stats::counter& m_bytes_read;
+    stats::counter& m_bytes_written;
+    stats::counter& m_queue_ps;
+    stats::counter& m_dmi_grants;
+    stats::counter& m_errors;
+};
+
+}  // namespace memsim::hw

@@ -1,0 +1,101 @@
+// The machine description a user writes in YAML: its schema with defaults, the loader that
+// validates it (every error names file:line:column), `--set key.path=value` overrides, and
+// the emitter behind `memsim config show`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "base/units.h"
+
+namespace memsim::platform {
+
+enum class machine_profile { i386, i386_pae, x86_64 };
+enum class overreach_policy { error, truncate };
+// pc: RAM below 4 GiB is all of it under 3.5 GiB, else exactly 3 GiB, the rest from 4 GiB
+// (LINUX-FACTS.md, the QEMU `pc` map); flat: one region from 0.
+enum class ram_layout { pc, flat };
+
+struct ram_region {
+    std::uint64_t base = 0;
+    std::uint64_t size = 0;
+};
+
+struct cpu_config {
+    std::uint64_t frequency_hz = 2'000'000'000;
+    unsigned reach_bits = 64;
+};
+
+struct ram_config {
+    std::uint64_t size = 4 * GiB;
+    ram_layout layout = ram_layout::pc;
+    // Where RAM sits in the physical address space; derived from size and layout unless the
+    // config lists regions itself. RAM is one backing store laid into these windows in order.
+    std::vector<ram_region> regions;
+    std::uint64_t frequency_hz = 1'600'000'000;
+    unsigned latency_cycles = 80;
+    unsigned bytes_per_cycle = 16;
+    unsigned channels = 1;
+    std::uint64_t interleave = 4 * KiB;
+};
+
+struct bus_config {
+    std::uint64_t frequency_hz = 1'000'000'000;
+    unsigned width_bytes = 32;
+    unsigned latency_cycles = 2;
+    overreach_policy on_overreach = overreach_policy::error;
+};
+
+struct dma_engine_config {
+    std::string name;                   // [a-z][a-z0-9_]*, unique; names its stats
+    std::uint64_t base = 0;             // register window in the physical address space
+    std::uint64_t size = 4 * KiB;
+    unsigned reach_bits = 32;           // address lines of its bus master port, 1..64
+    unsigned burst_bytes = 64;          // power of two, at most 4 KiB
+    std::uint64_t frequency_hz = 100'000'000;
+    std::uint64_t max_transfer = 16 * MiB;
+    unsigned irq = 0;                   // line on the interrupt controller, unique
+    source_location where;              // of the device's entry, for errors found later
+};
+
+struct sim_config {
+    picoseconds quantum = 1 * ps_per_us;
+    std::uint64_t seed = 1;
+    log_level level = log_level::warning;
+};
+
+struct machine_config {
+    machine_profile profile = machine_profile::x86_64;
+    cpu_config cpu;
+    ram_config ram;
+    bus_config bus;
+    std::vector<dma_engine_config> dma_engines;  // YAML key `devices`, entries of type dma_engine
+    sim_config sim;
+};
+
+inline constexpr unsigned irq_lines = 24;  // as an IOAPIC's redirection table
+
+// Loads `path` (throws user_error "cannot open" when missing), applies each "key.path=value"
+// of `sets` in order, fills defaults and validates. Errors name file:line:col of the node at
+// fault, or "--set key.path=value" for an overridden key.
+machine_config load_config_file(const std::string& path, const std::vector<std::string>& sets = {});
+// The same for text already in memory; `name` stands for the file in error messages.
+machine_config load_config_text(std::string_view yaml, const std::string& name,
+                                const std::vector<std::string>& sets = {});
+// The shipped configs/default.yaml, embedded in the binary at build time.
+std::string_view default_config_text();
+inline constexpr const char* default_config_name = "configs/default.yaml";
+
+// The effective config as YAML, every key present; loading it gives the same config.
+std::string to_yaml(const machine_config& config);
+
+std::string_view to_string(machine_profile p);
+std::string_view to_string(overreach_policy p);
+std::string_view to_string(ram_layout l);
+std::string_view to_string(log_level l);
+
+}  // namespace memsim::platform

@@ -1,0 +1,244 @@
+// The bus: decoding, errors for what nobody decodes, an initiator's reach, DMI forwarding and
+// invalidation, and contention between initiators.
+#include <cstring>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "base/units.h"
+#include "hw/bus.h"
+#include "hw/ram.h"
+#include "testbench.h"
+
+using namespace memsim;
+using namespace memsim::test;
+
+namespace {
+
+// RAM that costs nothing, so the bus's own timing is all a test sees.
+hw::ram_timing instant_ram() { return {SC_ZERO_TIME, 0, 1, 1, 4096}; }
+// 1 GHz, 8 bytes a cycle, no fixed latency.
+hw::bus_timing bus_8_bytes() { return {sc_time(1, SC_NS), 8, 0}; }
+
+// A target that grants DMI on its whole window and can take the grant back.
+struct revoking_target : sc_module, tlm::tlm_fw_transport_if<> {
+    tlm::tlm_target_socket<> socket{"socket"};
+    unsigned char store[0x1000] = {};
+    explicit revoking_target(sc_module_name name) : sc_module(name) { socket.bind(*this); }
+    void b_transport(tlm::tlm_generic_payload& t, sc_time&) override { t.set_response_status(tlm::TLM_OK_RESPONSE); }
+    bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi& dmi) override {
+        dmi.set_dmi_ptr(store);
+        dmi.set_start_address(0);
+        dmi.set_end_address(sizeof store - 1);
+        dmi.allow_read_write();
+        return true;
+    }
+    unsigned transport_dbg(tlm::tlm_generic_payload&) override { return 0; }
+    tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload&, tlm::tlm_phase&, sc_time&) override {
+        return tlm::TLM_COMPLETED;
+    }
+    void revoke(std::uint64_t start, std::uint64_t end) { socket->invalidate_direct_mem_ptr(start, end); }
+};
+
+}  // namespace
+
+TEST_CASE("bus: each range decodes to its target at the target's own offset") {
+    bench_ground g;
+    hw::ram mem("ram", 2 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator cpu("cpu");
+    interconnect.bind_initiator(cpu.socket, "cpu", 64);
+    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
+    // RAM's first MiB at 0, its second at 4 GiB, as the PC layout splits it.
+    interconnect.map(ram_port, 0, 1 * MiB, 0);
+    interconnect.map(ram_port, 4 * GiB, 1 * MiB, 1 * MiB);
+    cpu.body = [&](scripted_initiator& self) {
+        CHECK(self.write64(4 * GiB + 0x10, 0xfeed) == tlm::TLM_OK_RESPONSE);
+        CHECK(self.write64(0x10, 0xbeef) == tlm::TLM_OK_RESPONSE);
+    };
+    sc_start();
+    std::uint64_t low = 0, high = 0;
+    std::memcpy(&low, mem.data() + 0x10, 8);
+    std::memcpy(&high, mem.data() + 1 * MiB + 0x10, 8);
+    CHECK(low == 0xbeef);
+    CHECK(high == 0xfeed);
+}
+
+TEST_CASE("bus: overlapping ranges are refused while wiring") {
+    bench_ground g;
+    hw::ram mem("ram", 2 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
+    interconnect.map(ram_port, 0x100000, 0x100000);
+    CHECK_THROWS_WITH(interconnect.map(ram_port, 0x1ff000, 0x2000),
+                      "bus: 0x1ff000-0x200fff overlaps 0x100000-0x1fffff");
+    CHECK_THROWS_WITH(interconnect.map(ram_port, 0xff000, 0x2000), "bus: 0xff000-0x100fff overlaps 0x100000-0x1fffff");
+    interconnect.map(ram_port, 0x200000, 0x1000);  // touching is fine
+}
+
+TEST_CASE("bus: an address nobody decodes is an address error, counted") {
+    bench_ground g;
+    hw::ram mem("ram", 1 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator cpu("cpu");
+    interconnect.bind_initiator(cpu.socket, "cpu", 64);
+    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 1 * MiB);
+    cpu.body = [&](scripted_initiator& self) {
+        std::uint64_t v = 0;
+        CHECK(self.read(2 * MiB, &v, 8) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        // Straddling the end of the range is no better.
+        CHECK(self.read(1 * MiB - 4, &v, 8) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    };
+    sc_start();
+    CHECK(g.count("bus.unmapped") == 2);
+}
+
+TEST_CASE("bus: a 24-bit initiator reaching 0x1000000 gets an error in error mode, counted and logged") {
+    bench_ground g;
+    hw::ram mem("ram", 32 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator isa("isa");
+    interconnect.bind_initiator(isa.socket, "isa_dma", 24);
+    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 32 * MiB);
+    isa.body = [&](scripted_initiator& self) {
+        CHECK(self.write64(0x1000000, 0xabcd) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
+        CHECK(self.write64(0xfffff8, 0x1234) == tlm::TLM_OK_RESPONSE);
+        // The last byte of the access is past the reach: refused too.
+        CHECK(self.write64(0xfffffc, 0x1234) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    };
+    sc_start();
+    std::uint64_t at_zero = 1, at_16m = 1;
+    std::memcpy(&at_zero, mem.data(), 8);
+    std::memcpy(&at_16m, mem.data() + 0x1000000, 8);
+    CHECK(at_zero == 0);
+    CHECK(at_16m == 0);
+    CHECK(g.count("bus.overreach") == 2);
+    CHECK(g.count("bus.isa_dma.overreach") == 2);
+    CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (refused; would wrap to 0x0)") !=
+          std::string::npos);
+}
+
+TEST_CASE("bus: in truncate mode a 24-bit initiator's 0x1000000 lands at 0x0, counted and logged") {
+    bench_ground g;
+    hw::ram mem("ram", 32 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::truncate, g.stats.under("bus"), g.log);
+    scripted_initiator isa("isa");
+    interconnect.bind_initiator(isa.socket, "isa_dma", 24);
+    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 32 * MiB);
+    isa.body = [&](scripted_initiator& self) {
+        CHECK(self.write64(0x1000000, 0xabcd) == tlm::TLM_OK_RESPONSE);
+        CHECK(self.read64(0x1000000) == 0xabcd);
+    };
+    sc_start();
+    std::uint64_t at_zero = 0, at_16m = 1;
+    std::memcpy(&at_zero, mem.data(), 8);
+    std::memcpy(&at_16m, mem.data() + 0x1000000, 8);
+    CHECK(at_zero == 0xabcd);
+    CHECK(at_16m == 0);
+    CHECK(g.count("bus.isa_dma.overreach") == 2);
+    CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (wrapped to 0x0)") !=
+          std::string::npos);
+}
+
+TEST_CASE("bus: DMI is translated to bus addresses and clipped to the initiator's reach") {
+    bench_ground g;
+    hw::ram mem("ram", 64 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator cpu("cpu"), isa("isa");
+    interconnect.bind_initiator(cpu.socket, "cpu", 64);
+    interconnect.bind_initiator(isa.socket, "isa_dma", 24);
+    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
+    interconnect.map(ram_port, 0, 32 * MiB, 0);
+    interconnect.map(ram_port, 4 * GiB, 32 * MiB, 32 * MiB);
+    cpu.body = [&](scripted_initiator& self) {
+        tlm::tlm_dmi grant;
+        REQUIRE(self.dmi(4 * GiB + 0x100, grant));
+        CHECK(grant.get_start_address() == 4 * GiB);
+        CHECK(grant.get_end_address() == 4 * GiB + 32 * MiB - 1);
+        CHECK(grant.get_dmi_ptr() == mem.data() + 32 * MiB);
+    };
+    isa.body = [&](scripted_initiator& self) {
+        tlm::tlm_dmi grant;
+        REQUIRE(self.dmi(0x100, grant));
+        CHECK(grant.get_start_address() == 0);
+        CHECK(grant.get_end_address() == 0xffffff);
+        tlm::tlm_dmi beyond;
+        CHECK_FALSE(self.dmi(0x1000000, beyond));
+    };
+    sc_start();
+    CHECK(g.count("bus.dmi_grants") == 2);
+}
+
+TEST_CASE("bus: a target's DMI invalidation reaches every initiator in bus addresses") {
+    bench_ground g;
+    revoking_target device("device");
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator cpu("cpu"), dma("dma");
+    interconnect.bind_initiator(cpu.socket, "cpu", 64);
+    interconnect.bind_initiator(dma.socket, "dma", 32);
+    interconnect.map(interconnect.bind_target(device.socket, "device"), 0xfe000000, 0x1000);
+    cpu.body = [&](scripted_initiator& self) {
+        tlm::tlm_dmi grant;
+        REQUIRE(self.dmi(0xfe000010, grant));
+        CHECK(grant.get_start_address() == 0xfe000000);
+        device.revoke(0x100, 0x1ff);
+    };
+    sc_start();
+    using range = std::pair<std::uint64_t, std::uint64_t>;
+    REQUIRE(cpu.invalidations.size() == 1);
+    CHECK(cpu.invalidations[0] == range{0xfe000100, 0xfe0001ff});
+    REQUIRE(dma.invalidations.size() == 1);
+    CHECK(dma.invalidations[0] == range{0xfe000100, 0xfe0001ff});
+    CHECK(g.count("bus.dmi_invalidations") == 1);
+}
+
+namespace {
+
+// Two initiators write `count` blocks of `block` bytes each through a 1 GHz, 8-byte bus;
+// returns when the last one finishes. With `pair` false only the first one runs.
+sc_time hammer(bool pair, unsigned count, unsigned block, sc_time quantum, bench_ground& g) {
+    tlm::tlm_global_quantum::instance().set(quantum);
+    hw::ram mem("ram", 1 * MiB, instant_ram(), g.stats.under("ram"));
+    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+    scripted_initiator a("a"), b("b");
+    interconnect.bind_initiator(a.socket, "a", 64);
+    interconnect.bind_initiator(b.socket, "b", 64);
+    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 1 * MiB);
+    sc_time finished = SC_ZERO_TIME;
+    auto body = [&](std::uint64_t base) {
+        return [&, base](scripted_initiator& self) {
+            std::vector<unsigned char> data(block, 0x5a);
+            for (unsigned i = 0; i < count; ++i) self.write(base + i * block, data.data(), block);
+            finished = std::max(finished, self.now());
+        };
+    };
+    a.body = body(0);
+    if (pair) b.body = body(512 * KiB);
+    sc_start();
+    return finished;
+}
+
+}  // namespace
+
+TEST_CASE("bus: one initiator alone takes count x ceil(block / width) bus cycles") {
+    bench_ground g;
+    // 1000 writes of 64 bytes: 8 cycles each at 1 ns.
+    CHECK(hammer(false, 1000, 64, sc_time(1, SC_US), g) == sc_time(8000, SC_NS));
+    CHECK(g.count("bus.wait_ps") == 0);
+}
+
+TEST_CASE("bus: two initiators hammering RAM take twice as long, under a 1 us quantum") {
+    bench_ground g;
+    // The bus carries 2 x 1000 x 64 bytes at 8 bytes a cycle: 16000 cycles, never idle.
+    CHECK(hammer(true, 1000, 64, sc_time(1, SC_US), g) == sc_time(16000, SC_NS));
+    CHECK(g.count("bus.a.transactions") == 1000);
+    CHECK(g.count("bus.b.transactions") == 1000);
+    CHECK(g.count("bus.wait_ps") > 0);
+}
+
+TEST_CASE("bus: two initiators synchronising every access alternate, each waiting one transfer") {
+    bench_ground g;
+    CHECK(hammer(true, 1000, 64, SC_ZERO_TIME, g) == sc_time(16000, SC_NS));
+    // Every write but the very first found the other initiator's 8 ns write on the bus.
+    CHECK(g.count("bus.wait_ps") == 1999 * 8000);
+}
