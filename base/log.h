@@ -31,7 +31,8 @@ public:
     bool enabled(log_level level) const { return level <= m_level; }
 
     template <typename... Args>
-    void log(log_level level, std::string_view component, fmt::format_string<Args...> format, Args&&... args) {
+    void log(log_level level, std::string_view component, fmt::format_string<Args...> format,
+             Args&&... args) {
         if (!enabled(level)) return;
         write(component, fmt::format(format, std::forward<Args>(args)...));
     }

@@ -26,7 +26,8 @@ std::uint64_t histogram::bucket_high(unsigned k) {
 void registry::check_name(const std::string& name) const {
     bool segment_start = true;
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c == '.' && !segment_start);
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c == '.' && !segment_start);
         if (!ok) throw std::logic_error("stats: bad name '" + name + "'");
         segment_start = c == '.';
     }
@@ -78,13 +79,15 @@ std::vector<std::string_view> split(std::string_view name) {
 }
 
 void write_histogram_json(std::ostream& out, const histogram& h, const std::string& indent) {
-    fmt::print(out, "{{\n{0}  \"samples\": {1},\n{0}  \"sum\": {2},\n{0}  \"min\": {3},\n{0}  \"max\": {4},\n",
+    fmt::print(out,
+               "{{\n{0}  \"samples\": {1},\n{0}  \"sum\": {2},\n{0}  \"min\": {3},\n{0}  \"max\": {4},\n",
                indent, h.samples(), h.sum(), h.min(), h.max());
     fmt::print(out, "{}  \"buckets\": [", indent);
     const char* sep = "";
     for (unsigned k = 0; k < histogram::bucket_count; ++k) {
         if (!h.bucket(k)) continue;
-        fmt::print(out, "{}[{}, {}, {}]", sep, histogram::bucket_low(k), histogram::bucket_high(k), h.bucket(k));
+        fmt::print(out, "{}[{}, {}, {}]", sep, histogram::bucket_low(k), histogram::bucket_high(k),
+                   h.bucket(k));
         sep = ", ";
     }
     fmt::print(out, "]\n{}}}", indent);
@@ -107,7 +110,8 @@ void registry::write_json(std::ostream& out) const {
             first_in_group = false;
         }
         for (std::size_t i = common; i + 1 < parts.size(); ++i) {
-            fmt::print(out, "{}\n{:{}}\"{}\": {{", first_in_group ? "" : ",", "", 2 * (open.size() + 1), parts[i]);
+            fmt::print(out, "{}\n{:{}}\"{}\": {{", first_in_group ? "" : ",", "", 2 * (open.size() + 1),
+                       parts[i]);
             open.push_back(parts[i]);
             first_in_group = true;
         }

@@ -15,9 +15,9 @@ struct unit {
     std::uint64_t scale;
 };
 
-constexpr std::array size_units{unit{"B", 1},          unit{"K", KiB},   unit{"KiB", KiB},
-                                unit{"M", MiB},        unit{"MiB", MiB}, unit{"G", GiB},
-                                unit{"GiB", GiB},      unit{"T", TiB},   unit{"TiB", TiB}};
+constexpr std::array size_units{unit{"B", 1},     unit{"K", KiB},   unit{"KiB", KiB},
+                                unit{"M", MiB},   unit{"MiB", MiB}, unit{"G", GiB},
+                                unit{"GiB", GiB}, unit{"T", TiB},   unit{"TiB", TiB}};
 constexpr std::array time_units{unit{"ps", 1}, unit{"ns", ps_per_ns}, unit{"us", ps_per_us},
                                 unit{"ms", 1000 * ps_per_us}, unit{"s", 1000'000 * ps_per_us}};
 constexpr std::array frequency_units{unit{"Hz", 1}, unit{"kHz", 1000}, unit{"MHz", 1000'000},

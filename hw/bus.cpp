@@ -20,17 +20,18 @@ constexpr std::uint64_t overreach_log_limit = 8;
 // modules of their own so that they can be added after the bus is built (a socket may only
 // be created inside a module's construction).
 struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
-    initiator_port(sc_core::sc_module_name module, bus& owner, std::string_view name, unsigned reach_bits)
+    initiator_port(sc_core::sc_module_name module, bus& owner, std::string_view name, unsigned reach_bits,
+                   stats::scope stats)
         : sc_module(module),
           owner(owner),
           name(name),
           reach_bits(reach_bits),
           reach_mask(address_mask(reach_bits)),
           socket("socket"),
-          transactions(owner.m_stats.under(name).add_counter("transactions", "Transactions from this initiator")),
-          overreach(owner.m_stats.under(name).add_counter(
-              "overreach", "Accesses beyond this initiator's reach (DMA-constraint violations)")),
-          wait_ps(owner.m_stats.under(name).add_counter("wait_ps", "Time this initiator waited for the bus (ps)")) {
+          transactions(stats.add_counter("transactions", "Transactions from this initiator")),
+          overreach(stats.add_counter("overreach",
+                                      "Accesses beyond this initiator's reach (DMA-constraint violations)")),
+          wait_ps(stats.add_counter("wait_ps", "Time this initiator waited for the bus (ps)")) {
         socket.bind(*this);
     }
 
@@ -40,7 +41,9 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
     bool get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) override {
         return owner.get_direct_mem_ptr(*this, trans, dmi);
     }
-    unsigned transport_dbg(tlm::tlm_generic_payload& trans) override { return owner.transport_dbg(*this, trans); }
+    unsigned transport_dbg(tlm::tlm_generic_payload& trans) override {
+        return owner.transport_dbg(*this, trans);
+    }
     tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase&, sc_time&) override {
         // Loosely timed only: the approximately-timed protocol is not modelled.
         trans.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);
@@ -60,10 +63,7 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
 // The bus side of one target's connection; carries DMI invalidations back.
 struct bus::target_port : sc_core::sc_module, tlm::tlm_bw_transport_if<> {
     target_port(sc_core::sc_module_name module, bus& owner, unsigned index)
-        : sc_module(module),
-          owner(owner),
-          index(index),
-          socket("socket") {
+        : sc_module(module), owner(owner), index(index), socket("socket") {
         socket.bind(*this);
     }
 
@@ -101,7 +101,8 @@ void bus::bind_initiator(tlm::tlm_initiator_socket<>& initiator, std::string_vie
     if (reach_bits < 1 || reach_bits > 64)
         throw std::invalid_argument(fmt::format("bus: reach of '{}' must be 1..64 bits", name));
     std::string module = fmt::format("{}_from_{}", basename(), name);
-    m_initiators.push_back(std::make_unique<initiator_port>(module.c_str(), *this, name, reach_bits));
+    m_initiators.push_back(std::make_unique<initiator_port>(module.c_str(), *this, name, reach_bits,
+                                                            m_stats.under("initiator").under(name)));
     initiator.bind(m_initiators.back()->socket);
 }
 
@@ -123,14 +124,15 @@ void bus::map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint
     bool overlaps_prev = next != m_map.begin() && std::prev(next)->last >= base;
     if (overlaps_next || overlaps_prev) {
         const mapping& other = overlaps_next ? *next : *std::prev(next);
-        throw std::invalid_argument(fmt::format("bus: {:#x}-{:#x} overlaps {:#x}-{:#x}", added.base, added.last,
-                                                other.base, other.last));
+        throw std::invalid_argument(fmt::format("bus: {:#x}-{:#x} overlaps {:#x}-{:#x}", added.base,
+                                                added.last, other.base, other.last));
     }
     m_map.insert(next, added);
 }
 
 sc_time bus::occupancy(unsigned length) const {
-    return sc_time::from_value(m_timing.period.value() * std::max<std::uint64_t>(1, div_ceil(length, m_timing.width_bytes)));
+    return sc_time::from_value(m_timing.period.value() *
+                               std::max<std::uint64_t>(1, div_ceil(length, m_timing.width_bytes)));
 }
 
 const bus::mapping* bus::decode(std::uint64_t address, std::uint64_t length) const {
@@ -150,9 +152,9 @@ bool bus::within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bo
     if (count) {
         ++m_overreach;
         if ((++from.overreach).value <= overreach_log_limit)
-            m_log.log(log_level::warning, name(), "{} access {:#x} beyond its {}-bit reach ({} {:#x})", from.name,
-                      address, from.reach_bits, m_mode == overreach_mode::error ? "refused; would wrap to" : "wrapped to",
-                      wrapped);
+            m_log.log(log_level::warning, name(), "{} access {:#x} beyond its {}-bit reach ({} {:#x})",
+                      from.name, address, from.reach_bits,
+                      m_mode == overreach_mode::error ? "refused; would wrap to" : "wrapped to", wrapped);
         if (from.overreach.value == overreach_log_limit)
             m_log.log(log_level::warning, name(), "further overreach by {} not logged", from.name);
     }
@@ -186,7 +188,8 @@ void bus::b_transport(initiator_port& from, tlm::tlm_generic_payload& trans, sc_
     const mapping* m = decode(trans.get_address(), length);
     if (!m) {
         ++m_unmapped;
-        m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.name, trans.get_address());
+        m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.name,
+                  trans.get_address());
         trans.set_address(issued);
         trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
         return;

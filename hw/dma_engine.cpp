@@ -29,13 +29,20 @@ dma_engine::dma_engine(sc_core::sc_module_name name, const dma_engine_params& pa
 
 std::uint64_t dma_engine::read_register(std::uint64_t offset) const {
     switch (offset) {
-        case dma_reg::src: return m_src;
-        case dma_reg::dst: return m_dst;
-        case dma_reg::len: return m_len;
-        case dma_reg::ctrl: return m_ctrl;
-        case dma_reg::status: return m_status;
-        case dma_reg::info: return m_params.reach_bits | std::uint64_t{m_params.burst_bytes} << 16;
-        default: return 0;
+        case dma_reg::src:
+            return m_src;
+        case dma_reg::dst:
+            return m_dst;
+        case dma_reg::len:
+            return m_len;
+        case dma_reg::ctrl:
+            return m_ctrl;
+        case dma_reg::status:
+            return m_status;
+        case dma_reg::info:
+            return m_params.reach_bits | std::uint64_t{m_params.burst_bytes} << 16;
+        default:
+            return 0;
     }
 }
 
@@ -154,8 +161,8 @@ void dma_engine::run() {
 }
 
 void dma_engine::drive_irq() {
-    bool asserted = (m_ctrl & dma_reg::ctrl_irq_enable) &&
-                    (m_status & (dma_reg::status_done | dma_reg::status_error));
+    bool asserted =
+        (m_ctrl & dma_reg::ctrl_irq_enable) && (m_status & (dma_reg::status_done | dma_reg::status_error));
     irq.write(asserted);
 }
 

@@ -17,9 +17,9 @@
 namespace memsim::hw {
 
 struct dma_engine_params {
-    sc_core::sc_time period;       // engine clock: one cycle per burst issued
-    unsigned reach_bits = 32;      // address lines of the bus master port
-    unsigned burst_bytes = 64;     // largest single bus transaction
+    sc_core::sc_time period;    // engine clock: one cycle per burst issued
+    unsigned reach_bits = 32;   // address lines of the bus master port
+    unsigned burst_bytes = 64;  // largest single bus transaction
     std::uint64_t max_transfer = 16 * 1024 * 1024;
 };
 
@@ -52,8 +52,8 @@ enum class dma_error : std::uint8_t {
 
 class dma_engine : public sc_core::sc_module, private tlm::tlm_fw_transport_if<> {
 public:
-    tlm::tlm_target_socket<> registers;     // MMIO, from the CPU over the bus
-    tlm::tlm_initiator_socket<> master;     // data, to memory over the bus
+    tlm::tlm_target_socket<> registers;  // MMIO, from the CPU over the bus
+    tlm::tlm_initiator_socket<> master;  // data, to memory over the bus
     sc_core::sc_out<bool> irq;
 
     dma_engine(sc_core::sc_module_name name, const dma_engine_params& params, stats::scope stats);
@@ -62,7 +62,8 @@ public:
 
 private:
     struct master_bw : tlm::tlm_bw_transport_if<> {
-        tlm::tlm_sync_enum nb_transport_bw(tlm::tlm_generic_payload&, tlm::tlm_phase&, sc_core::sc_time&) override {
+        tlm::tlm_sync_enum nb_transport_bw(tlm::tlm_generic_payload&, tlm::tlm_phase&,
+                                           sc_core::sc_time&) override {
             return tlm::TLM_COMPLETED;
         }
         void invalidate_direct_mem_ptr(sc_dt::uint64, sc_dt::uint64) override {}
@@ -80,9 +81,9 @@ private:
     bool access(tlm::tlm_generic_payload& trans, const sc_core::sc_time& delay, bool side_effects);
     void fail(dma_error why);
 
-    void run();          // SC_THREAD: one transfer per start
+    void run();  // SC_THREAD: one transfer per start
     bool move_burst(tlm::tlm_command command, std::uint64_t address, unsigned length);
-    void drive_irq();    // SC_METHOD: the one writer of `irq`
+    void drive_irq();  // SC_METHOD: the one writer of `irq`
 
     const dma_engine_params m_params;
     master_bw m_master_bw;

@@ -14,10 +14,10 @@
 namespace memsim::hw {
 
 struct ram_timing {
-    sc_core::sc_time period;        // one RAM clock cycle
-    unsigned latency_cycles = 0;    // request to first data
-    unsigned bytes_per_cycle = 1;   // data bus bandwidth of one channel
-    unsigned channels = 1;          // power of two
+    sc_core::sc_time period;          // one RAM clock cycle
+    unsigned latency_cycles = 0;      // request to first data
+    unsigned bytes_per_cycle = 1;     // data bus bandwidth of one channel
+    unsigned channels = 1;            // power of two
     std::uint64_t interleave = 4096;  // bytes mapped to one channel before the next
 };
 

@@ -51,15 +51,15 @@ struct bus_config {
 };
 
 struct dma_engine_config {
-    std::string name;                   // [a-z][a-z0-9_]*, unique; names its stats
-    std::uint64_t base = 0;             // register window in the physical address space
+    std::string name;        // [a-z][a-z0-9_]*, unique; names its stats
+    std::uint64_t base = 0;  // register window in the physical address space
     std::uint64_t size = 4 * KiB;
-    unsigned reach_bits = 32;           // address lines of its bus master port, 1..64
-    unsigned burst_bytes = 64;          // power of two, at most 4 KiB
+    unsigned reach_bits = 32;   // address lines of its bus master port, 1..64
+    unsigned burst_bytes = 64;  // power of two, at most 4 KiB
     std::uint64_t frequency_hz = 100'000'000;
     std::uint64_t max_transfer = 16 * MiB;
-    unsigned irq = 0;                   // line on the interrupt controller, unique
-    source_location where;              // of the device's entry, for errors found later
+    unsigned irq = 0;       // line on the interrupt controller, unique
+    source_location where;  // of the device's entry, for errors found later
 };
 
 struct sim_config {

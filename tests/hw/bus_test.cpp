@@ -25,7 +25,9 @@ struct revoking_target : sc_module, tlm::tlm_fw_transport_if<> {
     tlm::tlm_target_socket<> socket{"socket"};
     unsigned char store[0x1000] = {};
     explicit revoking_target(sc_module_name name) : sc_module(name) { socket.bind(*this); }
-    void b_transport(tlm::tlm_generic_payload& t, sc_time&) override { t.set_response_status(tlm::TLM_OK_RESPONSE); }
+    void b_transport(tlm::tlm_generic_payload& t, sc_time&) override {
+        t.set_response_status(tlm::TLM_OK_RESPONSE);
+    }
     bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi& dmi) override {
         dmi.set_dmi_ptr(store);
         dmi.set_start_address(0);
@@ -72,7 +74,8 @@ TEST_CASE("bus: overlapping ranges are refused while wiring") {
     interconnect.map(ram_port, 0x100000, 0x100000);
     CHECK_THROWS_WITH(interconnect.map(ram_port, 0x1ff000, 0x2000),
                       "bus: 0x1ff000-0x200fff overlaps 0x100000-0x1fffff");
-    CHECK_THROWS_WITH(interconnect.map(ram_port, 0xff000, 0x2000), "bus: 0xff000-0x100fff overlaps 0x100000-0x1fffff");
+    CHECK_THROWS_WITH(interconnect.map(ram_port, 0xff000, 0x2000),
+                      "bus: 0xff000-0x100fff overlaps 0x100000-0x1fffff");
     interconnect.map(ram_port, 0x200000, 0x1000);  // touching is fine
 }
 
@@ -113,8 +116,9 @@ TEST_CASE("bus: a 24-bit initiator reaching 0x1000000 gets an error in error mod
     CHECK(at_zero == 0);
     CHECK(at_16m == 0);
     CHECK(g.count("bus.overreach") == 2);
-    CHECK(g.count("bus.isa_dma.overreach") == 2);
-    CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (refused; would wrap to 0x0)") !=
+    CHECK(g.count("bus.initiator.isa_dma.overreach") == 2);
+    CHECK(g.log_text.str().find(
+              "bus: isa_dma access 0x1000000 beyond its 24-bit reach (refused; would wrap to 0x0)") !=
           std::string::npos);
 }
 
@@ -135,7 +139,7 @@ TEST_CASE("bus: in truncate mode a 24-bit initiator's 0x1000000 lands at 0x0, co
     std::memcpy(&at_16m, mem.data() + 0x1000000, 8);
     CHECK(at_zero == 0xabcd);
     CHECK(at_16m == 0);
-    CHECK(g.count("bus.isa_dma.overreach") == 2);
+    CHECK(g.count("bus.initiator.isa_dma.overreach") == 2);
     CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (wrapped to 0x0)") !=
           std::string::npos);
 }
@@ -231,8 +235,8 @@ TEST_CASE("bus: two initiators hammering RAM take twice as long, under a 1 us qu
     bench_ground g;
     // The bus carries 2 x 1000 x 64 bytes at 8 bytes a cycle: 16000 cycles, never idle.
     CHECK(hammer(true, 1000, 64, sc_time(1, SC_US), g) == sc_time(16000, SC_NS));
-    CHECK(g.count("bus.a.transactions") == 1000);
-    CHECK(g.count("bus.b.transactions") == 1000);
+    CHECK(g.count("bus.initiator.a.transactions") == 1000);
+    CHECK(g.count("bus.initiator.b.transactions") == 1000);
     CHECK(g.count("bus.wait_ps") > 0);
 }
 

@@ -1,0 +1,76 @@
+// An initiator socket with temporal decoupling: the timed reads and writes a CPU-like master
+// issues, each annotated with its local time and synchronised once per quantum. Callers must
+// run in an SC_THREAD, since a sync may wait.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+namespace memsim::hw {
+
+class timed_initiator : private tlm::tlm_bw_transport_if<> {
+public:
+    tlm::tlm_initiator_socket<> socket;
+    tlm_utils::tlm_quantumkeeper quantum;
+    // DMI ranges the interconnect took back, in order, for whoever caches grants.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> invalidations;
+
+    explicit timed_initiator(const char* name) : socket(name) { socket.bind(*this); }
+
+    tlm::tlm_response_status transport(tlm::tlm_command command, std::uint64_t address, void* data,
+                                       unsigned length) {
+        m_trans.set_command(command);
+        m_trans.set_address(address);
+        m_trans.set_data_ptr(static_cast<unsigned char*>(data));
+        m_trans.set_data_length(length);
+        m_trans.set_streaming_width(length);
+        m_trans.set_byte_enable_ptr(nullptr);
+        m_trans.set_dmi_allowed(false);
+        m_trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+        sc_core::sc_time delay = quantum.get_local_time();
+        socket->b_transport(m_trans, delay);
+        quantum.set(delay);
+        if (quantum.need_sync()) quantum.sync();
+        return m_trans.get_response_status();
+    }
+    tlm::tlm_response_status write(std::uint64_t address, const void* data, unsigned length) {
+        return transport(tlm::TLM_WRITE_COMMAND, address, const_cast<void*>(data), length);
+    }
+    tlm::tlm_response_status read(std::uint64_t address, void* data, unsigned length) {
+        return transport(tlm::TLM_READ_COMMAND, address, data, length);
+    }
+    tlm::tlm_response_status write64(std::uint64_t address, std::uint64_t value) {
+        return write(address, &value, 8);
+    }
+    // A failed read reads as all ones, as an unclaimed PC bus cycle does.
+    std::uint64_t read64(std::uint64_t address) {
+        std::uint64_t value = 0;
+        return read(address, &value, 8) == tlm::TLM_OK_RESPONSE ? value : ~std::uint64_t{0};
+    }
+    bool dmi(std::uint64_t address, tlm::tlm_dmi& grant) {
+        tlm::tlm_generic_payload trans;
+        trans.set_command(tlm::TLM_READ_COMMAND);
+        trans.set_address(address);
+        return socket->get_direct_mem_ptr(trans, grant);
+    }
+    // This initiator's own now: global time plus its decoupled offset.
+    sc_core::sc_time now() const { return quantum.get_current_time(); }
+
+private:
+    tlm::tlm_sync_enum nb_transport_bw(tlm::tlm_generic_payload&, tlm::tlm_phase&,
+                                       sc_core::sc_time&) override {
+        return tlm::TLM_COMPLETED;
+    }
+    void invalidate_direct_mem_ptr(sc_dt::uint64 start, sc_dt::uint64 end) override {
+        invalidations.emplace_back(start, end);
+    }
+
+    tlm::tlm_generic_payload m_trans;
+};
+
+}  // namespace memsim::hw

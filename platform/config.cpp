@@ -1,0 +1,572 @@
+// The config loader: YAML text plus `--set` overrides in, a validated machine_config out. Every
+// value is read through a checker that knows the node's dotted path ("devices[1].reach_bits"), so
+// each error can name the file:line:col of the node at fault, or the --set that put it there.
+#include "platform/config.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "platform/config_yaml.h"
+
+namespace memsim::platform {
+namespace {
+
+using detail::set_origin;
+
+// ---- Spellings of enum values, shared by the loader and to_string ----
+
+template <typename E>
+struct named {
+    std::string_view name;
+    E value;
+};
+
+constexpr std::array profile_names{named<machine_profile>{"x86_64", machine_profile::x86_64},
+                                   named<machine_profile>{"i386", machine_profile::i386},
+                                   named<machine_profile>{"i386-pae", machine_profile::i386_pae}};
+constexpr std::array layout_names{named<ram_layout>{"pc", ram_layout::pc},
+                                  named<ram_layout>{"flat", ram_layout::flat}};
+constexpr std::array overreach_names{named<overreach_policy>{"error", overreach_policy::error},
+                                     named<overreach_policy>{"truncate", overreach_policy::truncate}};
+constexpr std::array level_names{
+    named<log_level>{"error", log_level::error}, named<log_level>{"warning", log_level::warning},
+    named<log_level>{"info", log_level::info}, named<log_level>{"debug", log_level::debug}};
+// The only kind of device so far; the key exists so configs stay valid when more arrive.
+enum class device_type { dma_engine };
+constexpr std::array device_type_names{named<device_type>{"dma_engine", device_type::dma_engine}};
+
+template <typename E, std::size_t N>
+std::string_view name_of(const std::array<named<E>, N>& names, E value) {
+    for (const named<E>& n : names)
+        if (n.value == value) return n.name;
+    return "?";
+}
+
+template <typename E, std::size_t N>
+std::vector<std::string_view> names_of(const std::array<named<E>, N>& names) {
+    std::vector<std::string_view> out;
+    for (const named<E>& n : names) out.push_back(n.name);
+    return out;
+}
+
+// ---- The schema's keys ----
+
+constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "sim"};
+constexpr std::string_view cpu_keys[] = {"frequency", "reach_bits"};
+constexpr std::string_view ram_keys[] = {"size",           "layout",          "regions",  "frequency",
+                                         "latency_cycles", "bytes_per_cycle", "channels", "interleave"};
+constexpr std::string_view region_keys[] = {"base", "size"};
+constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cycles", "on_overreach"};
+constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
+                                            "burst_bytes", "frequency", "max_transfer", "irq"};
+constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
+
+constexpr std::uint64_t page_size = 4 * KiB;
+constexpr unsigned unsigned_max = std::numeric_limits<unsigned>::max();
+
+unsigned physical_bits(machine_profile p) {
+    switch (p) {
+        case machine_profile::i386:
+            return 32;
+        case machine_profile::i386_pae:
+            return 36;
+        case machine_profile::x86_64:
+            return 52;
+    }
+    return 52;
+}
+
+// ---- Typo suggestions ----
+
+// Levenshtein distance, ignoring case so that 'WARNING' still finds 'warning'.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+    std::vector<std::size_t> row(b.size() + 1);
+    std::iota(row.begin(), row.end(), std::size_t{0});
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (lower(a[i - 1]) != lower(b[j - 1]))});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// " (did you mean 'size'?)" when a candidate is close enough to be a typo of `word`, else "".
+std::string suggestion(std::string_view word, std::span<const std::string_view> candidates) {
+    std::string_view best;
+    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+    for (std::string_view c : candidates) {
+        std::size_t d = edit_distance(word, c);
+        if (d < best_distance) {
+            best = c;
+            best_distance = d;
+        }
+    }
+    if (best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
+    return fmt::format(" (did you mean '{}'?)", best);
+}
+
+// ---- Numbers and ranges ----
+
+// Decimal or 0x-hex, nothing else.
+std::uint64_t parse_integer(std::string_view text) {
+    std::string_view digits = text;
+    int base = 10;
+    if (digits.starts_with("0x") || digits.starts_with("0X")) {
+        base = 16;
+        digits.remove_prefix(2);
+    }
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+    if (ec == std::errc::result_out_of_range)
+        throw std::invalid_argument(fmt::format("'{}' is too large", text));
+    if (ec != std::errc{} || end != digits.data() + digits.size())
+        throw std::invalid_argument(fmt::format("expected an integer, got '{}'", text));
+    return value;
+}
+
+bool overlaps(const ram_region& a, const ram_region& b) {
+    return a.base < b.base + b.size && b.base < a.base + a.size;
+}
+
+// The last byte's address, as /proc/iomem prints ranges: "0xfe000000-0xfe000fff".
+std::string hex_range(const ram_region& r) { return fmt::format("{:#x}-{:#x}", r.base, r.base + r.size - 1); }
+
+// base + size in hex, correct even where the sum passes 2^64.
+std::string hex_end(const ram_region& r) {
+    std::uint64_t end = r.base + r.size;
+    return end >= r.base ? fmt::format("{:#x}", end) : fmt::format("0x1{:016x}", end);
+}
+
+bool fits_bits(const ram_region& r, unsigned bits) {
+    if (bits >= 64) return true;
+    std::uint64_t limit = std::uint64_t{1} << bits;
+    return r.size <= limit && r.base <= limit - r.size;
+}
+
+// ---- The checker: typed reads of YAML nodes, each error at the node (or --set) at fault ----
+
+// A node and the dotted path that names it in messages and in --set records.
+struct at {
+    YAML::Node node;
+    std::string path;
+    // An empty value ("size:") has yaml-cpp's mark of whatever follows it; its key's is clearer.
+    std::optional<YAML::Mark> key_mark = std::nullopt;
+};
+
+std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+
+std::string_view kind_of(const YAML::Node& node) {
+    if (node.IsMap()) return "a mapping";
+    if (node.IsSequence()) return "a list";
+    return "nothing";
+}
+
+class checker {
+public:
+    checker(std::string file, std::vector<set_origin> sets)
+        : m_file(std::move(file)), m_sets(std::move(sets)) {}
+
+    source_location locate(const at& where) const {
+        for (auto it = m_sets.rbegin(); it != m_sets.rend(); ++it)
+            if (detail::covers(it->path, where.path)) return source_location{"--set " + it->text};
+        YAML::Mark mark = where.key_mark.value_or(where.node.Mark());
+        if (mark.is_null()) return source_location{m_file};
+        return source_location{m_file, mark.line + 1, mark.column + 1};
+    }
+
+    [[noreturn]] void fail_with(const at& where, const std::string& message) const {
+        throw user_error(locate(where), message);
+    }
+    // "ram.size: what"
+    [[noreturn]] void fail(const at& where, std::string_view what) const {
+        fail_with(where, where.path.empty() ? fmt::format("{} at the top level", what)
+                                            : fmt::format("{}: {}", where.path, what));
+    }
+
+    // Checks that `where` is a mapping (null counts as empty) whose keys are all in `known`.
+    void expect_map(const at& where, std::span<const std::string_view> known) const {
+        if (where.node.IsNull()) return;
+        if (!where.node.IsMap()) fail(where, "expected a mapping");
+        std::vector<std::string> seen;
+        for (const auto& pair : where.node) {
+            const std::string& key = pair.first.Scalar();
+            at key_at{pair.first, join(where.path, key)};
+            if (std::find(known.begin(), known.end(), key) == known.end())
+                fail_with(key_at, fmt::format("unknown key '{}' in {}{}", key, container_name(where.path),
+                                              suggestion(key, known)));
+            if (std::find(seen.begin(), seen.end(), key) != seen.end())
+                fail_with(key_at, fmt::format("duplicate key '{}' in {}", key, container_name(where.path)));
+            seen.push_back(key);
+        }
+    }
+
+    // map[key], or nothing when the key is absent.
+    std::optional<at> field(const at& map, std::string_view key) const {
+        if (!map.node.IsMap()) return std::nullopt;
+        for (const auto& pair : map.node) {
+            if (pair.first.Scalar() != key) continue;
+            std::optional<YAML::Mark> key_mark;
+            if (pair.second.IsNull()) key_mark = pair.first.Mark();
+            return at{pair.second, join(map.path, key), key_mark};
+        }
+        return std::nullopt;
+    }
+
+    at required(const at& map, std::string_view key) const {
+        std::optional<at> f = field(map, key);
+        if (!f) fail(map, fmt::format("missing required key '{}'", key));
+        return *f;
+    }
+
+    // map[key] checked as a mapping with `known` keys; an absent section reads as empty.
+    at section(const at& map, std::string_view key, std::span<const std::string_view> known) const {
+        at s = field(map, key).value_or(at{YAML::Node(), join(map.path, key)});
+        expect_map(s, known);
+        return s;
+    }
+
+    // The entries of a list (null counts as empty), named "devices[1]".
+    std::vector<at> entries(const at& where) const {
+        if (where.node.IsNull()) return {};
+        if (!where.node.IsSequence()) fail(where, "expected a list");
+        std::vector<at> out;
+        for (std::size_t i = 0; i < where.node.size(); ++i)
+            out.push_back(at{where.node[i], fmt::format("{}[{}]", where.path, i)});
+        return out;
+    }
+
+    std::string scalar(const at& f, std::string_view noun) const {
+        if (!f.node.IsScalar()) fail(f, fmt::format("expected {}, got {}", noun, kind_of(f.node)));
+        return f.node.Scalar();
+    }
+
+    // A non-negative number in one of the unit syntaxes of base/units.h.
+    std::uint64_t number(const at& f, std::string_view noun, std::uint64_t (*parse)(std::string_view)) const {
+        std::string text = scalar(f, noun);
+        if (text.starts_with('-')) fail(f, fmt::format("must not be negative (got '{}')", text));
+        if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])))
+            fail(f, fmt::format("expected {}, got '{}'", noun, text));
+        try {
+            return parse(text);
+        } catch (const std::invalid_argument& e) {
+            fail(f, e.what());
+        }
+    }
+
+    std::uint64_t integer(const at& f, std::uint64_t low, std::uint64_t high) const {
+        std::uint64_t v = number(f, "an integer", parse_integer);
+        if (v >= low && v <= high) return v;
+        if (high < unsigned_max) fail(f, fmt::format("must be {}..{} (got {})", low, high, v));
+        // Only a lower bound of 0 or 1 matters to the user; the upper one is the field's type.
+        if (v < low) fail(f, fmt::format("must be positive (got {})", v));
+        fail(f, fmt::format("must be at most {} (got {})", high, v));
+    }
+
+    unsigned uint(const at& f, unsigned low, unsigned high = unsigned_max) const {
+        return static_cast<unsigned>(integer(f, low, high));
+    }
+
+    unsigned power_of_two(const at& f, unsigned high = unsigned_max) const {
+        unsigned v = uint(f, 1, high);
+        if (!std::has_single_bit(v)) fail(f, fmt::format("must be a power of two (got {})", v));
+        return v;
+    }
+
+    std::uint64_t size(const at& f) const { return number(f, "a size", parse_size); }
+
+    std::uint64_t positive_size(const at& f) const { return positive(f, size(f)); }
+
+    // A positive multiple of 4 KiB: RAM and device windows are mapped page by page.
+    std::uint64_t pages(const at& f) const {
+        std::uint64_t v = positive_size(f);
+        check_page_multiple(f, v);
+        return v;
+    }
+
+    void check_page_multiple(const at& f, std::uint64_t v) const {
+        if (v % page_size != 0) fail(f, fmt::format("must be a multiple of 4 KiB (got {})", f.node.Scalar()));
+    }
+
+    // Never 0: clocks divide by it.
+    std::uint64_t frequency(const at& f) const {
+        return positive(f, number(f, "a frequency", parse_frequency));
+    }
+
+    picoseconds time(const at& f) const { return number(f, "a time", parse_time); }
+
+    template <typename E, std::size_t N>
+    E choice(const at& f, const std::array<named<E>, N>& names) const {
+        std::vector<std::string_view> spellings = names_of(names);
+        std::string choices = fmt::format("{}", fmt::join(spellings, ", "));
+        std::string text = scalar(f, "one of " + choices);
+        for (const named<E>& n : names)
+            if (n.name == text) return n.value;
+        fail(f, fmt::format("'{}' is not one of {}{}", text, choices, suggestion(text, spellings)));
+    }
+
+    // Checks that a window lies within `bits` address bits, which `space` names in the message.
+    void check_fits(const at& f, const ram_region& r, unsigned bits, std::string_view what,
+                    std::string_view space) const {
+        if (!fits_bits(r, bits)) fail(f, fmt::format("{} ends at {} beyond {}", what, hex_end(r), space));
+    }
+
+private:
+    std::uint64_t positive(const at& f, std::uint64_t v) const {
+        if (v == 0) fail(f, fmt::format("must be positive (got {})", f.node.Scalar()));
+        return v;
+    }
+
+    static std::string container_name(const std::string& path) {
+        return path.empty() ? "the top level" : fmt::format("'{}'", path);
+    }
+
+    std::string m_file;
+    std::vector<set_origin> m_sets;
+};
+
+// Checks that RAM or a device window lies within the profile's physical address space.
+void check_in_profile(const checker& r, const at& f, const ram_region& window, std::string_view what,
+                      machine_profile p) {
+    unsigned bits = physical_bits(p);
+    r.check_fits(f, window, bits, what,
+                 fmt::format("the {}-bit physical address space of {}", bits, name_of(profile_names, p)));
+}
+
+// ---- Sections ----
+
+void read_cpu(const checker& r, const at& s, cpu_config& cpu) {
+    if (auto f = r.field(s, "frequency")) cpu.frequency_hz = r.frequency(*f);
+    if (auto f = r.field(s, "reach_bits")) cpu.reach_bits = r.uint(*f, 1, 64);
+}
+
+// Where RAM sits when the config does not list regions. pc follows QEMU's `pc` machine
+// (LINUX-FACTS.md, "Firmware map"): all RAM below 4 GiB when it is under 3.5 GiB, else exactly
+// 3 GiB there, below the PCI hole, and the rest from 4 GiB.
+std::vector<ram_region> derive_regions(std::uint64_t size, ram_layout layout) {
+    if (layout == ram_layout::flat || size < 3 * GiB + GiB / 2) return {ram_region{0, size}};
+    return {ram_region{0, 3 * GiB}, ram_region{4 * GiB, size - 3 * GiB}};
+}
+
+std::vector<ram_region> read_regions(const checker& r, const at& list, machine_profile profile) {
+    std::vector<at> entries = r.entries(list);
+    if (entries.empty()) r.fail(list, "must not be empty");
+    std::vector<ram_region> regions;
+    for (const at& e : entries) {
+        r.expect_map(e, region_keys);
+        at base = r.required(e, "base");
+        ram_region region{r.size(base), r.pages(r.required(e, "size"))};
+        r.check_page_multiple(base, region.base);
+        check_in_profile(r, e, region, "RAM", profile);
+        for (std::size_t i = 0; i < regions.size(); ++i) {
+            if (!overlaps(region, regions[i])) continue;
+            std::string earlier = fmt::format("{} {}", entries[i].path, hex_range(regions[i]));
+            r.fail(e, fmt::format("{} overlaps {}", hex_range(region), earlier));
+        }
+        regions.push_back(region);
+    }
+    return regions;
+}
+
+// `profile_site` is blamed for derived RAM that does not fit when ram.size was not given.
+void read_ram(const checker& r, const at& s, machine_profile profile, const at& profile_site,
+              ram_config& ram) {
+    std::optional<at> size = r.field(s, "size");
+    if (size) ram.size = r.pages(*size);
+    if (auto f = r.field(s, "frequency")) ram.frequency_hz = r.frequency(*f);
+    if (auto f = r.field(s, "latency_cycles")) ram.latency_cycles = r.uint(*f, 0);
+    if (auto f = r.field(s, "bytes_per_cycle")) ram.bytes_per_cycle = r.uint(*f, 1);
+    if (auto f = r.field(s, "channels")) ram.channels = r.power_of_two(*f);
+    if (auto f = r.field(s, "interleave")) {
+        ram.interleave = r.size(*f);
+        if (ram.interleave < 64 || !std::has_single_bit(ram.interleave))
+            r.fail(*f, fmt::format("must be a power of two of at least 64 (got {})", f->node.Scalar()));
+    }
+    std::optional<at> layout = r.field(s, "layout");
+    if (layout) ram.layout = r.choice(*layout, layout_names);
+
+    std::optional<at> regions = r.field(s, "regions");
+    if (!regions) {
+        ram.regions = derive_regions(ram.size, ram.layout);
+        for (const ram_region& region : ram.regions)
+            check_in_profile(r, size.value_or(profile_site), region, "RAM", profile);
+        return;
+    }
+    if (layout) r.fail(*layout, "cannot be given together with ram.regions");
+    ram.regions = read_regions(r, *regions, profile);
+    std::uint64_t sum = 0;
+    for (const ram_region& region : ram.regions) sum += region.size;
+    if (size && ram.size != sum) {
+        std::string given = size->node.Scalar();
+        r.fail(*size, fmt::format("{} is not the sum of ram.regions ({})", given, format_size(sum)));
+    }
+    ram.size = sum;
+    std::sort(ram.regions.begin(), ram.regions.end(),
+              [](const ram_region& a, const ram_region& b) { return a.base < b.base; });
+}
+
+void read_bus(const checker& r, const at& s, bus_config& bus) {
+    if (auto f = r.field(s, "frequency")) bus.frequency_hz = r.frequency(*f);
+    if (auto f = r.field(s, "width_bytes")) bus.width_bytes = r.power_of_two(*f);
+    if (auto f = r.field(s, "latency_cycles")) bus.latency_cycles = r.uint(*f, 0);
+    if (auto f = r.field(s, "on_overreach")) bus.on_overreach = r.choice(*f, overreach_names);
+}
+
+void read_sim(const checker& r, const at& s, sim_config& sim) {
+    if (auto f = r.field(s, "quantum")) sim.quantum = r.time(*f);
+    if (auto f = r.field(s, "seed")) sim.seed = r.integer(*f, 0, std::numeric_limits<std::uint64_t>::max());
+    if (auto f = r.field(s, "log_level")) sim.level = r.choice(*f, level_names);
+}
+
+// ---- Devices ----
+
+// A device as read, with the nodes that later checks blame.
+struct device_entry {
+    dma_engine_config config;
+    at self;
+    at name;
+    at base;
+    std::optional<at> irq;
+};
+
+bool valid_name(std::string_view name) {
+    if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+device_entry read_device(const checker& r, const at& e) {
+    r.expect_map(e, device_keys);
+    if (!e.node.IsMap()) r.fail(e, "expected a mapping");
+    device_entry d{{}, e, r.required(e, "name"), r.required(e, "base"), r.field(e, "irq")};
+    dma_engine_config& c = d.config;
+    c.name = r.scalar(d.name, "a name");
+    if (!valid_name(c.name))
+        r.fail(d.name,
+               fmt::format("'{}' is not a valid name (a lowercase letter, then a-z, 0-9 or _)", c.name));
+    if (auto f = r.field(e, "type")) r.choice(*f, device_type_names);
+    c.base = r.size(d.base);
+    r.check_page_multiple(d.base, c.base);
+    if (auto f = r.field(e, "size")) c.size = r.pages(*f);
+    if (auto f = r.field(e, "reach_bits")) c.reach_bits = r.uint(*f, 1, 64);
+    if (auto f = r.field(e, "burst_bytes")) c.burst_bytes = r.power_of_two(*f, 4096);
+    if (auto f = r.field(e, "frequency")) c.frequency_hz = r.frequency(*f);
+    if (auto f = r.field(e, "max_transfer")) c.max_transfer = r.positive_size(*f);
+    if (d.irq) c.irq = r.uint(*d.irq, 0, irq_lines - 1);
+    c.where = r.locate(e);
+    return d;
+}
+
+// Checks a device against the machine and the devices before it.
+void check_device(const checker& r, const device_entry& d, const std::vector<device_entry>& earlier,
+                  const machine_config& m) {
+    const dma_engine_config& c = d.config;
+    for (const device_entry& other : earlier) {
+        if (other.config.name == c.name)
+            r.fail(d.name, fmt::format("device name '{}' is already used by {}", c.name, other.self.path));
+        if (other.config.irq == c.irq)
+            r.fail(d.irq.value_or(d.self),
+                   fmt::format("irq {} is already used by device '{}'", c.irq, other.config.name));
+    }
+    ram_region window{c.base, c.size};
+    std::string what = fmt::format("device '{}'", c.name);
+    check_in_profile(r, d.base, window, what, m.profile);
+    unsigned reach = m.cpu.reach_bits;
+    r.check_fits(d.base, window, reach, what, fmt::format("the CPU's {}-bit reach", reach));
+    for (const ram_region& ram : m.ram.regions)
+        if (overlaps(window, ram))
+            r.fail(d.base, fmt::format("{} at {} overlaps RAM {}", what, hex_range(window), hex_range(ram)));
+    for (const device_entry& other : earlier) {
+        ram_region theirs{other.config.base, other.config.size};
+        if (overlaps(window, theirs))
+            r.fail(d.base, fmt::format("{} at {} overlaps device '{}' at {}", what, hex_range(window),
+                                       other.config.name, hex_range(theirs)));
+    }
+}
+
+void read_devices(const checker& r, const at& list, machine_config& m) {
+    std::vector<device_entry> devices;
+    for (const at& e : r.entries(list)) {
+        device_entry d = read_device(r, e);
+        check_device(r, d, devices, m);
+        devices.push_back(std::move(d));
+    }
+    for (device_entry& d : devices) m.dma_engines.push_back(std::move(d.config));
+}
+
+machine_config read_config(const checker& r, const YAML::Node& root) {
+    at top{root, ""};
+    r.expect_map(top, top_keys);
+    machine_config m;
+    std::optional<at> profile = r.field(top, "profile");
+    if (profile) m.profile = r.choice(*profile, profile_names);
+    read_cpu(r, r.section(top, "cpu", cpu_keys), m.cpu);
+    read_ram(r, r.section(top, "ram", ram_keys), m.profile, profile.value_or(top), m.ram);
+    read_bus(r, r.section(top, "bus", bus_keys), m.bus);
+    std::optional<at> devices = r.field(top, "devices");
+    if (devices) read_devices(r, *devices, m);
+    read_sim(r, r.section(top, "sim", sim_keys), m.sim);
+    return m;
+}
+
+YAML::Node parse_document(std::string_view yaml, const std::string& name) {
+    try {
+        return YAML::Load(std::string(yaml));
+    } catch (const YAML::ParserException& e) {
+        if (e.mark.is_null()) throw user_error(source_location{name}, e.msg);
+        throw user_error(source_location{name, e.mark.line + 1, e.mark.column + 1}, e.msg);
+    }
+}
+
+std::string read_file(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (!file) throw user_error(source_location{path}, fmt::format("cannot open: {}", std::strerror(errno)));
+    std::string text;
+    char buffer[1 << 14];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
+    int error = std::ferror(file) ? errno : 0;
+    std::fclose(file);
+    if (error) throw user_error(source_location{path}, fmt::format("cannot read: {}", std::strerror(error)));
+    return text;
+}
+
+}  // namespace
+
+machine_config load_config_text(std::string_view yaml, const std::string& name,
+                                const std::vector<std::string>& sets) {
+    YAML::Node root = parse_document(yaml, name);
+    std::vector<set_origin> origins = detail::apply_sets(root, sets);
+    return read_config(checker(name, std::move(origins)), root);
+}
+
+machine_config load_config_file(const std::string& path, const std::vector<std::string>& sets) {
+    return load_config_text(read_file(path), path, sets);
+}
+
+std::string_view to_string(machine_profile p) { return name_of(profile_names, p); }
+std::string_view to_string(overreach_policy p) { return name_of(overreach_names, p); }
+std::string_view to_string(ram_layout l) { return name_of(layout_names, l); }
+std::string_view to_string(log_level l) { return name_of(level_names, l); }
+
+}  // namespace memsim::platform

@@ -1,0 +1,127 @@
+#include "platform/run.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "base/error.h"
+#include "base/log.h"
+#include "base/stats.h"
+#include "hw/sim_time.h"
+#include "platform/config.h"
+#include "platform/machine.h"
+#include "platform/self_test.h"
+
+namespace memsim::platform {
+namespace {
+
+namespace fs = std::filesystem;
+
+machine_config load(const run_options& o) {
+    if (o.config_path) return load_config_file(*o.config_path, o.sets);
+    return load_config_text(default_config_text(), default_config_name, o.sets);
+}
+
+void refuse_workload(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw user_error(source_location{path}, fmt::format("cannot open: {}", std::strerror(errno)));
+    throw user_error(source_location{path},
+                     "workload files need the CPU core, which this build does not have yet; "
+                     "`memsim run` without --workload runs the built-in self-test traffic");
+}
+
+// Made before the simulation starts, so a bad --out fails fast and writes nothing.
+fs::path prepare_out_dir(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir))
+        throw user_error(source_location{dir},
+                         fmt::format("cannot create output directory: {}", ec.message()));
+    return dir;
+}
+
+// Written beside, then renamed over, so a reader never sees half a file.
+void write_output(const fs::path& dir, const std::string& name, const std::string& text) {
+    fs::path final_path = dir / name;
+    fs::path temporary = dir / ("." + name + ".tmp");
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out.flush()) throw user_error(source_location{temporary.string()}, "cannot write");
+    }
+    fs::rename(temporary, final_path);
+}
+
+std::string describe_machine(const machine_config& c) {
+    std::string text =
+        fmt::format("machine: {}, {} RAM, bus {} x {} B, quantum {}, seed {}\n", to_string(c.profile),
+                    format_size(c.ram.size), format_frequency(c.bus.frequency_hz), c.bus.width_bytes,
+                    format_time(c.sim.quantum), c.sim.seed);
+    for (const ram_region& r : c.ram.regions)
+        text += fmt::format("  ram      {:#018x}-{:#018x}  {}\n", r.base, r.base + r.size - 1,
+                            format_size(r.size));
+    for (const dma_engine_config& d : c.dma_engines)
+        text += fmt::format("  {:<8} {:#018x}-{:#018x}  dma_engine, {}-bit reach, irq {}\n", d.name, d.base,
+                            d.base + d.size - 1, d.reach_bits, d.irq);
+    return text;
+}
+
+std::string describe_steps(const self_test& traffic) {
+    std::string text = "self-test (built-in traffic until the CPU core and kernel arrive):\n";
+    for (const self_test_step& s : traffic.steps())
+        text += fmt::format("  {:<6}{:<36}{}\n", s.passed ? "ok" : "FAIL", s.name, s.detail);
+    return text;
+}
+
+std::uint64_t counter(const stats::registry& stats, std::string_view name) {
+    const stats::counter* c = stats.find_counter(name);
+    return c ? c->value : 0;
+}
+
+}  // namespace
+
+int run_machine(const run_options& options) {
+    machine_config config = load(options);
+    if (options.workload_path) refuse_workload(*options.workload_path);
+    std::optional<fs::path> out;
+    if (options.out_dir) out = prepare_out_dir(*options.out_dir);
+
+    stats::registry stats;
+    std::ostringstream dmesg;
+    hw::systemc_time clock;
+    logger log(dmesg, config.sim.level);
+    log.set_time_source(&clock);
+    machine board("machine", config, stats, log);
+    self_test traffic("self_test", board, config.sim.seed);
+
+    auto host_began = std::chrono::steady_clock::now();
+    sc_core::sc_start();
+    std::chrono::duration<double> host = std::chrono::steady_clock::now() - host_began;
+    stats.add_counter("sim.time_ps", "Simulated time at the end of the run (ps)").value =
+        sc_core::sc_time_stamp().value();
+
+    fmt::print("{}{}", describe_machine(config), describe_steps(traffic));
+    fmt::print(
+        "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} ps waiting; "
+        "overreach: {}\n",
+        sc_core::sc_time_stamp().to_string(), host.count(), counter(stats, "bus.transactions"),
+        counter(stats, "bus.bytes"), counter(stats, "bus.wait_ps"), counter(stats, "bus.overreach"));
+    if (out) {
+        std::ostringstream json, text;
+        stats.write_json(json);
+        stats.write_text(text);
+        write_output(*out, "stats.json", json.str());
+        write_output(*out, "stats.txt", text.str());
+        write_output(*out, "dmesg.log", dmesg.str());
+        write_output(*out, "config.yaml", to_yaml(config));
+        fmt::print("outputs: {}/{{stats.json, stats.txt, dmesg.log, config.yaml}}\n", out->string());
+    }
+    return traffic.passed() ? 0 : 1;
+}
+
+}  // namespace memsim::platform

@@ -1,0 +1,166 @@
+// The `memsim` command as a user meets it: the default run, its outputs, determinism, and one
+// clear line with exit status 2 for every bad input, with nothing written.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct outcome {
+    int status;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// A scratch directory per test, removed afterwards.
+struct scratch {
+    fs::path dir;
+    scratch() {
+        std::string pattern = (fs::temp_directory_path() / "memsim-cli-XXXXXX").string();
+        dir = mkdtemp(pattern.data());
+    }
+    ~scratch() { fs::remove_all(dir); }
+    fs::path write(const std::string& name, const std::string& text) const {
+        std::ofstream(dir / name) << text;
+        return dir / name;
+    }
+
+    outcome memsim(const std::string& args) const {
+        std::string command = std::string(MEMSIM_BINARY) + " " + args + " >" + (dir / "stdout").string() +
+                              " 2>" + (dir / "stderr").string();
+        int raw = std::system(command.c_str());
+        return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir / "stdout"), slurp(dir / "stderr")};
+    }
+    // A bad input: exit status 2 and exactly one line on stderr, which is returned.
+    std::string error_of(const std::string& args) const {
+        outcome o = memsim(args);
+        CHECK(o.status == 2);
+        CHECK(o.out.empty());
+        CHECK(std::count(o.err.begin(), o.err.end(), '\n') == 1);
+        return o.err;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("memsim --version names the program and its version") {
+    scratch s;
+    outcome o = s.memsim("--version");
+    CHECK(o.status == 0);
+    CHECK(o.out == "memsim 0.1.0\n");
+}
+
+TEST_CASE("memsim run with no options runs the default machine's self-test and passes") {
+    scratch s;
+    outcome o = s.memsim("run");
+    CHECK(o.status == 0);
+    CHECK(o.err.empty());
+    CHECK(o.out.find("machine: x86_64, 4 GiB RAM") != std::string::npos);
+    CHECK(o.out.find("ok    isa_dma copy") != std::string::npos);
+    CHECK(o.out.find("ok    pci_dma copy") != std::string::npos);
+    CHECK(o.out.find("ok    isa_dma beyond its 24-bit reach     0x1010000 refused by the bus") !=
+          std::string::npos);
+    CHECK(o.out.find("FAIL") == std::string::npos);
+}
+
+TEST_CASE("memsim run --out writes stats, log and config, the same bytes every time") {
+    scratch s;
+    REQUIRE(s.memsim("run --out " + (s.dir / "a").string()).status == 0);
+    REQUIRE(s.memsim("run --out " + (s.dir / "b").string()).status == 0);
+    for (const char* name : {"stats.json", "stats.txt", "dmesg.log", "config.yaml"}) {
+        CAPTURE(name);
+        CHECK(!slurp(s.dir / "a" / name).empty());
+        CHECK(slurp(s.dir / "a" / name) == slurp(s.dir / "b" / name));
+    }
+    std::string json = slurp(s.dir / "a" / "stats.json");
+    CHECK(json.find("\"overreach\": 1") != std::string::npos);
+    std::string text = slurp(s.dir / "a" / "stats.txt");
+    CHECK(text.find("bus.initiator.isa_dma.overreach") != std::string::npos);
+    CHECK(slurp(s.dir / "a" / "dmesg.log").find("isa_dma access 0x1010000 beyond its 24-bit reach") !=
+          std::string::npos);
+}
+
+TEST_CASE("memsim run in truncate mode shows the narrow device's write wrapping to low memory") {
+    scratch s;
+    outcome o = s.memsim("run --set bus.on_overreach=truncate");
+    CHECK(o.status == 0);
+    CHECK(o.out.find("ok    isa_dma beyond its 24-bit reach     0x1010000 wrapped to 0x10000") !=
+          std::string::npos);
+}
+
+TEST_CASE("memsim config show prints a config that config check accepts") {
+    scratch s;
+    outcome shown = s.memsim("config show --set ram.size=8GiB");
+    REQUIRE(shown.status == 0);
+    CHECK(shown.out.find("size: 8 GiB") != std::string::npos);
+    fs::path file = s.write("shown.yaml", shown.out);
+    outcome checked = s.memsim("config check " + file.string());
+    CHECK(checked.status == 0);
+    CHECK(checked.out == file.string() + ": ok\n");
+    CHECK(s.memsim("config show " + file.string()).out == shown.out);
+}
+
+TEST_CASE("every subcommand has --help") {
+    scratch s;
+    for (const char* args :
+         {"--help", "run --help", "config --help", "config check --help", "config show --help"}) {
+        CAPTURE(args);
+        outcome o = s.memsim(args);
+        CHECK(o.status == 0);
+        CHECK(o.out.find("Usage:") != std::string::npos);
+    }
+}
+
+TEST_CASE("bad command lines: one line, exit 2") {
+    scratch s;
+    CHECK(s.error_of("") == "memsim: error: A subcommand is required\n");
+    CHECK(s.error_of("run --bogus") == "memsim: error: The following argument was not expected: --bogus\n");
+    CHECK(s.error_of("run --seed -3") == "memsim: error: --seed: '-3' is not a non-negative integer\n");
+    CHECK(s.error_of("run --set ram.size") == "memsim: error: --set ram.size: expected key.path=value\n");
+    CHECK(s.error_of("run --set ram.sise=1G") ==
+          "memsim: error: --set ram.sise=1G: unknown key 'sise' in 'ram' (did you mean 'size'?)\n");
+    CHECK(s.error_of("run --set ram.size=-1G") ==
+          "memsim: error: --set ram.size=-1G: ram.size: must not be negative (got '-1G')\n");
+    CHECK(s.error_of("run --config /no/such.yaml") ==
+          "memsim: error: /no/such.yaml: cannot open: No such file or directory\n");
+    CHECK(s.error_of("config check /no/such.yaml") ==
+          "memsim: error: /no/such.yaml: cannot open: No such file or directory\n");
+}
+
+TEST_CASE("bad config files name file, line and column; nothing is written") {
+    scratch s;
+    fs::path out = s.dir / "out";
+    auto run_with = [&](const std::string& name, const std::string& yaml) {
+        fs::path file = s.write(name, yaml);
+        std::string line = s.error_of("run --config " + file.string() + " --out " + out.string());
+        CHECK_FALSE(fs::exists(out));
+        std::string prefix = "memsim: error: " + file.string() + ":";
+        REQUIRE(line.rfind(prefix, 0) == 0);
+        return line.substr(prefix.size());
+    };
+    CHECK(run_with("unknown.yaml", "ram:\n  sise: 4 GiB\n") ==
+          "2:3: unknown key 'sise' in 'ram' (did you mean 'size'?)\n");
+    CHECK(run_with("type.yaml", "ram:\n  latency_cycles: soon\n") ==
+          "2:19: ram.latency_cycles: expected an integer, got 'soon'\n");
+    CHECK(run_with("zero.yaml", "ram:\n  size: 0\n") == "2:9: ram.size: must be positive (got 0)\n");
+    CHECK(run_with("reach.yaml", "devices:\n  - name: d\n    base: 0xfe000000\n    reach_bits: 0\n") ==
+          "4:17: devices[0].reach_bits: must be 1..64 (got 0)\n");
+    CHECK(run_with("reach65.yaml", "devices:\n  - name: d\n    base: 0xfe000000\n    reach_bits: 65\n") ==
+          "4:17: devices[0].reach_bits: must be 1..64 (got 65)\n");
+}

@@ -1,0 +1,379 @@
+// The config loader as a datasheet: what the shipped config means, how RAM is laid out, the
+// exact message of every user error, --set, and the emitter's round trip.
+#include "platform/config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+using namespace memsim;
+using namespace memsim::platform;
+
+namespace {
+
+machine_config load(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+    return load_config_text(yaml, "test.yaml", sets);
+}
+
+machine_config load_default(const std::vector<std::string>& sets = {}) {
+    return load_config_text(default_config_text(), default_config_name, sets);
+}
+
+// The full message ("test.yaml:2:3: ...") of the user_error loading `yaml` throws.
+std::string error_of(const std::string& yaml, const std::vector<std::string>& sets = {},
+                     const std::string& name = "test.yaml") {
+    try {
+        load_config_text(yaml, name, sets);
+    } catch (const user_error& e) {
+        return e.message();
+    }
+    FAIL("no user_error for:\n" << yaml);
+    return {};
+}
+
+std::string default_error_of(const std::vector<std::string>& sets) {
+    return error_of(std::string(default_config_text()), sets, default_config_name);
+}
+
+// RAM's place in the address space, "0x0: 3 GiB, 0x100000000: 1 GiB", readable when a check fails.
+std::string ram_map(const machine_config& c) {
+    std::string out;
+    for (const ram_region& r : c.ram.regions)
+        out += fmt::format("{}{:#x}: {}", out.empty() ? "" : ", ", r.base, format_size(r.size));
+    return out;
+}
+
+std::string file_error_of(const std::string& path) {
+    try {
+        load_config_file(path);
+    } catch (const user_error& e) {
+        return e.message();
+    }
+    FAIL("no user_error for " << path);
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("the shipped default config") {
+    machine_config c = load_default();
+    CHECK(c.profile == machine_profile::x86_64);
+    CHECK(c.cpu.frequency_hz == 2'000'000'000);
+    CHECK(c.cpu.reach_bits == 64);
+    CHECK(c.ram.size == 4 * GiB);
+    CHECK(c.ram.layout == ram_layout::pc);
+    CHECK(ram_map(c) == "0x0: 3 GiB, 0x100000000: 1 GiB");
+    CHECK(c.ram.frequency_hz == 1'600'000'000);
+    CHECK(c.ram.latency_cycles == 80);
+    CHECK(c.ram.bytes_per_cycle == 16);
+    CHECK(c.ram.channels == 1);
+    CHECK(c.ram.interleave == 4 * KiB);
+    CHECK(c.bus.frequency_hz == 1'000'000'000);
+    CHECK(c.bus.width_bytes == 32);
+    CHECK(c.bus.latency_cycles == 2);
+    CHECK(c.bus.on_overreach == overreach_policy::error);
+    REQUIRE(c.dma_engines.size() == 2);
+    const dma_engine_config& isa = c.dma_engines[0];
+    CHECK(isa.name == "isa_dma");
+    CHECK(isa.base == 0xfe00'0000);
+    CHECK(isa.size == 4 * KiB);
+    CHECK(isa.reach_bits == 24);
+    CHECK(isa.burst_bytes == 2);
+    CHECK(isa.frequency_hz == 8'000'000);
+    CHECK(isa.max_transfer == 64 * KiB);
+    CHECK(isa.irq == 6);
+    CHECK(isa.where.str() == "configs/default.yaml:26:5");
+    const dma_engine_config& pci = c.dma_engines[1];
+    CHECK(pci.name == "pci_dma");
+    CHECK(pci.base == 0xfe00'1000);
+    CHECK(pci.reach_bits == 32);
+    CHECK(pci.burst_bytes == 64);
+    CHECK(pci.frequency_hz == 133'000'000);
+    CHECK(pci.max_transfer == 16 * MiB);
+    CHECK(pci.irq == 11);
+    CHECK(c.sim.quantum == 1 * ps_per_us);
+    CHECK(c.sim.seed == 1);
+    CHECK(c.sim.level == log_level::warning);
+}
+
+TEST_CASE("an empty document is every default, with no devices") {
+    machine_config c = load("");
+    CHECK(c.profile == machine_profile::x86_64);
+    CHECK(c.ram.size == 4 * GiB);
+    CHECK(ram_map(c) == "0x0: 3 GiB, 0x100000000: 1 GiB");
+    CHECK(c.dma_engines.empty());
+    CHECK(c.sim.quantum == 1 * ps_per_us);
+}
+
+TEST_CASE("a config file on disk") {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / "memsim_config_test.yaml";
+    std::ofstream(path) << "ram:\n  size: 1 GiB\n";
+    CHECK(load_config_file(path.string()).ram.size == 1 * GiB);
+    std::filesystem::remove(path);
+    CHECK(file_error_of(path.string()) == path.string() + ": cannot open: No such file or directory");
+    CHECK(file_error_of("/nonexistent/memsim.yaml") ==
+          "/nonexistent/memsim.yaml: cannot open: No such file or directory");
+}
+
+TEST_CASE("RAM layout") {
+    SUBCASE("pc under 3.5 GiB is all below 4 GiB") {
+        CHECK(ram_map(load("ram: {size: 2 GiB}")) == "0x0: 2 GiB");
+        CHECK(ram_map(load("ram: {size: 3580 MiB}")) == "0x0: 3580 MiB");
+    }
+    SUBCASE("pc from 3.5 GiB puts exactly 3 GiB below 4 GiB") {
+        CHECK(ram_map(load("ram: {size: 3584 MiB}")) == "0x0: 3 GiB, 0x100000000: 512 MiB");
+        CHECK(ram_map(load("ram: {size: 16 GiB}")) == "0x0: 3 GiB, 0x100000000: 13 GiB");
+    }
+    SUBCASE("flat is one region from 0") {
+        machine_config c = load("ram: {size: 8 GiB, layout: flat}");
+        CHECK(c.ram.layout == ram_layout::flat);
+        CHECK(ram_map(c) == "0x0: 8 GiB");
+    }
+    SUBCASE("explicit regions are sorted and sum to the size") {
+        machine_config c = load(
+            "ram:\n"
+            "  regions:\n"
+            "    - {base: 0x100000000, size: 1 GiB}\n"
+            "    - {base: 0, size: 2 GiB}\n");
+        CHECK(ram_map(c) == "0x0: 2 GiB, 0x100000000: 1 GiB");
+        CHECK(c.ram.size == 3 * GiB);
+    }
+    SUBCASE("i386-pae reaches 64 GiB") {
+        machine_config c = load("profile: i386-pae\nram: {size: 8 GiB}");
+        CHECK(c.profile == machine_profile::i386_pae);
+        CHECK(ram_map(c) == "0x0: 3 GiB, 0x100000000: 5 GiB");
+    }
+}
+
+TEST_CASE("errors in the file name file:line:col and the dotted path") {
+    CHECK(error_of("ram:\n  sise: 4 GiB\n") ==
+          "test.yaml:2:3: unknown key 'sise' in 'ram' (did you mean 'size'?)");
+    CHECK(error_of("cpu: {}\nrma: {}\n") ==
+          "test.yaml:2:1: unknown key 'rma' in the top level (did you mean 'ram'?)");
+    CHECK(error_of("wibble: 1\n") == "test.yaml:1:1: unknown key 'wibble' in the top level");
+    CHECK(error_of("ram:\n  size: 1 GiB\n  size: 2 GiB\n") == "test.yaml:3:3: duplicate key 'size' in 'ram'");
+    CHECK(error_of("- 1\n") == "test.yaml:1:1: expected a mapping at the top level");
+    CHECK(error_of("ram: 5\n") == "test.yaml:1:6: ram: expected a mapping");
+    CHECK(error_of("devices: {}\n") == "test.yaml:1:10: devices: expected a list");
+    CHECK(error_of("ram:\n  latency_cycles: abc\n") ==
+          "test.yaml:2:19: ram.latency_cycles: expected an integer, got 'abc'");
+    CHECK(error_of("ram:\n  size: [1]\n") == "test.yaml:2:9: ram.size: expected a size, got a list");
+    CHECK(error_of("ram:\n  size:\n") == "test.yaml:2:3: ram.size: expected a size, got nothing");
+    CHECK(error_of("ram:\n  size: 4 XB\n") ==
+          "test.yaml:2:9: ram.size: '4 XB' has an unknown unit 'XB' for a size");
+    CHECK(error_of("ram:\n  size: 0\n") == "test.yaml:2:9: ram.size: must be positive (got 0)");
+    CHECK(error_of("ram:\n  size: -4 GiB\n") ==
+          "test.yaml:2:9: ram.size: must not be negative (got '-4 GiB')");
+    CHECK(error_of("ram:\n  size: 4097\n") ==
+          "test.yaml:2:9: ram.size: must be a multiple of 4 KiB (got 4097)");
+    CHECK(error_of("ram:\n  layout: pcc\n") ==
+          "test.yaml:2:11: ram.layout: 'pcc' is not one of pc, flat (did you mean 'pc'?)");
+    CHECK(error_of("ram:\n  channels: 3\n") ==
+          "test.yaml:2:13: ram.channels: must be a power of two (got 3)");
+    CHECK(error_of("ram:\n  interleave: 32\n") ==
+          "test.yaml:2:15: ram.interleave: must be a power of two of at least 64 (got 32)");
+    CHECK(error_of("cpu:\n  frequency: 0 Hz\n") ==
+          "test.yaml:2:14: cpu.frequency: must be positive (got 0 Hz)");
+    CHECK(error_of("sim:\n  log_level: WARNING\n") ==
+          "test.yaml:2:14: sim.log_level: 'WARNING' is not one of error, warning, info, debug (did you "
+          "mean 'warning'?)");
+    CHECK(error_of("sim:\n  seed: 18446744073709551616\n") ==
+          "test.yaml:2:9: sim.seed: '18446744073709551616' is too large");
+}
+
+TEST_CASE("YAML syntax errors keep yaml-cpp's mark and message") {
+    CHECK(error_of("ram: size: 1\n") == "test.yaml:1:10: illegal map value");
+    CHECK(error_of("ram:\n  size: 1\n bus: 2\n") == "test.yaml:3:2: end of map not found");
+}
+
+TEST_CASE("RAM regions and the profile's physical address space") {
+    CHECK(error_of("ram:\n"
+                   "  regions:\n"
+                   "    - {base: 0, size: 3 GiB}\n"
+                   "    - {base: 0x80000000, size: 1 GiB}\n") ==
+          "test.yaml:4:7: ram.regions[1]: 0x80000000-0xbfffffff overlaps ram.regions[0] 0x0-0xbfffffff");
+    CHECK(error_of("ram:\n  layout: pc\n  regions:\n    - {base: 0, size: 1 GiB}\n") ==
+          "test.yaml:2:11: ram.layout: cannot be given together with ram.regions");
+    CHECK(error_of("ram:\n  size: 2 GiB\n  regions:\n    - {base: 0, size: 1 GiB}\n") ==
+          "test.yaml:2:9: ram.size: 2 GiB is not the sum of ram.regions (1 GiB)");
+    CHECK(error_of("ram:\n  regions:\n    - {base: 0x1800, size: 4 KiB}\n") ==
+          "test.yaml:3:14: ram.regions[0].base: must be a multiple of 4 KiB (got 0x1800)");
+    CHECK(error_of("ram:\n  regions:\n    - {size: 4 KiB}\n") ==
+          "test.yaml:3:7: ram.regions[0]: missing required key 'base'");
+    CHECK(error_of("ram:\n  regions: []\n") == "test.yaml:2:12: ram.regions: must not be empty");
+    CHECK(error_of("profile: i386\nram:\n  size: 4 GiB\n") ==
+          "test.yaml:3:9: ram.size: RAM ends at 0x140000000 beyond the 32-bit physical address space of "
+          "i386");
+    // With no ram.size the default 4 GiB does not fit either; the profile is what changed.
+    CHECK(error_of("profile: i386\n") ==
+          "test.yaml:1:10: profile: RAM ends at 0x140000000 beyond the 32-bit physical address space of "
+          "i386");
+    CHECK(error_of("profile: i386\nram:\n  regions:\n    - {base: 0xfff00000, size: 2 MiB}\n") ==
+          "test.yaml:4:7: ram.regions[0]: RAM ends at 0x100100000 beyond the 32-bit physical address space "
+          "of i386");
+    CHECK(ram_map(load("profile: i386\nram: {size: 3 GiB}")) == "0x0: 3 GiB");
+}
+
+TEST_CASE("device errors") {
+    const std::string two =
+        "devices:\n"
+        "  - name: isa_dma\n"
+        "    base: 0xfe000000\n"
+        "    irq: 6\n"
+        "  - name: pci_dma\n"
+        "    base: 0xfe001000\n";
+    CHECK(load(two + "    irq: 11\n").dma_engines.size() == 2);
+    CHECK(error_of(two + "    irq: 6\n") ==
+          "test.yaml:7:10: devices[1].irq: irq 6 is already used by device 'isa_dma'");
+    CHECK(error_of(two + "    irq: 24\n") == "test.yaml:7:10: devices[1].irq: must be 0..23 (got 24)");
+    CHECK(error_of(two + "    irq: 11\n    reach_bits: 65\n") ==
+          "test.yaml:8:17: devices[1].reach_bits: must be 1..64 (got 65)");
+    CHECK(error_of(two + "    irq: 11\n    reach_bits: 0\n") ==
+          "test.yaml:8:17: devices[1].reach_bits: must be 1..64 (got 0)");
+    CHECK(error_of(two + "    irq: 11\n    burst_bytes: 8192\n") ==
+          "test.yaml:8:18: devices[1].burst_bytes: must be 1..4096 (got 8192)");
+    CHECK(error_of(two + "    irq: 11\n    reach_bit: 32\n") ==
+          "test.yaml:8:5: unknown key 'reach_bit' in 'devices[1]' (did you mean 'reach_bits'?)");
+    CHECK(error_of("devices:\n  - {name: a, base: 0xfe000000}\n  - {name: a, base: 0xfe001000, irq: 1}\n") ==
+          "test.yaml:3:12: devices[1].name: device name 'a' is already used by devices[0]");
+    CHECK(error_of("devices:\n  - {name: Isa, base: 0xfe000000}\n") ==
+          "test.yaml:2:12: devices[0].name: 'Isa' is not a valid name (a lowercase letter, then a-z, 0-9 "
+          "or _)");
+    CHECK(error_of("devices:\n  - {base: 0xfe000000}\n") ==
+          "test.yaml:2:5: devices[0]: missing required key 'name'");
+    CHECK(error_of("devices:\n  - {name: a, type: dma, base: 0xfe000000}\n") ==
+          "test.yaml:2:21: devices[0].type: 'dma' is not one of dma_engine");
+    CHECK(error_of("devices:\n  - {name: a, base: 0x1000}\n") ==
+          "test.yaml:2:21: devices[0].base: device 'a' at 0x1000-0x1fff overlaps RAM 0x0-0xbfffffff");
+    CHECK(error_of("devices:\n  - {name: a, base: 0xfe000000, size: 8 KiB}\n"
+                   "  - {name: b, base: 0xfe001000, irq: 1}\n") ==
+          "test.yaml:3:21: devices[1].base: device 'b' at 0xfe001000-0xfe001fff overlaps device 'a' at "
+          "0xfe000000-0xfe001fff");
+    CHECK(error_of("cpu: {reach_bits: 32}\ndevices:\n  - {name: a, base: 0x100000000}\n"
+                   "ram: {size: 1 GiB}\n") ==
+          "test.yaml:3:21: devices[0].base: device 'a' ends at 0x100001000 beyond the CPU's 32-bit reach");
+}
+
+TEST_CASE("--set applies before validation") {
+    machine_config c = load_default(
+        {"ram.size=2GiB", "devices.isa_dma.reach_bits=32", "devices.0.burst_bytes=4", "sim.seed=7"});
+    CHECK(c.ram.size == 2 * GiB);
+    CHECK(ram_map(c) == "0x0: 2 GiB");
+    CHECK(c.dma_engines[0].reach_bits == 32);
+    CHECK(c.dma_engines[0].burst_bytes == 4);
+    CHECK(c.dma_engines[1].reach_bits == 32);
+    CHECK(c.sim.seed == 7);
+    // Later sets win; missing sections are created; a flow value replaces a whole node.
+    CHECK(load("", {"sim.seed=7", "sim.seed=8"}).sim.seed == 8);
+    CHECK(load("", {"devices=[{name: a, base: 0xfe000000}]"}).dma_engines.at(0).name == "a");
+}
+
+TEST_CASE("--set errors name the --set") {
+    CHECK(default_error_of({"ram.size"}) == "--set ram.size: expected key.path=value");
+    CHECK(default_error_of({"ram..size=1"}) == "--set ram..size=1: expected key.path=value");
+    CHECK(default_error_of({"=1"}) == "--set =1: expected key.path=value");
+    CHECK(default_error_of({"ram.sise=4G"}) ==
+          "--set ram.sise=4G: unknown key 'sise' in 'ram' (did you mean 'size'?)");
+    CHECK(default_error_of({"ram.latency_cycles=abc"}) ==
+          "--set ram.latency_cycles=abc: ram.latency_cycles: expected an integer, got 'abc'");
+    CHECK(default_error_of({"devices.isa_dma.reach_bits=0"}) ==
+          "--set devices.isa_dma.reach_bits=0: devices[0].reach_bits: must be 1..64 (got 0)");
+    CHECK(default_error_of({"devices.isa_dma.base=0x1000"}) ==
+          "--set devices.isa_dma.base=0x1000: devices[0].base: device 'isa_dma' at 0x1000-0x1fff "
+          "overlaps RAM 0x0-0xbfffffff");
+    CHECK(default_error_of({"devices.nope.irq=3"}) ==
+          "--set devices.nope.irq=3: devices: no entry named 'nope'");
+    CHECK(default_error_of({"devices.5.irq=3"}) == "--set devices.5.irq=3: devices: no entry 5 (it has 2)");
+    CHECK(default_error_of({"ram.size.x=1"}) ==
+          "--set ram.size.x=1: ram.size: is a value, not a mapping or list");
+    CHECK(default_error_of({"ram.size=[1"}) == "--set ram.size=[1: end of sequence flow not found");
+    // A node from the file keeps its own location even when a --set made it wrong.
+    CHECK(default_error_of({"devices.isa_dma.irq=11"}) ==
+          "configs/default.yaml:43:10: devices[1].irq: irq 11 is already used by device 'isa_dma'");
+}
+
+TEST_CASE("to_yaml writes every key in the shipped file's order and style") {
+    CHECK(to_yaml(load_default()) == R"(profile: x86_64
+
+cpu:
+  frequency: 2 GHz
+  reach_bits: 64
+
+ram:
+  size: 4 GiB
+  regions:
+    - {base: 0x0, size: 3 GiB}
+    - {base: 0x100000000, size: 1 GiB}
+  frequency: 1600 MHz
+  latency_cycles: 80
+  bytes_per_cycle: 16
+  channels: 1
+  interleave: 4 KiB
+
+bus:
+  frequency: 1 GHz
+  width_bytes: 32
+  latency_cycles: 2
+  on_overreach: error
+
+devices:
+  - name: isa_dma
+    type: dma_engine
+    base: 0xfe000000
+    size: 4 KiB
+    reach_bits: 24
+    burst_bytes: 2
+    frequency: 8 MHz
+    max_transfer: 64 KiB
+    irq: 6
+  - name: pci_dma
+    type: dma_engine
+    base: 0xfe001000
+    size: 4 KiB
+    reach_bits: 32
+    burst_bytes: 64
+    frequency: 133 MHz
+    max_transfer: 16 MiB
+    irq: 11
+
+sim:
+  quantum: 1 us
+  seed: 1
+  log_level: warning
+)");
+}
+
+TEST_CASE("to_yaml round trips") {
+    // to_yaml prints every field but `where` and `layout` (regions are explicit), so equal text is
+    // equal configs.
+    auto round_trip = [](const machine_config& c) {
+        std::string text = to_yaml(c);
+        machine_config back = load(text);
+        CHECK(to_yaml(back) == text);
+        CHECK(ram_map(back) == ram_map(c));
+        CHECK(back.dma_engines.size() == c.dma_engines.size());
+    };
+    round_trip(load_default());
+    round_trip(load(""));
+    machine_config modified =
+        load_default({"profile=i386-pae", "ram.layout=flat", "ram.size=2 GiB", "bus.on_overreach=truncate",
+                      "sim.quantum=250 ns", "sim.log_level=debug", "sim.seed=18446744073709551615",
+                      "cpu.frequency=3500 MHz", "devices.pci_dma.max_transfer=1536 KiB"});
+    CHECK(ram_map(modified) == "0x0: 2 GiB");
+    round_trip(modified);
+    std::string text = to_yaml(modified);
+    CHECK(text.find("profile: i386-pae\n") == 0);
+    CHECK(text.find("  quantum: 250 ns\n") != std::string::npos);
+    CHECK(text.find("  max_transfer: 1536 KiB\n") != std::string::npos);
+    CHECK(text.find("  seed: 18446744073709551615\n") != std::string::npos);
+}
+
+TEST_CASE("to_string spellings") {
+    CHECK(to_string(machine_profile::i386_pae) == "i386-pae");
+    CHECK(to_string(machine_profile::x86_64) == "x86_64");
+    CHECK(to_string(overreach_policy::truncate) == "truncate");
+    CHECK(to_string(ram_layout::flat) == "flat");
+    CHECK(to_string(log_level::debug) == "debug");
+}
