@@ -84,6 +84,8 @@ bus::bus(sc_core::sc_module_name name, const bus_timing& timing, overreach_mode 
     : sc_module(name),
       m_timing(timing),
       m_latency(sc_time::from_value(timing.period.value() * timing.latency_cycles)),
+      m_occupancy(timing.period, timing.width_bytes),
+      m_simc(sc_core::sc_get_curr_simcontext()),
       m_mode(mode),
       m_stats(stats),
       m_log(log),
@@ -130,11 +132,6 @@ void bus::map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint
     m_map.insert(next, added);
 }
 
-sc_time bus::occupancy(unsigned length) const {
-    return sc_time::from_value(m_timing.period.value() *
-                               std::max<std::uint64_t>(1, div_ceil(length, m_timing.width_bytes)));
-}
-
 const bus::mapping* bus::decode(std::uint64_t address, std::uint64_t length) const {
     auto next = std::upper_bound(m_map.begin(), m_map.end(), address,
                                  [](std::uint64_t a, const mapping& m) { return a < m.base; });
@@ -148,6 +145,11 @@ bool bus::within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bo
     std::uint64_t address = trans.get_address();
     std::uint64_t last = address + (trans.get_data_length() ? trans.get_data_length() - 1 : 0);
     if (last <= from.reach_mask && last >= address) return true;
+    return overreach(from, trans, count);
+}
+
+bool bus::overreach(initiator_port& from, tlm::tlm_generic_payload& trans, bool count) {
+    std::uint64_t address = trans.get_address();
     std::uint64_t wrapped = address & from.reach_mask;
     if (count) {
         ++m_overreach;
@@ -167,10 +169,17 @@ bool bus::within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bo
     return true;
 }
 
+void bus::unmapped(initiator_port& from, tlm::tlm_generic_payload& trans) {
+    ++m_unmapped;
+    m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.name,
+              trans.get_address());
+    trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+}
+
 void bus::charge(initiator_port& from, unsigned length, sc_time& delay) {
-    sc_time arrival = sc_core::sc_time_stamp() + delay;
+    sc_time arrival = m_simc->time_stamp() + delay;
     sc_time start = std::max(arrival, m_busy_until);
-    sc_time held = occupancy(length);
+    sc_time held = m_occupancy(length);
     m_busy_until = start + held;
     std::uint64_t waited = (start - arrival).value();
     m_wait_ps += waited;

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/stats.h"
+#include "hw/transfer_time.h"
 
 namespace memsim::hw {
 
@@ -42,7 +43,7 @@ public:
     void map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint64_t offset = 0);
 
     // The time one transaction of `length` bytes holds the bus.
-    sc_core::sc_time occupancy(unsigned length) const;
+    sc_core::sc_time occupancy(unsigned length) const { return m_occupancy(length); }
 
 private:
     struct initiator_port;
@@ -61,11 +62,17 @@ private:
 
     // Applies the initiator's reach to the payload's address; false if the access must fail.
     bool within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bool count);
+    // The rare paths, kept out of line so the common one stays small.
+    [[gnu::cold, gnu::noinline]] bool overreach(initiator_port& from, tlm::tlm_generic_payload& trans,
+                                                bool count);
+    [[gnu::cold, gnu::noinline]] void unmapped(initiator_port& from, tlm::tlm_generic_payload& trans);
     const mapping* decode(std::uint64_t address, std::uint64_t length) const;
     void charge(initiator_port& from, unsigned length, sc_core::sc_time& delay);
 
     const bus_timing m_timing;
     const sc_core::sc_time m_latency;
+    const transfer_time m_occupancy;
+    const sc_core::sc_simcontext* m_simc;  // its time_stamp() is inline; sc_time_stamp() is not
     const overreach_mode m_mode;
     stats::scope m_stats;
     logger& m_log;

@@ -1,7 +1,9 @@
 #include "hw/ram.h"
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include <sys/mman.h>
 
@@ -20,6 +22,9 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
       m_size(size),
       m_timing(timing),
       m_latency(sc_time::from_value(timing.period.value() * timing.latency_cycles)),
+      m_transfer(timing.period, timing.bytes_per_cycle),
+      m_interleave_shift(std::countr_zero(timing.interleave)),
+      m_simc(sc_core::sc_get_curr_simcontext()),
       m_busy_until(timing.channels, sc_core::SC_ZERO_TIME),
       m_reads(stats.add_counter("reads", "Read transactions")),
       m_writes(stats.add_counter("writes", "Write transactions")),
@@ -28,6 +33,9 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
       m_queue_ps(stats.add_counter("queue_ps", "Time transactions waited for a busy channel (ps)")),
       m_dmi_grants(stats.add_counter("dmi_grants", "Direct memory interface grants")),
       m_errors(stats.add_counter("errors", "Transactions answered with an error response")) {
+    if (!is_power_of_two(timing.channels) || !is_power_of_two(timing.interleave) ||
+        timing.bytes_per_cycle == 0)
+        throw std::invalid_argument("ram: channels and interleave must be powers of two, bandwidth positive");
     // MAP_NORESERVE: reserve address space only; the host commits a page on first touch and
     // the kernel hands out zero pages, which is also what RAM reads as at power-on here.
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -39,10 +47,6 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
 }
 
 ram::~ram() { munmap(m_data, m_size); }
-
-sc_time ram::transfer_time(unsigned length) const {
-    return sc_time::from_value(m_timing.period.value() * div_ceil(length, m_timing.bytes_per_cycle));
-}
 
 bool ram::accept(tlm::tlm_generic_payload& trans) const {
     std::uint64_t address = trans.get_address();
@@ -87,10 +91,10 @@ void ram::b_transport(tlm::tlm_generic_payload& trans, sc_time& delay) {
         m_bytes_written += length;
     }
     // The channel's data bus is held for the transfer; the access latency is pipelined.
-    unsigned channel = (trans.get_address() / m_timing.interleave) & (m_timing.channels - 1);
-    sc_time arrival = sc_core::sc_time_stamp() + delay;
+    unsigned channel = (trans.get_address() >> m_interleave_shift) & (m_timing.channels - 1);
+    sc_time arrival = m_simc->time_stamp() + delay;
     sc_time start = std::max(arrival, m_busy_until[channel]);
-    sc_time transfer = transfer_time(length);
+    sc_time transfer = m_transfer(length);
     m_busy_until[channel] = start + transfer;
     m_queue_ps += (start - arrival).value();
     delay += (start - arrival) + m_latency + transfer;

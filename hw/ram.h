@@ -10,6 +10,7 @@
 #include <tlm>
 
 #include "base/stats.h"
+#include "hw/transfer_time.h"
 
 namespace memsim::hw {
 
@@ -34,9 +35,6 @@ public:
     // Host view of the backing store, for loaders and tests; untimed.
     unsigned char* data() { return m_data; }
 
-    // The time one access of `length` bytes holds a channel.
-    sc_core::sc_time transfer_time(unsigned length) const;
-
 private:
     void b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) override;
     bool get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) override;
@@ -52,6 +50,9 @@ private:
     const std::uint64_t m_size;
     const ram_timing m_timing;
     const sc_core::sc_time m_latency;
+    const transfer_time m_transfer;        // how long an access holds its channel
+    const unsigned m_interleave_shift;     // interleave and channels are powers of two
+    const sc_core::sc_simcontext* m_simc;  // its time_stamp() is inline; sc_time_stamp() is not
     unsigned char* m_data = nullptr;
     std::vector<sc_core::sc_time> m_busy_until;  // per channel
 
