@@ -55,6 +55,7 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
     unsigned reach_bits;
     std::uint64_t reach_mask;
     tlm::tlm_target_socket<> socket;
+    std::size_t last_mapping = 0;  // index into m_map of the range it hit last
     stats::counter& transactions;
     stats::counter& overreach;
     stats::counter& wait_ps;
@@ -84,11 +85,12 @@ bus::bus(sc_core::sc_module_name name, const bus_timing& timing, overreach_mode 
     : sc_module(name),
       m_timing(timing),
       m_latency(sc_time::from_value(timing.period.value() * timing.latency_cycles)),
-      m_occupancy(timing.period, timing.width_bytes),
+      m_transfer(timing.period, timing.width_bytes),
       m_simc(sc_core::sc_get_curr_simcontext()),
       m_mode(mode),
       m_stats(stats),
       m_log(log),
+      m_busy(timing.period.value()),
       m_transactions(stats.add_counter("transactions", "Transactions routed")),
       m_bytes(stats.add_counter("bytes", "Bytes moved by routed transactions")),
       m_wait_ps(stats.add_counter("wait_ps", "Time transactions waited for the bus (ps)")),
@@ -137,8 +139,16 @@ const bus::mapping* bus::decode(std::uint64_t address, std::uint64_t length) con
                                  [](std::uint64_t a, const mapping& m) { return a < m.base; });
     if (next == m_map.begin()) return nullptr;
     const mapping& m = *std::prev(next);
-    if (address > m.last || length == 0 || length - 1 > m.last - address) return nullptr;
-    return &m;
+    return contains(m, address, length) ? &m : nullptr;
+}
+
+const bus::mapping* bus::decode(initiator_port& from, std::uint64_t address, std::uint64_t length) const {
+    // An initiator mostly stays in one range (RAM): try the one it used last first.
+    if (from.last_mapping < m_map.size() && contains(m_map[from.last_mapping], address, length))
+        return &m_map[from.last_mapping];
+    const mapping* m = decode(address, length);
+    if (m) from.last_mapping = m - m_map.data();
+    return m;
 }
 
 bool bus::within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bool count) {
@@ -177,14 +187,14 @@ void bus::unmapped(initiator_port& from, tlm::tlm_generic_payload& trans) {
 }
 
 void bus::charge(initiator_port& from, unsigned length, sc_time& delay) {
-    sc_time arrival = m_simc->time_stamp() + delay;
-    sc_time start = std::max(arrival, m_busy_until);
-    sc_time held = m_occupancy(length);
-    m_busy_until = start + held;
-    std::uint64_t waited = (start - arrival).value();
-    m_wait_ps += waited;
-    from.wait_ps += waited;
-    delay += (start - arrival) + m_latency + held;
+    sc_time held = m_transfer(length);
+    std::uint64_t waited = m_busy.reserve((m_simc->time_stamp() + delay).value(), held.value());
+    if (waited) {
+        m_wait_ps += waited;
+        from.wait_ps += waited;
+        delay += sc_time::from_value(waited);
+    }
+    delay += m_latency + held;
 }
 
 void bus::b_transport(initiator_port& from, tlm::tlm_generic_payload& trans, sc_time& delay) {
@@ -194,13 +204,10 @@ void bus::b_transport(initiator_port& from, tlm::tlm_generic_payload& trans, sc_
     unsigned length = trans.get_data_length();
     charge(from, length, delay);
     if (!within_reach(from, trans, true)) return;
-    const mapping* m = decode(trans.get_address(), length);
+    const mapping* m = decode(from, trans.get_address(), length);
     if (!m) {
-        ++m_unmapped;
-        m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.name,
-                  trans.get_address());
+        unmapped(from, trans);
         trans.set_address(issued);
-        trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
         return;
     }
     m_bytes += length;

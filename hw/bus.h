@@ -1,8 +1,8 @@
 // The interconnect: an address map from physical ranges to targets, and one port per
 // initiator with that initiator's reach in address bits. An access beyond an initiator's
 // reach is a DMA-constraint violation: answered with an address error, or silently wrapped
-// to the low bits as real hardware does; counted and logged either way. One busy-until
-// time models contention between initiators under temporal decoupling.
+// to the low bits as real hardware does; counted and logged either way. The bus's busy
+// times (hw/occupancy.h) model contention between initiators under temporal decoupling.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/stats.h"
+#include "hw/occupancy.h"
 #include "hw/transfer_time.h"
 
 namespace memsim::hw {
@@ -43,7 +44,7 @@ public:
     void map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint64_t offset = 0);
 
     // The time one transaction of `length` bytes holds the bus.
-    sc_core::sc_time occupancy(unsigned length) const { return m_occupancy(length); }
+    sc_core::sc_time occupancy(unsigned length) const { return m_transfer(length); }
 
 private:
     struct initiator_port;
@@ -67,11 +68,15 @@ private:
                                                 bool count);
     [[gnu::cold, gnu::noinline]] void unmapped(initiator_port& from, tlm::tlm_generic_payload& trans);
     const mapping* decode(std::uint64_t address, std::uint64_t length) const;
+    const mapping* decode(initiator_port& from, std::uint64_t address, std::uint64_t length) const;
+    static bool contains(const mapping& m, std::uint64_t address, std::uint64_t length) {
+        return address >= m.base && address <= m.last && length && length - 1 <= m.last - address;
+    }
     void charge(initiator_port& from, unsigned length, sc_core::sc_time& delay);
 
     const bus_timing m_timing;
     const sc_core::sc_time m_latency;
-    const transfer_time m_occupancy;
+    const transfer_time m_transfer;
     const sc_core::sc_simcontext* m_simc;  // its time_stamp() is inline; sc_time_stamp() is not
     const overreach_mode m_mode;
     stats::scope m_stats;
@@ -79,7 +84,7 @@ private:
     std::vector<std::unique_ptr<initiator_port>> m_initiators;
     std::vector<std::unique_ptr<target_port>> m_targets;
     std::vector<mapping> m_map;  // sorted by base, disjoint
-    sc_core::sc_time m_busy_until;
+    hw::occupancy m_busy;
 
     stats::counter& m_transactions;
     stats::counter& m_bytes;

@@ -25,7 +25,7 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
       m_transfer(timing.period, timing.bytes_per_cycle),
       m_interleave_shift(std::countr_zero(timing.interleave)),
       m_simc(sc_core::sc_get_curr_simcontext()),
-      m_busy_until(timing.channels, sc_core::SC_ZERO_TIME),
+      m_busy(timing.channels, occupancy(timing.period.value())),
       m_reads(stats.add_counter("reads", "Read transactions")),
       m_writes(stats.add_counter("writes", "Write transactions")),
       m_bytes_read(stats.add_counter("bytes_read", "Bytes read through b_transport")),
@@ -92,12 +92,13 @@ void ram::b_transport(tlm::tlm_generic_payload& trans, sc_time& delay) {
     }
     // The channel's data bus is held for the transfer; the access latency is pipelined.
     unsigned channel = (trans.get_address() >> m_interleave_shift) & (m_timing.channels - 1);
-    sc_time arrival = m_simc->time_stamp() + delay;
-    sc_time start = std::max(arrival, m_busy_until[channel]);
     sc_time transfer = m_transfer(length);
-    m_busy_until[channel] = start + transfer;
-    m_queue_ps += (start - arrival).value();
-    delay += (start - arrival) + m_latency + transfer;
+    std::uint64_t waited = m_busy[channel].reserve((m_simc->time_stamp() + delay).value(), transfer.value());
+    if (waited) {
+        m_queue_ps += waited;
+        delay += sc_time::from_value(waited);
+    }
+    delay += m_latency + transfer;
     trans.set_dmi_allowed(true);
 }
 

@@ -1,6 +1,7 @@
 // Main memory as a TLM-2.0 loosely-timed target. The backing store is one sparse anonymous
 // mapping, reserved but not committed, so a 1 TiB machine costs host memory only for the
-// pages it touches. Each channel keeps a busy-until time so concurrent initiators queue.
+// pages it touches. Each channel keeps its busy times (hw/occupancy.h) so concurrent
+// initiators queue.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <tlm>
 
 #include "base/stats.h"
+#include "hw/occupancy.h"
 #include "hw/transfer_time.h"
 
 namespace memsim::hw {
@@ -54,7 +56,7 @@ private:
     const unsigned m_interleave_shift;     // interleave and channels are powers of two
     const sc_core::sc_simcontext* m_simc;  // its time_stamp() is inline; sc_time_stamp() is not
     unsigned char* m_data = nullptr;
-    std::vector<sc_core::sc_time> m_busy_until;  // per channel
+    std::vector<occupancy> m_busy;  // per channel
 
     stats::counter& m_reads;
     stats::counter& m_writes;
