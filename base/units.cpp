@@ -82,6 +82,13 @@ std::string format_size(std::uint64_t bytes) {
     return format_with_units(bytes, printed);
 }
 std::string format_time(picoseconds t) { return format_with_units(t, time_units); }
+std::string format_duration(picoseconds t) {
+    const unit* best = &time_units[0];
+    for (const unit& u : time_units)
+        if (t >= u.scale) best = &u;
+    if (best->scale == 1) return fmt::format("{} ps", t);
+    return fmt::format("{}.{:03} {}", t / best->scale, t % best->scale * 1000 / best->scale, best->name);
+}
 std::string format_frequency(std::uint64_t hz) { return format_with_units(hz, frequency_units); }
 
 picoseconds period_of(std::uint64_t hz) { return (1000'000'000'000ULL + hz / 2) / hz; }

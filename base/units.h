@@ -28,6 +28,8 @@ std::uint64_t parse_frequency(std::string_view text);
 // The shortest exact spelling: "4 GiB", "1536 KiB", "4095 B"; 0 is "0 B".
 std::string format_size(std::uint64_t bytes);
 std::string format_time(picoseconds t);
+// For people reading a summary: three decimals in the largest unit that fits, "10.371 ms".
+std::string format_duration(picoseconds t);
 std::string format_frequency(std::uint64_t hz);
 
 // One cycle of a clock, rounded to the nearest picosecond (hz > 0).

@@ -107,10 +107,10 @@ int run_machine(const run_options& options) {
 
     fmt::print("{}{}", describe_machine(config), describe_steps(traffic));
     fmt::print(
-        "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} ps waiting; "
-        "overreach: {}\n",
-        sc_core::sc_time_stamp().to_string(), host.count(), counter(stats, "bus.transactions"),
-        counter(stats, "bus.bytes"), counter(stats, "bus.wait_ps"), counter(stats, "bus.overreach"));
+        "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
+        format_duration(sc_core::sc_time_stamp().value()), host.count(), counter(stats, "bus.transactions"),
+        counter(stats, "bus.bytes"), format_duration(counter(stats, "bus.wait_ps")),
+        counter(stats, "bus.overreach"));
     if (out) {
         std::ostringstream json, text;
         stats.write_json(json);

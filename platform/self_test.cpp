@@ -84,8 +84,10 @@ void self_test::start_copy(const copy_job& job, std::uint64_t ctrl) {
     m_cpu.write64(regs + dma_reg::ctrl, ctrl);
 }
 
+unsigned self_test::irq_of(std::size_t engine) const { return m_machine.config().dma_engines[engine].irq; }
+
 std::uint64_t self_test::finish_copy(std::size_t engine) {
-    std::uint32_t line = std::uint32_t{1} << m_machine.config().dma_engines[engine].irq;
+    std::uint32_t line = std::uint32_t{1} << irq_of(engine);
     m_cpu.quantum.sync();
     while (!(m_machine.interrupts().pending() & line)) wait(m_machine.interrupts().raised());
     std::uint64_t status = m_cpu.read64(registers(engine) + dma_reg::status);
@@ -115,8 +117,10 @@ void self_test::dma_copies() {
         const unsigned char* dst = m_machine.host_address(job.dst, job.len);
         bool ok = status == dma_reg::status_done && src && dst && std::memcmp(src, dst, job.len) == 0;
         record(fmt::format("{} copy", engines[job.engine].name), ok,
-               fmt::format("{} {:#x} -> {:#x}, done by {} (status {:#x})", format_size(job.len), job.src,
-                           job.dst, sc_core::sc_time_stamp().to_string(), status));
+               fmt::format("{} {:#x} -> {:#x}, interrupt at {} (status {:#x})", format_size(job.len), job.src,
+                           job.dst,
+                           format_duration(m_machine.interrupts().last_raised(irq_of(job.engine)).value()),
+                           status));
     }
 }
 

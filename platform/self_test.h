@@ -45,6 +45,7 @@ private:
     // Waits for the engine's interrupt; returns its status and acknowledges it.
     std::uint64_t finish_copy(std::size_t engine);
     std::uint64_t registers(std::size_t engine) const;
+    unsigned irq_of(std::size_t engine) const;
     void record(std::string name, bool passed, std::string detail);
 
     machine& m_machine;

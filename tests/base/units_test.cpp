@@ -79,3 +79,11 @@ TEST_CASE("period_of rounds to the nearest picosecond") {
     CHECK(period_of(1'500'000'000) == 667);
     CHECK(period_of(8'000'000) == 125'000);
 }
+
+TEST_CASE("format_duration: three decimals in the largest unit that fits, truncated") {
+    CHECK(memsim::format_duration(0) == "0 ps");
+    CHECK(memsim::format_duration(999) == "999 ps");
+    CHECK(memsim::format_duration(1000) == "1.000 ns");
+    CHECK(memsim::format_duration(10'371'504'569) == "10.371 ms");
+    CHECK(memsim::format_duration(2'500'000'000'000) == "2.500 s");
+}
