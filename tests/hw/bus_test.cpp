@@ -42,15 +42,32 @@ struct revoking_target : sc_module, tlm::tlm_fw_transport_if<> {
     void revoke(std::uint64_t start, std::uint64_t end) { socket->invalidate_direct_mem_ptr(start, end); }
 };
 
+// 32 MiB of RAM behind a bus; each test maps it and binds its own initiators.
+struct bus_rig {
+    bench_ground g;
+    hw::ram mem{"ram", 32 * MiB, instant_ram(), g.stats.under("ram")};
+    hw::bus interconnect;
+    unsigned ram_port;
+
+    explicit bus_rig(hw::overreach_mode mode = hw::overreach_mode::error)
+        : interconnect("bus", bus_8_bytes(), mode, g.stats.under("bus"), g.log),
+          ram_port(interconnect.bind_target(mem.socket, "ram")) {}
+    std::uint64_t word_at(std::uint64_t offset) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, mem.data() + offset, 8);
+        return word;
+    }
+};
+
+struct truncating_bus_rig : bus_rig {
+    truncating_bus_rig() : bus_rig(hw::overreach_mode::truncate) {}
+};
+
 }  // namespace
 
-TEST_CASE("bus: each range decodes to its target at the target's own offset") {
-    bench_ground g;
-    hw::ram mem("ram", 2 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+TEST_CASE_FIXTURE(bus_rig, "bus: each range decodes to its target at the target's own offset") {
     scripted_initiator cpu("cpu");
     interconnect.bind_initiator(cpu.socket, "cpu", 64);
-    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
     // RAM's first MiB at 0, its second at 4 GiB, as the PC layout splits it.
     interconnect.map(ram_port, 0, 1 * MiB, 0);
     interconnect.map(ram_port, 4 * GiB, 1 * MiB, 1 * MiB);
@@ -59,18 +76,11 @@ TEST_CASE("bus: each range decodes to its target at the target's own offset") {
         CHECK(self.write64(0x10, 0xbeef) == tlm::TLM_OK_RESPONSE);
     };
     sc_start();
-    std::uint64_t low = 0, high = 0;
-    std::memcpy(&low, mem.data() + 0x10, 8);
-    std::memcpy(&high, mem.data() + 1 * MiB + 0x10, 8);
-    CHECK(low == 0xbeef);
-    CHECK(high == 0xfeed);
+    CHECK(word_at(0x10) == 0xbeef);
+    CHECK(word_at(1 * MiB + 0x10) == 0xfeed);
 }
 
-TEST_CASE("bus: overlapping ranges are refused while wiring") {
-    bench_ground g;
-    hw::ram mem("ram", 2 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
-    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
+TEST_CASE_FIXTURE(bus_rig, "bus: overlapping ranges are refused while wiring") {
     interconnect.map(ram_port, 0x100000, 0x100000);
     CHECK_THROWS_WITH(interconnect.map(ram_port, 0x1ff000, 0x2000),
                       "bus: 0x1ff000-0x200fff overlaps 0x100000-0x1fffff");
@@ -79,13 +89,10 @@ TEST_CASE("bus: overlapping ranges are refused while wiring") {
     interconnect.map(ram_port, 0x200000, 0x1000);  // touching is fine
 }
 
-TEST_CASE("bus: an address nobody decodes is an address error, counted") {
-    bench_ground g;
-    hw::ram mem("ram", 1 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+TEST_CASE_FIXTURE(bus_rig, "bus: an address nobody decodes is an address error, counted") {
     scripted_initiator cpu("cpu");
     interconnect.bind_initiator(cpu.socket, "cpu", 64);
-    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 1 * MiB);
+    interconnect.map(ram_port, 0, 1 * MiB);
     cpu.body = [&](scripted_initiator& self) {
         std::uint64_t v = 0;
         CHECK(self.read(2 * MiB, &v, 8) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
@@ -96,13 +103,11 @@ TEST_CASE("bus: an address nobody decodes is an address error, counted") {
     CHECK(g.count("bus.unmapped") == 2);
 }
 
-TEST_CASE("bus: a 24-bit initiator reaching 0x1000000 gets an error in error mode, counted and logged") {
-    bench_ground g;
-    hw::ram mem("ram", 32 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+TEST_CASE_FIXTURE(
+    bus_rig, "bus: a 24-bit initiator reaching 0x1000000 gets an error in error mode, counted and logged") {
     scripted_initiator isa("isa");
     interconnect.bind_initiator(isa.socket, "isa_dma", 24);
-    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 32 * MiB);
+    interconnect.map(ram_port, 0, 32 * MiB);
     isa.body = [&](scripted_initiator& self) {
         CHECK(self.write64(0x1000000, 0xabcd) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
         CHECK(self.write64(0xfffff8, 0x1234) == tlm::TLM_OK_RESPONSE);
@@ -110,11 +115,8 @@ TEST_CASE("bus: a 24-bit initiator reaching 0x1000000 gets an error in error mod
         CHECK(self.write64(0xfffffc, 0x1234) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
     };
     sc_start();
-    std::uint64_t at_zero = 1, at_16m = 1;
-    std::memcpy(&at_zero, mem.data(), 8);
-    std::memcpy(&at_16m, mem.data() + 0x1000000, 8);
-    CHECK(at_zero == 0);
-    CHECK(at_16m == 0);
+    CHECK(word_at(0) == 0);
+    CHECK(word_at(0x1000000) == 0);
     CHECK(g.count("bus.overreach") == 2);
     CHECK(g.count("bus.initiator.isa_dma.overreach") == 2);
     CHECK(g.log_text.str().find(
@@ -122,44 +124,35 @@ TEST_CASE("bus: a 24-bit initiator reaching 0x1000000 gets an error in error mod
           std::string::npos);
 }
 
-TEST_CASE("bus: in truncate mode a 24-bit initiator's 0x1000000 lands at 0x0, counted and logged") {
-    bench_ground g;
-    hw::ram mem("ram", 32 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::truncate, g.stats.under("bus"), g.log);
+TEST_CASE_FIXTURE(truncating_bus_rig,
+                  "bus: in truncate mode a 24-bit initiator's 0x1000000 lands at 0x0, counted and logged") {
     scripted_initiator isa("isa");
     interconnect.bind_initiator(isa.socket, "isa_dma", 24);
-    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 32 * MiB);
+    interconnect.map(ram_port, 0, 32 * MiB);
     isa.body = [&](scripted_initiator& self) {
         CHECK(self.write64(0x1000000, 0xabcd) == tlm::TLM_OK_RESPONSE);
         CHECK(self.read64(0x1000000) == 0xabcd);
     };
     sc_start();
-    std::uint64_t at_zero = 0, at_16m = 1;
-    std::memcpy(&at_zero, mem.data(), 8);
-    std::memcpy(&at_16m, mem.data() + 0x1000000, 8);
-    CHECK(at_zero == 0xabcd);
-    CHECK(at_16m == 0);
+    CHECK(word_at(0) == 0xabcd);
+    CHECK(word_at(0x1000000) == 0);
     CHECK(g.count("bus.initiator.isa_dma.overreach") == 2);
     CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (wrapped to 0x0)") !=
           std::string::npos);
 }
 
-TEST_CASE("bus: DMI is translated to bus addresses and clipped to the initiator's reach") {
-    bench_ground g;
-    hw::ram mem("ram", 64 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
+TEST_CASE_FIXTURE(bus_rig, "bus: DMI is translated to bus addresses and clipped to the initiator's reach") {
     scripted_initiator cpu("cpu"), isa("isa");
     interconnect.bind_initiator(cpu.socket, "cpu", 64);
     interconnect.bind_initiator(isa.socket, "isa_dma", 24);
-    unsigned ram_port = interconnect.bind_target(mem.socket, "ram");
-    interconnect.map(ram_port, 0, 32 * MiB, 0);
-    interconnect.map(ram_port, 4 * GiB, 32 * MiB, 32 * MiB);
+    interconnect.map(ram_port, 0, 24 * MiB, 0);
+    interconnect.map(ram_port, 4 * GiB, 8 * MiB, 24 * MiB);
     cpu.body = [&](scripted_initiator& self) {
         tlm::tlm_dmi grant;
         REQUIRE(self.dmi(4 * GiB + 0x100, grant));
         CHECK(grant.get_start_address() == 4 * GiB);
-        CHECK(grant.get_end_address() == 4 * GiB + 32 * MiB - 1);
-        CHECK(grant.get_dmi_ptr() == mem.data() + 32 * MiB);
+        CHECK(grant.get_end_address() == 4 * GiB + 8 * MiB - 1);
+        CHECK(grant.get_dmi_ptr() == mem.data() + 24 * MiB);
     };
     isa.body = [&](scripted_initiator& self) {
         tlm::tlm_dmi grant;
@@ -200,14 +193,12 @@ namespace {
 
 // Two initiators write `count` blocks of `block` bytes each through a 1 GHz, 8-byte bus;
 // returns when the last one finishes. With `pair` false only the first one runs.
-sc_time hammer(bool pair, unsigned count, unsigned block, sc_time quantum, bench_ground& g) {
+sc_time hammer(bus_rig& rig, bool pair, unsigned count, unsigned block, sc_time quantum) {
     tlm::tlm_global_quantum::instance().set(quantum);
-    hw::ram mem("ram", 1 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
     scripted_initiator a("a"), b("b");
-    interconnect.bind_initiator(a.socket, "a", 64);
-    interconnect.bind_initiator(b.socket, "b", 64);
-    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 1 * MiB);
+    rig.interconnect.bind_initiator(a.socket, "a", 64);
+    rig.interconnect.bind_initiator(b.socket, "b", 64);
+    rig.interconnect.map(rig.ram_port, 0, 1 * MiB);
     sc_time finished = SC_ZERO_TIME;
     auto body = [&](std::uint64_t base) {
         return [&, base](scripted_initiator& self) {
@@ -224,38 +215,34 @@ sc_time hammer(bool pair, unsigned count, unsigned block, sc_time quantum, bench
 
 }  // namespace
 
-TEST_CASE("bus: one initiator alone takes count x ceil(block / width) bus cycles") {
-    bench_ground g;
+TEST_CASE_FIXTURE(bus_rig, "bus: one initiator alone takes count x ceil(block / width) bus cycles") {
     // 1000 writes of 64 bytes: 8 cycles each at 1 ns.
-    CHECK(hammer(false, 1000, 64, sc_time(1, SC_US), g) == sc_time(8000, SC_NS));
+    CHECK(hammer(*this, false, 1000, 64, sc_time(1, SC_US)) == sc_time(8000, SC_NS));
     CHECK(g.count("bus.wait_ps") == 0);
 }
 
-TEST_CASE("bus: two initiators hammering RAM take twice as long, under a 1 us quantum") {
-    bench_ground g;
+TEST_CASE_FIXTURE(bus_rig, "bus: two initiators hammering RAM take twice as long, under a 1 us quantum") {
     // The bus carries 2 x 1000 x 64 bytes at 8 bytes a cycle: 16000 cycles, never idle.
-    CHECK(hammer(true, 1000, 64, sc_time(1, SC_US), g) == sc_time(16000, SC_NS));
+    CHECK(hammer(*this, true, 1000, 64, sc_time(1, SC_US)) == sc_time(16000, SC_NS));
     CHECK(g.count("bus.initiator.a.transactions") == 1000);
     CHECK(g.count("bus.initiator.b.transactions") == 1000);
     CHECK(g.count("bus.wait_ps") > 0);
 }
 
-TEST_CASE("bus: two initiators synchronising every access alternate, each waiting one transfer") {
-    bench_ground g;
-    CHECK(hammer(true, 1000, 64, SC_ZERO_TIME, g) == sc_time(16000, SC_NS));
+TEST_CASE_FIXTURE(bus_rig,
+                  "bus: two initiators synchronising every access alternate, each waiting one transfer") {
+    CHECK(hammer(*this, true, 1000, 64, SC_ZERO_TIME) == sc_time(16000, SC_NS));
     // Every write but the very first found the other initiator's 8 ns write on the bus.
     CHECK(g.count("bus.wait_ps") == 1999 * 8000);
 }
 
-TEST_CASE("bus: an initiator lagging under decoupling is not charged for another's later traffic") {
-    bench_ground g;
+TEST_CASE_FIXTURE(bus_rig,
+                  "bus: an initiator lagging under decoupling is not charged for another's later traffic") {
     tlm::tlm_global_quantum::instance().set(sc_time(1, SC_US));
-    hw::ram mem("ram", 1 * MiB, instant_ram(), g.stats.under("ram"));
-    hw::bus interconnect("bus", bus_8_bytes(), hw::overreach_mode::error, g.stats.under("bus"), g.log);
     scripted_initiator leader("leader"), lagger("lagger");
     interconnect.bind_initiator(leader.socket, "leader", 64);
     interconnect.bind_initiator(lagger.socket, "lagger", 64);
-    interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 1 * MiB);
+    interconnect.map(ram_port, 0, 1 * MiB);
     std::vector<unsigned char> block(64, 0xa5);
     sc_time lagger_done;
     // The leader runs first, a whole quantum ahead: one 8 ns write every 100 ns.
