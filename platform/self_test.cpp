@@ -54,12 +54,17 @@ void self_test::fill_random(std::uint64_t physical, std::uint64_t len) {
     }
 }
 
+std::uint64_t self_test::cpu_page() const {
+    const ram_region& low = m_machine.config().ram.regions.front();
+    return low.base + std::min<std::uint64_t>(1 * MiB, low.size / 4);
+}
+
 void self_test::cpu_traffic() {
-    // A page of words through b_transport at the start of every RAM region, read back.
+    // A page of words through b_transport in every RAM region, read back.
     for (const ram_region& r : m_machine.config().ram.regions) {
-        std::uint64_t base = r.base == 0 ? 1 * MiB : r.base;  // keep off the real-mode area
-        if (base + 4096 > r.base + r.size) continue;
-        std::vector<std::uint64_t> words(512);
+        std::uint64_t base = &r == &m_machine.config().ram.regions.front() ? cpu_page() : r.base;
+        if (base + 4 * KiB > r.base + r.size) continue;
+        std::vector<std::uint64_t> words(4 * KiB / 8);
         for (auto& w : words) w = m_random();
         bool ok = true;
         for (std::size_t i = 0; i < words.size(); ++i)
@@ -67,13 +72,16 @@ void self_test::cpu_traffic() {
         for (std::size_t i = 0; i < words.size(); ++i) ok &= m_cpu.read64(base + 8 * i) == words[i];
         record(fmt::format("cpu b_transport {:#x}", base), ok, "4 KiB written and read back");
     }
-    std::uint64_t base = 2 * MiB;
-    fill_random(base, 64 * KiB);
-    unsigned char* host = m_machine.host_address(base, 64 * KiB);
-    std::uint64_t first = 0;
-    m_cpu.read(base, &first, 8);
-    bool ok = host && std::memcmp(host, &first, 8) == 0;
-    record(fmt::format("cpu dmi {:#x}", base), ok, "64 KiB written by DMI, seen by b_transport");
+    // A block by DMI just above that page, checked through b_transport.
+    std::uint64_t base = cpu_page() + 4 * KiB;
+    std::uint64_t len = std::min<std::uint64_t>(64 * KiB, m_machine.config().ram.regions.front().size / 8);
+    fill_random(base, len);
+    const unsigned char* host = m_machine.host_address(base, len);
+    std::uint64_t last = 0;
+    m_cpu.read(base + len - 8, &last, 8);
+    bool ok = host && std::memcmp(host + len - 8, &last, 8) == 0;
+    record(fmt::format("cpu dmi {:#x}", base), ok,
+           fmt::format("{} written by DMI, seen by b_transport", format_size(len)));
 }
 
 void self_test::start_copy(const copy_job& job, std::uint64_t ctrl) {
@@ -110,7 +118,7 @@ void self_test::dma_copies() {
     }
     for (const copy_job& job : jobs) start_copy(job, dma_reg::ctrl_start | dma_reg::ctrl_irq_enable);
     // The CPU reads on while the engines run, so all three compete for the bus.
-    for (unsigned i = 0; i < 2048; ++i) m_cpu.read64(1 * MiB + 8 * (i % 512));
+    for (unsigned i = 0; i < 2048; ++i) m_cpu.read64(cpu_page() + 8 * (i % 512));
     for (const copy_job& job : jobs) {
         std::uint64_t status = finish_copy(job.engine);
         const unsigned char* src = m_machine.host_address(job.src, job.len);
@@ -137,7 +145,7 @@ void self_test::dma_beyond_reach() {
     unsigned len = narrowest->burst_bytes;
     unsigned char* wrapped = m_machine.host_address(low, len);
     if (!m_machine.host_address(beyond, len) || !wrapped) return;  // no RAM past its reach: nothing to show
-    std::uint64_t src = 1 * MiB;
+    std::uint64_t src = cpu_page();
     std::vector<unsigned char> before(wrapped, wrapped + len);
     start_copy({engine, src, beyond, len}, dma_reg::ctrl_start | dma_reg::ctrl_irq_enable);
     std::uint64_t status = finish_copy(engine);

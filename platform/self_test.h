@@ -40,6 +40,9 @@ private:
     void dma_copies();
     void dma_beyond_reach();
 
+    // Where the CPU works: 1 MiB into the low region, past the real-mode area, or a quarter
+    // of the way into a smaller one.
+    std::uint64_t cpu_page() const;
     void fill_random(std::uint64_t physical, std::uint64_t len);
     void start_copy(const copy_job& job, std::uint64_t ctrl);
     // Waits for the engine's interrupt; returns its status and acknowledges it.
