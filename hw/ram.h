@@ -44,6 +44,7 @@ private:
     tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase& phase,
                                        sc_core::sc_time& delay) override;
 
+    bool within(const tlm::tlm_generic_payload& trans) const;
     // Checks a payload against the store; sets the error response and returns false if bad.
     bool accept(tlm::tlm_generic_payload& trans) const;
     // Copies the payload's data; returns the bytes moved.

@@ -264,3 +264,31 @@ TEST_CASE_FIXTURE(bus_rig,
     CHECK(lagger_done >= sc_time(880, SC_NS));
     CHECK(lagger_done <= sc_time(800 + 10 * (8 + 16.384), SC_NS));
 }
+
+TEST_CASE_FIXTURE(truncating_bus_rig, "bus: debug transport is untimed, uncounted, and honours reach") {
+    scripted_initiator isa("isa");
+    interconnect.bind_initiator(isa.socket, "isa_dma", 24);
+    interconnect.map(ram_port, 0, 8 * MiB);
+    std::uint64_t seen = 0, wrapped = 0;
+    isa.body = [&](scripted_initiator& self) {
+        self.write64(0x40, 0x600d);
+        auto debug_read = [&](std::uint64_t address, std::uint64_t& into) {
+            tlm::tlm_generic_payload trans;
+            trans.set_command(tlm::TLM_READ_COMMAND);
+            trans.set_address(address);
+            trans.set_data_ptr(reinterpret_cast<unsigned char*>(&into));
+            trans.set_data_length(8);
+            return self.socket->transport_dbg(trans);
+        };
+        CHECK(debug_read(0x40, seen) == 8);
+        CHECK(debug_read(0x1000040, wrapped) == 8);
+        std::uint64_t none = 0;
+        CHECK(debug_read(0xc00000, none) == 0);  // within reach, but nothing decodes it
+    };
+    sc_start();
+    CHECK(seen == 0x600d);
+    CHECK(wrapped == 0x600d);
+    CHECK(g.count("bus.transactions") == 1);
+    CHECK(g.count("bus.initiator.isa_dma.overreach") == 0);
+    CHECK(g.count("ram.reads") == 0);
+}
