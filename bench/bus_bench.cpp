@@ -130,7 +130,7 @@ public:
         bare_port.bind(*this);
         SC_HAS_PROCESS(driver);
         SC_THREAD(run);
-        // Google Benchmark's runner nests deeply; SystemC's default thread stack is 64 KiB.
+        // Google Benchmark's runner nests deeply, past SystemC's default thread stack.
         set_stack_size(64 << 20);
     }
 
