@@ -96,9 +96,17 @@ unsigned self_test::irq_of(std::size_t engine) const { return m_machine.config()
 
 std::uint64_t self_test::finish_copy(std::size_t engine) {
     std::uint32_t line = std::uint32_t{1} << irq_of(engine);
-    m_cpu.quantum.sync();
-    while (!(m_machine.interrupts().pending() & line)) wait(m_machine.interrupts().raised());
-    std::uint64_t status = m_cpu.read64(registers(engine) + dma_reg::status);
+    std::uint64_t status = 0;
+    // The line may still be high from the last transfer until the acknowledgement reaches it,
+    // so a raised line counts only once the engine says it is no longer busy.
+    for (;;) {
+        m_cpu.quantum.sync();
+        if (m_machine.interrupts().pending() & line) {
+            status = m_cpu.read64(registers(engine) + dma_reg::status);
+            if (!(status & dma_reg::status_busy)) break;
+        }
+        wait(m_machine.interrupts().raised());
+    }
     m_cpu.write64(registers(engine) + dma_reg::ctrl, dma_reg::ctrl_ack);
     return status;
 }
