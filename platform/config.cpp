@@ -9,12 +9,14 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <numeric>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -26,6 +28,7 @@
 namespace memsim::platform {
 namespace {
 
+using detail::join;
 using detail::set_origin;
 
 // ---- Spellings of enum values, shared by the loader and to_string ----
@@ -77,6 +80,15 @@ constexpr std::string_view device_keys[] = {"name",        "type",      "base", 
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
 constexpr std::uint64_t page_size = 4 * KiB;
+// Each channel keeps its own busy times; real memory controllers have a handful.
+constexpr unsigned max_channels = 64;
+// Clocks from 1 MHz to 100 GHz, and latencies up to a million cycles, keep every period and
+// every cycle count times a period well inside 64 bits of picoseconds.
+constexpr std::uint64_t min_frequency = 1'000'000;
+constexpr std::uint64_t max_frequency = 100'000'000'000;
+constexpr unsigned max_latency_cycles = 1'000'000;
+// A config is a page of text; anything larger is not one (and /dev/zero never ends).
+constexpr std::uint64_t max_config_bytes = 1 * MiB;
 constexpr unsigned unsigned_max = std::numeric_limits<unsigned>::max();
 
 unsigned physical_bits(machine_profile p) {
@@ -172,10 +184,6 @@ struct at {
     // An empty value ("size:") has yaml-cpp's mark of whatever follows it; its key's is clearer.
     std::optional<YAML::Mark> key_mark = std::nullopt;
 };
-
-std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-}
 
 std::string_view kind_of(const YAML::Node& node) {
     if (node.IsMap()) return "a mapping";
@@ -309,9 +317,12 @@ public:
         if (v % page_size != 0) fail(f, fmt::format("must be a multiple of 4 KiB (got {})", f.node.Scalar()));
     }
 
-    // Never 0: clocks divide by it.
     std::uint64_t frequency(const at& f) const {
-        return positive(f, number(f, "a frequency", parse_frequency));
+        std::uint64_t hz = number(f, "a frequency", parse_frequency);
+        if (hz < min_frequency || hz > max_frequency)
+            fail(f, fmt::format("must be from {} to {} (got {})", format_frequency(min_frequency),
+                                format_frequency(max_frequency), f.node.Scalar()));
+        return hz;
     }
 
     picoseconds time(const at& f) const { return number(f, "a time", parse_time); }
@@ -395,9 +406,9 @@ void read_ram(const checker& r, const at& s, machine_profile profile, const at& 
     std::optional<at> size = r.field(s, "size");
     if (size) ram.size = r.pages(*size);
     if (auto f = r.field(s, "frequency")) ram.frequency_hz = r.frequency(*f);
-    if (auto f = r.field(s, "latency_cycles")) ram.latency_cycles = r.uint(*f, 0);
+    if (auto f = r.field(s, "latency_cycles")) ram.latency_cycles = r.uint(*f, 0, max_latency_cycles);
     if (auto f = r.field(s, "bytes_per_cycle")) ram.bytes_per_cycle = r.uint(*f, 1);
-    if (auto f = r.field(s, "channels")) ram.channels = r.power_of_two(*f);
+    if (auto f = r.field(s, "channels")) ram.channels = r.power_of_two(*f, max_channels);
     if (auto f = r.field(s, "interleave")) {
         ram.interleave = r.size(*f);
         if (ram.interleave < 64 || !std::has_single_bit(ram.interleave))
@@ -426,10 +437,21 @@ void read_ram(const checker& r, const at& s, machine_profile profile, const at& 
               [](const ram_region& a, const ram_region& b) { return a.base < b.base; });
 }
 
+// The CPU must reach all of RAM: the kernel maps and zeroes every page of it. Blamed on what
+// placed RAM, or else on the reach itself.
+void check_ram_reachable(const checker& r, const at& ram, const at& cpu, const machine_config& m) {
+    std::optional<at> placed = r.field(ram, "regions");
+    if (!placed) placed = r.field(ram, "size");
+    at blamed = placed.value_or(r.field(cpu, "reach_bits").value_or(cpu));
+    unsigned reach = m.cpu.reach_bits;
+    for (const ram_region& region : m.ram.regions)
+        r.check_fits(blamed, region, reach, "RAM", fmt::format("the CPU's {}-bit reach", reach));
+}
+
 void read_bus(const checker& r, const at& s, bus_config& bus) {
     if (auto f = r.field(s, "frequency")) bus.frequency_hz = r.frequency(*f);
     if (auto f = r.field(s, "width_bytes")) bus.width_bytes = r.power_of_two(*f);
-    if (auto f = r.field(s, "latency_cycles")) bus.latency_cycles = r.uint(*f, 0);
+    if (auto f = r.field(s, "latency_cycles")) bus.latency_cycles = r.uint(*f, 0, max_latency_cycles);
     if (auto f = r.field(s, "on_overreach")) bus.on_overreach = r.choice(*f, overreach_names);
 }
 
@@ -465,6 +487,8 @@ device_entry read_device(const checker& r, const at& e) {
     if (!valid_name(c.name))
         r.fail(d.name,
                fmt::format("'{}' is not a valid name (a lowercase letter, then a-z, 0-9 or _)", c.name));
+    // The CPU's bus port is named "cpu" in the stats (bus.initiator.cpu.*).
+    if (c.name == "cpu") r.fail(d.name, "'cpu' is the CPU's name; a device needs another");
     if (auto f = r.field(e, "type")) r.choice(*f, device_type_names);
     c.base = r.size(d.base);
     r.check_page_multiple(d.base, c.base);
@@ -474,7 +498,6 @@ device_entry read_device(const checker& r, const at& e) {
     if (auto f = r.field(e, "frequency")) c.frequency_hz = r.frequency(*f);
     if (auto f = r.field(e, "max_transfer")) c.max_transfer = r.positive_size(*f);
     if (d.irq) c.irq = r.uint(*d.irq, 0, irq_lines - 1);
-    c.where = r.locate(e);
     return d;
 }
 
@@ -521,8 +544,11 @@ machine_config read_config(const checker& r, const YAML::Node& root) {
     machine_config m;
     std::optional<at> profile = r.field(top, "profile");
     if (profile) m.profile = r.choice(*profile, profile_names);
-    read_cpu(r, r.section(top, "cpu", cpu_keys), m.cpu);
-    read_ram(r, r.section(top, "ram", ram_keys), m.profile, profile.value_or(top), m.ram);
+    at cpu = r.section(top, "cpu", cpu_keys);
+    read_cpu(r, cpu, m.cpu);
+    at ram = r.section(top, "ram", ram_keys);
+    read_ram(r, ram, m.profile, profile.value_or(top), m.ram);
+    check_ram_reachable(r, ram, cpu, m);
     read_bus(r, r.section(top, "bus", bus_keys), m.bus);
     std::optional<at> devices = r.field(top, "devices");
     if (devices) read_devices(r, *devices, m);
@@ -540,15 +566,20 @@ YAML::Node parse_document(std::string_view yaml, const std::string& name) {
 }
 
 std::string read_file(const std::string& path) {
-    std::FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) throw user_error(source_location{path}, fmt::format("cannot open: {}", std::strerror(errno)));
-    std::string text;
-    char buffer[1 << 14];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, file)) > 0;) text.append(buffer, n);
-    int error = std::ferror(file) ? errno : 0;
-    std::fclose(file);
-    if (error) throw user_error(source_location{path}, fmt::format("cannot read: {}", std::strerror(error)));
-    return text;
+    std::error_code ec;
+    auto status = std::filesystem::status(path, ec);
+    if (ec) throw user_error(source_location{path}, fmt::format("cannot open: {}", ec.message()));
+    if (!std::filesystem::is_regular_file(status))
+        throw user_error(source_location{path}, "not a regular file");
+    if (std::filesystem::file_size(path, ec) > max_config_bytes)
+        throw user_error(source_location{path},
+                         fmt::format("larger than {}: not a config", format_size(max_config_bytes)));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw user_error(source_location{path}, fmt::format("cannot open: {}", std::strerror(errno)));
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw user_error(source_location{path}, "cannot read");
+    return text.str();
 }
 
 }  // namespace

@@ -58,8 +58,7 @@ struct dma_engine_config {
     unsigned burst_bytes = 64;  // power of two, at most 4 KiB
     std::uint64_t frequency_hz = 100'000'000;
     std::uint64_t max_transfer = 16 * MiB;
-    unsigned irq = 0;       // line on the interrupt controller, unique
-    source_location where;  // of the device's entry, for errors found later
+    unsigned irq = 0;  // line on the interrupt controller, unique
 };
 
 struct sim_config {

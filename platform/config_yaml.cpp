@@ -53,9 +53,13 @@ bool is_index(std::string_view key) {
     return std::all_of(key.begin(), key.end(), digit);
 }
 
+}  // namespace
+
 std::string join(const std::string& path, std::string_view key) {
     return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
 }
+
+namespace {
 
 // The position in `list` (named `path`) that `key` selects: an index, or the entry so named.
 std::size_t find_entry(const YAML::Node& list, const std::string& key, const std::string& path,

@@ -16,6 +16,9 @@ struct set_origin {
     std::string text;  // the whole "key.path=value"
 };
 
+// "ram" + "size" is "ram.size"; "" + "ram" is "ram".
+std::string join(const std::string& path, std::string_view key);
+
 // Whether a node at `path` is the node at `set_path` or inside it.
 bool covers(std::string_view set_path, std::string_view path);
 
