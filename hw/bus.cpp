@@ -161,17 +161,19 @@ bool bus::within_reach(initiator_port& from, tlm::tlm_generic_payload& trans, bo
 bool bus::overreach(initiator_port& from, tlm::tlm_generic_payload& trans, bool count) {
     std::uint64_t address = trans.get_address();
     std::uint64_t wrapped = address & from.reach_mask;
+    std::uint64_t length = trans.get_data_length();
+    // Even wrapped, an access that runs past the top of the reach has nowhere to go.
+    bool refused = m_mode == overreach_mode::error || (length && length - 1 > from.reach_mask - wrapped);
     if (count) {
         ++m_overreach;
         if ((++from.overreach).value <= overreach_log_limit)
             m_log.log(log_level::warning, name(), "{} access {:#x} beyond its {}-bit reach ({} {:#x})",
-                      from.name, address, from.reach_bits,
-                      m_mode == overreach_mode::error ? "refused; would wrap to" : "wrapped to", wrapped);
+                      from.name, address, from.reach_bits, refused ? "refused; would wrap to" : "wrapped to",
+                      wrapped);
         if (from.overreach.value == overreach_log_limit)
             m_log.log(log_level::warning, name(), "further overreach by {} not logged", from.name);
     }
-    std::uint64_t length = trans.get_data_length();
-    if (m_mode == overreach_mode::error || (length && length - 1 > from.reach_mask - wrapped)) {
+    if (refused) {
         trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
         return false;
     }

@@ -11,6 +11,7 @@
 
 #include "base/bits.h"
 #include "base/error.h"
+#include "base/units.h"
 
 namespace memsim::hw {
 
@@ -40,8 +41,8 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
     // the kernel hands out zero pages, which is also what RAM reads as at power-on here.
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
-        throw user_error(fmt::format("ram: cannot reserve {} bytes of host address space: {}", size,
-                                     std::strerror(errno)));
+        throw user_error(fmt::format("ram: cannot reserve {} of host address space for the machine's RAM: {}",
+                                     format_size(size), std::strerror(errno)));
     m_data = static_cast<unsigned char*>(p);
     socket.bind(*this);
 }

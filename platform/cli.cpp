@@ -1,5 +1,7 @@
 #include "platform/cli.h"
 
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -24,10 +26,13 @@ void add_set_option(CLI::App& command, std::vector<std::string>& sets) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
-// CLI11 would wrap a negative number into an unsigned one; only digits are a seed.
+// CLI11 would wrap a negative number into an unsigned one and saturate a huge one; a seed is
+// exactly the integers from 0 to 2^64 - 1.
 std::string unsigned_integer(const std::string& text) {
-    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return "";
-    return fmt::format("'{}' is not a non-negative integer", text);
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (!text.empty() && ec == std::errc{} && end == text.data() + text.size()) return "";
+    return fmt::format("'{}' is not an integer from 0 to {}", text, ~std::uint64_t{0});
 }
 
 machine_config load_for_config_command(const std::string& path, const std::vector<std::string>& sets) {

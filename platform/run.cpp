@@ -54,7 +54,10 @@ void write_output(const fs::path& dir, const std::string& name, const std::strin
         out << text;
         if (!out.flush()) throw user_error(source_location{temporary.string()}, "cannot write");
     }
-    fs::rename(temporary, final_path);
+    std::error_code ec;
+    fs::rename(temporary, final_path, ec);
+    if (ec)
+        throw user_error(source_location{final_path.string()}, fmt::format("cannot write: {}", ec.message()));
 }
 
 std::string describe_machine(const machine_config& c) {
@@ -88,8 +91,6 @@ std::uint64_t counter(const stats::registry& stats, std::string_view name) {
 int run_machine(const run_options& options) {
     machine_config config = load(options);
     if (options.workload_path) refuse_workload(*options.workload_path);
-    std::optional<fs::path> out;
-    if (options.out_dir) out = prepare_out_dir(*options.out_dir);
 
     stats::registry stats;
     std::ostringstream dmesg;
@@ -98,6 +99,9 @@ int run_machine(const run_options& options) {
     log.set_time_source(&clock);
     machine board("machine", config, stats, log);
     self_test traffic("self_test", board, config.sim.seed);
+    // Only once the machine stands, so a config it cannot build leaves nothing behind.
+    std::optional<fs::path> out;
+    if (options.out_dir) out = prepare_out_dir(*options.out_dir);
 
     auto host_began = std::chrono::steady_clock::now();
     sc_core::sc_start();

@@ -132,12 +132,17 @@ TEST_CASE_FIXTURE(truncating_bus_rig,
     isa.body = [&](scripted_initiator& self) {
         CHECK(self.write64(0x1000000, 0xabcd) == tlm::TLM_OK_RESPONSE);
         CHECK(self.read64(0x1000000) == 0xabcd);
+        // Wrapped, this one would still run past the top of the reach: refused.
+        CHECK(self.write64(0x1fffffc, 0x1234) == tlm::TLM_ADDRESS_ERROR_RESPONSE);
     };
     sc_start();
     CHECK(word_at(0) == 0xabcd);
     CHECK(word_at(0x1000000) == 0);
-    CHECK(g.count("bus.initiator.isa_dma.overreach") == 2);
+    CHECK(g.count("bus.initiator.isa_dma.overreach") == 3);
     CHECK(g.log_text.str().find("bus: isa_dma access 0x1000000 beyond its 24-bit reach (wrapped to 0x0)") !=
+          std::string::npos);
+    CHECK(g.log_text.str().find(
+              "bus: isa_dma access 0x1fffffc beyond its 24-bit reach (refused; would wrap to 0xfffffc)") !=
           std::string::npos);
 }
 

@@ -131,7 +131,10 @@ TEST_CASE("bad command lines: one line, exit 2") {
     scratch s;
     CHECK(s.error_of("") == "memsim: error: A subcommand is required\n");
     CHECK(s.error_of("run --bogus") == "memsim: error: The following argument was not expected: --bogus\n");
-    CHECK(s.error_of("run --seed -3") == "memsim: error: --seed: '-3' is not a non-negative integer\n");
+    CHECK(s.error_of("run --seed -3") ==
+          "memsim: error: --seed: '-3' is not an integer from 0 to 18446744073709551615\n");
+    CHECK(s.error_of("run --seed 18446744073709551616") ==
+          "memsim: error: --seed: '18446744073709551616' is not an integer from 0 to 18446744073709551615\n");
     CHECK(s.error_of("run --set ram.size") == "memsim: error: --set ram.size: expected key.path=value\n");
     CHECK(s.error_of("run --set ram.sise=1G") ==
           "memsim: error: --set ram.sise=1G: unknown key 'sise' in 'ram' (did you mean 'size'?)\n");
@@ -141,6 +144,16 @@ TEST_CASE("bad command lines: one line, exit 2") {
           "memsim: error: /no/such.yaml: cannot open: No such file or directory\n");
     CHECK(s.error_of("config check /no/such.yaml") ==
           "memsim: error: /no/such.yaml: cannot open: No such file or directory\n");
+}
+
+TEST_CASE("a machine the host cannot build is an error before anything is written") {
+    scratch s;
+    fs::path out = s.dir / "out";
+    // 256 TiB of RAM is a valid x86_64 machine, but more address space than a host process has.
+    CHECK(s.error_of("run --set ram.size=256TiB --out " + out.string()) ==
+          "memsim: error: ram: cannot reserve 256 TiB of host address space for the machine's RAM: Cannot "
+          "allocate memory\n");
+    CHECK_FALSE(fs::exists(out));
 }
 
 TEST_CASE("bad config files name file, line and column; nothing is written") {
