@@ -90,16 +90,20 @@ bus::bus(sc_core::sc_module_name name, const bus_timing& timing, overreach_mode 
       m_mode(mode),
       m_stats(stats),
       m_log(log),
-      m_busy(timing.period.value()),
       m_transactions(stats.add_counter("transactions", "Transactions routed")),
       m_bytes(stats.add_counter("bytes", "Bytes moved by routed transactions")),
       m_wait_ps(stats.add_counter("wait_ps", "Time transactions waited for the bus (ps)")),
       m_unmapped(stats.add_counter("unmapped", "Accesses to addresses no target decodes")),
       m_overreach(stats.add_counter("overreach", "Accesses beyond an initiator's reach")),
       m_dmi_grants(stats.add_counter("dmi_grants", "Direct memory interface grants forwarded")),
-      m_dmi_invalidations(stats.add_counter("dmi_invalidations", "DMI invalidations forwarded")) {}
+      m_dmi_invalidations(stats.add_counter("dmi_invalidations", "DMI invalidations forwarded")),
+      m_stale(
+          stats.add_counter("stale_bookings", "Transfers older than the busy times span, charged no wait")),
+      m_busy(timing.period.value(), m_stale) {}
 
 bus::~bus() = default;
+
+void bus::end_of_elaboration() { m_busy.span(tlm::tlm_global_quantum::instance().get().value()); }
 
 void bus::bind_initiator(tlm::tlm_initiator_socket<>& initiator, std::string_view name, unsigned reach_bits) {
     if (reach_bits < 1 || reach_bits > 64)

@@ -73,6 +73,8 @@ private:
         return address >= m.base && address <= m.last && length && length - 1 <= m.last - address;
     }
     void charge(initiator_port& from, unsigned length, sc_core::sc_time& delay);
+    // The quantum is known now: let the busy times span it.
+    void end_of_elaboration() override;
 
     const bus_timing m_timing;
     const sc_core::sc_time m_latency;
@@ -84,7 +86,6 @@ private:
     std::vector<std::unique_ptr<initiator_port>> m_initiators;
     std::vector<std::unique_ptr<target_port>> m_targets;
     std::vector<mapping> m_map;  // sorted by base, disjoint
-    hw::occupancy m_busy;
 
     stats::counter& m_transactions;
     stats::counter& m_bytes;
@@ -93,6 +94,8 @@ private:
     stats::counter& m_overreach;
     stats::counter& m_dmi_grants;
     stats::counter& m_dmi_invalidations;
+    stats::counter& m_stale;
+    hw::occupancy m_busy;
 };
 
 }  // namespace memsim::hw

@@ -5,25 +5,35 @@
 // saturated traffic queues exactly as behind one busy-until time, while an initiator whose
 // local time lags another's finds the idle time between the other's transfers instead of
 // being charged up to a whole quantum of false waiting. Within one slot it is approximate:
-// an arrival queues behind a later transfer booked there first.
+// an arrival queues behind a later transfer booked there first. The slots form a ring sized
+// to span the quantum several times over; an arrival older than the ring (an initiator more
+// than that far behind) finds the path idle and is counted as stale.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "base/stats.h"
 
 namespace memsim::hw {
 
 class occupancy {
 public:
     // Slots are the smallest power of two of picoseconds that holds 16 cycles of `period_ps`.
-    explicit occupancy(std::uint64_t period_ps);
+    occupancy(std::uint64_t period_ps, stats::counter& stale);
+
+    // Sizes the ring for initiators up to `horizon_ps` apart (the quantum), forgetting bookings.
+    void span(std::uint64_t horizon_ps);
 
     // Books `held_ps` of the path for a transfer arriving at `arrival_ps`; returns how long it
     // waits before it can start.
     std::uint64_t reserve(std::uint64_t arrival_ps, std::uint64_t held_ps) {
         slot* s = find(arrival_ps >> m_shift);
         // The ring has moved past this arrival: older than anything booked, it finds the path idle.
-        if (!s) return 0;
+        if (!s) {
+            ++m_stale;
+            return 0;
+        }
         std::uint64_t start = arrival_ps > s->busy_until ? arrival_ps : s->busy_until;
         std::uint64_t end = start + held_ps;
         if (((start >> m_shift) != (arrival_ps >> m_shift)) | ((end - 1) >> m_shift != start >> m_shift))
@@ -33,10 +43,13 @@ public:
     }
 
     std::uint64_t slot_ps() const { return std::uint64_t{1} << m_shift; }
+    std::size_t slots() const { return m_slots.size(); }
 
 private:
     static constexpr std::uint64_t unused = ~std::uint64_t{0};
-    static constexpr std::size_t ring_slots = 4096;  // a quantum of up to ~60 us at 1 GHz
+    // Four quanta at least; 64 Ki slots (1 MiB) at most, a quantum of ~250 us at 1 GHz.
+    static constexpr std::size_t min_slots = 4096;
+    static constexpr std::size_t max_slots = 65536;
 
     struct slot {
         std::uint64_t window = unused;  // which slot of time it holds now
@@ -45,7 +58,7 @@ private:
 
     // The slot for `window`, emptied if it held an older one; nullptr if it holds a newer one.
     slot* find(std::uint64_t window) {
-        slot& s = m_slots[window & (ring_slots - 1)];
+        slot& s = m_slots[window & (m_slots.size() - 1)];
         if (s.window == window) return &s;
         if (s.window != unused && s.window > window) return nullptr;
         s = {window, 0};
@@ -55,7 +68,8 @@ private:
     std::uint64_t book_across(std::uint64_t arrival_ps, std::uint64_t held_ps);
 
     unsigned m_shift;
-    std::vector<slot> m_slots;
+    std::vector<slot> m_slots;  // a power of two of them
+    stats::counter& m_stale;
 };
 
 }  // namespace memsim::hw

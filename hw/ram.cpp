@@ -26,14 +26,16 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
       m_transfer(timing.period, timing.bytes_per_cycle),
       m_interleave_shift(std::countr_zero(timing.interleave)),
       m_simc(sc_core::sc_get_curr_simcontext()),
-      m_busy(timing.channels, occupancy(timing.period.value())),
       m_reads(stats.add_counter("reads", "Read transactions")),
       m_writes(stats.add_counter("writes", "Write transactions")),
       m_bytes_read(stats.add_counter("bytes_read", "Bytes read through b_transport")),
       m_bytes_written(stats.add_counter("bytes_written", "Bytes written through b_transport")),
       m_queue_ps(stats.add_counter("queue_ps", "Time transactions waited for a busy channel (ps)")),
       m_dmi_grants(stats.add_counter("dmi_grants", "Direct memory interface grants")),
-      m_errors(stats.add_counter("errors", "Transactions answered with an error response")) {
+      m_errors(stats.add_counter("errors", "Transactions answered with an error response")),
+      m_stale(
+          stats.add_counter("stale_bookings", "Transfers older than the busy times span, charged no wait")),
+      m_busy(timing.channels, occupancy(timing.period.value(), m_stale)) {
     if (!is_power_of_two(timing.channels) || !is_power_of_two(timing.interleave) ||
         timing.bytes_per_cycle == 0)
         throw std::invalid_argument("ram: channels and interleave must be powers of two, bandwidth positive");
@@ -48,6 +50,10 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
 }
 
 ram::~ram() { munmap(m_data, m_size); }
+
+void ram::end_of_elaboration() {
+    for (occupancy& channel : m_busy) channel.span(tlm::tlm_global_quantum::instance().get().value());
+}
 
 bool ram::within(const tlm::tlm_generic_payload& trans) const {
     std::uint64_t address = trans.get_address();

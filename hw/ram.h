@@ -49,6 +49,8 @@ private:
     bool accept(tlm::tlm_generic_payload& trans) const;
     // Copies the payload's data; returns the bytes moved.
     unsigned copy(tlm::tlm_generic_payload& trans);
+    // The quantum is known now: let the channels' busy times span it.
+    void end_of_elaboration() override;
 
     const std::uint64_t m_size;
     const ram_timing m_timing;
@@ -57,7 +59,6 @@ private:
     const unsigned m_interleave_shift;     // interleave and channels are powers of two
     const sc_core::sc_simcontext* m_simc;  // its time_stamp() is inline; sc_time_stamp() is not
     unsigned char* m_data = nullptr;
-    std::vector<occupancy> m_busy;  // per channel
 
     stats::counter& m_reads;
     stats::counter& m_writes;
@@ -66,6 +67,8 @@ private:
     stats::counter& m_queue_ps;
     stats::counter& m_dmi_grants;
     stats::counter& m_errors;
+    stats::counter& m_stale;
+    std::vector<occupancy> m_busy;  // per channel
 };
 
 }  // namespace memsim::hw
