@@ -73,8 +73,11 @@ void self_test::cpu_traffic() {
         record(fmt::format("cpu b_transport {:#x}", base), ok, "4 KiB written and read back");
     }
     // A block by DMI just above that page, checked through b_transport.
+    const ram_region& low = m_machine.config().ram.regions.front();
     std::uint64_t base = cpu_page() + 4 * KiB;
-    std::uint64_t len = std::min<std::uint64_t>(64 * KiB, m_machine.config().ram.regions.front().size / 8);
+    if (base >= low.base + low.size) return;
+    std::uint64_t len = align_down(std::min<std::uint64_t>(64 * KiB, low.base + low.size - base), 8);
+    if (len == 0) return;
     fill_random(base, len);
     const unsigned char* host = m_machine.host_address(base, len);
     std::uint64_t last = 0;
@@ -146,28 +149,31 @@ void self_test::dma_beyond_reach() {
         return a.reach_bits < b.reach_bits;
     });
     if (narrowest == engines.end() || narrowest->reach_bits >= 64) return;
-    // Aimed at 64 KiB past the top of its reach, so a wrap lands at 0x10000.
-    constexpr std::uint64_t low = 0x10000;
-    std::uint64_t beyond = address_mask(narrowest->reach_bits) + 1 + low;
-    std::size_t engine = narrowest - engines.begin();
+    // The source in the middle of what it reaches; the target as far past the top of its reach
+    // as a wrap would land from the bottom: 16 MiB + 64 KiB for a 24-bit ISA engine.
+    std::uint64_t limit = address_mask(narrowest->reach_bits) + 1;
     unsigned len = narrowest->burst_bytes;
-    unsigned char* wrapped = m_machine.host_address(low, len);
-    if (!m_machine.host_address(beyond, len) || !wrapped) return;  // no RAM past its reach: nothing to show
-    std::uint64_t src = cpu_page();
+    if (limit < 4 * std::uint64_t{len}) return;  // too narrow to show anything
+    std::uint64_t landing = align_down(std::min<std::uint64_t>(0x10000, limit / 4), len);
+    std::uint64_t src = limit / 2, beyond = limit + landing;
+    unsigned char* wrapped = m_machine.host_address(landing, len);
+    const unsigned char* source = m_machine.host_address(src, len);
+    if (!wrapped || !source || !m_machine.host_address(beyond, len)) return;  // no RAM there: nothing to show
+    fill_random(src, len);
     std::vector<unsigned char> before(wrapped, wrapped + len);
+    std::size_t engine = narrowest - engines.begin();
     start_copy({engine, src, beyond, len}, dma_reg::ctrl_start | dma_reg::ctrl_irq_enable);
     std::uint64_t status = finish_copy(engine);
-    const unsigned char* source = m_machine.host_address(src, len);
     bool landed_low = std::memcmp(wrapped, source, len) == 0 && std::memcmp(before.data(), source, len) != 0;
-    bool refused = status == (dma_reg::status_error | std::uint64_t(dma_error::bus_error) << 8);
-    bool truncate = m_machine.config().bus.on_overreach == overreach_policy::truncate;
     std::string name = fmt::format("{} beyond its {}-bit reach", narrowest->name, narrowest->reach_bits);
-    if (truncate)
+    if (m_machine.config().bus.on_overreach == overreach_policy::truncate) {
         record(name, status == dma_reg::status_done && landed_low,
-               fmt::format("{:#x} wrapped to {:#x} as the hardware would", beyond, low));
-    else
-        record(name, refused && !landed_low,
-               fmt::format("{:#x} refused by the bus (status {:#x})", beyond, status));
+               fmt::format("{:#x} wrapped to {:#x} as the hardware would", beyond, landing));
+        return;
+    }
+    bool refused = status == (dma_reg::status_error | std::uint64_t(dma_error::bus_error) << 8);
+    record(name, refused && !landed_low,
+           fmt::format("{:#x} refused by the bus (status {:#x})", beyond, status));
 }
 
 }  // namespace memsim::platform

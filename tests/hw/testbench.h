@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <sstream>
+#include <string>
 
+#include <doctest/doctest.h>
 #include <systemc>
 
 #include "base/log.h"
@@ -31,7 +33,8 @@ struct bench_ground {
     }
 };
 
-// An initiator whose SC_THREAD runs the test's body, as a CPU would run a program.
+// An initiator whose SC_THREAD runs the test's body, as a CPU would run a program. A body
+// that never ran to its end (its checks unmade) fails the test.
 class scripted_initiator : public sc_module, public hw::timed_initiator {
 public:
     std::function<void(scripted_initiator&)> body;
@@ -40,12 +43,18 @@ public:
         SC_HAS_PROCESS(scripted_initiator);
         SC_THREAD(run);
     }
+    ~scripted_initiator() override {
+        if (body) CHECK_MESSAGE(m_finished, std::string(name()) + ": the script did not run to its end");
+    }
 
 private:
     void run() {
         if (body) body(*this);
         quantum.sync();
+        m_finished = true;
     }
+
+    bool m_finished = false;
 };
 
 }  // namespace memsim::test
