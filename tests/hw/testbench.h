@@ -44,7 +44,7 @@ public:
         SC_THREAD(run);
     }
     ~scripted_initiator() override {
-        if (body) CHECK_MESSAGE(m_finished, std::string(name()) + ": the script did not run to its end");
+        if (body) CHECK_MESSAGE(m_finished, "the script of " << name() << " did not run to its end");
     }
 
 private:
