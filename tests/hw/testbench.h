@@ -44,7 +44,8 @@ public:
         SC_THREAD(run);
     }
     ~scripted_initiator() override {
-        if (body) CHECK_MESSAGE(m_finished, "the script of " << name() << " did not run to its end");
+        if (body)
+            CHECK_MESSAGE(m_finished, "the script of " << std::string(name()) << " did not run to its end");
     }
 
 private:
