@@ -26,10 +26,11 @@ deps:
 	fi
 
 build/build.ninja: | deps
-	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEMSIM_WERROR=ON
 
 build-asan/build.ninja: | deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMSIM_SANITIZE=ON -DMEMSIM_BENCH=OFF
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMSIM_SANITIZE=ON -DMEMSIM_BENCH=OFF \
+	    -DMEMSIM_WERROR=ON
 
 build: deps build/build.ninja
 	cmake --build build -j $(JOBS)

@@ -13,9 +13,6 @@ constexpr std::uint64_t address_mask(unsigned bits) {
 constexpr bool is_power_of_two(std::uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 constexpr std::uint64_t align_down(std::uint64_t x, std::uint64_t align) { return x & ~(align - 1); }
-constexpr std::uint64_t align_up(std::uint64_t x, std::uint64_t align) {
-    return align_down(x + align - 1, align);
-}
 
 constexpr std::uint64_t div_ceil(std::uint64_t x, std::uint64_t y) { return (x + y - 1) / y; }
 

@@ -37,15 +37,12 @@ public:
         write(component, fmt::format(format, std::forward<Args>(args)...));
     }
 
-    std::uint64_t lines_written() const { return m_lines; }
-
 private:
     void write(std::string_view component, std::string_view message);
 
     std::ostream* m_sink;
     log_level m_level;
     const time_source* m_clock = nullptr;
-    std::uint64_t m_lines = 0;
 };
 
 }  // namespace memsim

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/bits.h"
+#include "hw/loosely_timed.h"
 
 namespace memsim::hw {
 
@@ -45,9 +46,7 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
         return owner.transport_dbg(*this, trans);
     }
     tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase&, sc_time&) override {
-        // Loosely timed only: the approximately-timed protocol is not modelled.
-        trans.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);
-        return tlm::TLM_COMPLETED;
+        return refuse_nb_transport(trans);
     }
 
     bus& owner;

@@ -43,9 +43,6 @@ public:
     // `offset`. Overlapping another range is a wiring error (std::invalid_argument).
     void map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint64_t offset = 0);
 
-    // The time one transaction of `length` bytes holds the bus.
-    sc_core::sc_time occupancy(unsigned length) const { return m_transfer(length); }
-
 private:
     struct initiator_port;
     struct target_port;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "hw/loosely_timed.h"
+
 namespace memsim::hw {
 
 using sc_core::sc_time;
@@ -20,7 +22,6 @@ dma_engine::dma_engine(sc_core::sc_module_name name, const dma_engine_params& pa
       m_errors(stats.add_counter("errors", "Error statuses set (misuse or bus error)")),
       m_transfer_ns(stats.add_histogram("transfer_ns", "Time from start to completion (ns)")) {
     registers.bind(*this);
-    master.bind(m_master_bw);
     SC_HAS_PROCESS(dma_engine);
     SC_THREAD(run);
     SC_METHOD(drive_irq);
@@ -110,25 +111,7 @@ unsigned dma_engine::transport_dbg(tlm::tlm_generic_payload& trans) {
 }
 
 tlm::tlm_sync_enum dma_engine::nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase&, sc_time&) {
-    // Loosely timed only: the approximately-timed protocol is not modelled.
-    trans.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);
-    return tlm::TLM_COMPLETED;
-}
-
-bool dma_engine::move_burst(tlm::tlm_command command, std::uint64_t address, unsigned length) {
-    m_burst.set_command(command);
-    m_burst.set_address(address);
-    m_burst.set_data_ptr(m_buffer.data());
-    m_burst.set_data_length(length);
-    m_burst.set_streaming_width(length);
-    m_burst.set_byte_enable_ptr(nullptr);
-    m_burst.set_dmi_allowed(false);
-    m_burst.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-    sc_time delay = m_quantum.get_local_time();
-    master->b_transport(m_burst, delay);
-    m_quantum.set(delay);
-    ++m_bursts;
-    return m_burst.is_response_ok();
+    return refuse_nb_transport(trans);
 }
 
 void dma_engine::run() {
@@ -136,17 +119,19 @@ void dma_engine::run() {
         wait(m_start);
         sc_time began = sc_core::sc_time_stamp();
         std::uint64_t src = m_src, dst = m_dst, len = m_len, moved = 0;
-        m_quantum.reset();
+        master.quantum.reset();
         bool ok = true;
         while (ok && moved < len) {
             unsigned n = std::min<std::uint64_t>(m_params.burst_bytes, len - moved);
-            m_quantum.inc(m_params.period);
-            ok = move_burst(tlm::TLM_READ_COMMAND, src + moved, n) &&
-                 move_burst(tlm::TLM_WRITE_COMMAND, dst + moved, n);
+            master.quantum.inc(m_params.period);
+            ok = master.read(src + moved, m_buffer.data(), n) == tlm::TLM_OK_RESPONSE;
+            ++m_bursts;
+            if (!ok) break;
+            ok = master.write(dst + moved, m_buffer.data(), n) == tlm::TLM_OK_RESPONSE;
+            ++m_bursts;
             if (ok) moved += n;
-            if (m_quantum.need_sync()) m_quantum.sync();
         }
-        m_quantum.sync();
+        master.quantum.sync();
         ++m_transfers;
         m_bytes += moved;
         m_transfer_ns.sample((sc_core::sc_time_stamp() - began).value() / 1000);

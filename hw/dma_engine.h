@@ -10,9 +10,9 @@
 
 #include <systemc>
 #include <tlm>
-#include <tlm_utils/tlm_quantumkeeper.h>
 
 #include "base/stats.h"
+#include "hw/timed_initiator.h"
 
 namespace memsim::hw {
 
@@ -53,22 +53,12 @@ enum class dma_error : std::uint8_t {
 class dma_engine : public sc_core::sc_module, private tlm::tlm_fw_transport_if<> {
 public:
     tlm::tlm_target_socket<> registers;  // MMIO, from the CPU over the bus
-    tlm::tlm_initiator_socket<> master;  // data, to memory over the bus
+    timed_initiator master;              // data, to memory over the bus
     sc_core::sc_out<bool> irq;
 
     dma_engine(sc_core::sc_module_name name, const dma_engine_params& params, stats::scope stats);
 
-    const dma_engine_params& params() const { return m_params; }
-
 private:
-    struct master_bw : tlm::tlm_bw_transport_if<> {
-        tlm::tlm_sync_enum nb_transport_bw(tlm::tlm_generic_payload&, tlm::tlm_phase&,
-                                           sc_core::sc_time&) override {
-            return tlm::TLM_COMPLETED;
-        }
-        void invalidate_direct_mem_ptr(sc_dt::uint64, sc_dt::uint64) override {}
-    };
-
     void b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) override;
     bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi&) override { return false; }
     unsigned transport_dbg(tlm::tlm_generic_payload& trans) override;
@@ -81,15 +71,11 @@ private:
     bool access(tlm::tlm_generic_payload& trans, const sc_core::sc_time& delay, bool side_effects);
     void fail(dma_error why);
 
-    void run();  // SC_THREAD: one transfer per start
-    bool move_burst(tlm::tlm_command command, std::uint64_t address, unsigned length);
+    void run();        // SC_THREAD: one transfer per start
     void drive_irq();  // SC_METHOD: the one writer of `irq`
 
     const dma_engine_params m_params;
-    master_bw m_master_bw;
-    tlm_utils::tlm_quantumkeeper m_quantum;
     std::vector<unsigned char> m_buffer;
-    tlm::tlm_generic_payload m_burst;
 
     std::uint64_t m_src = 0, m_dst = 0, m_len = 0, m_ctrl = 0, m_status = 0;
     sc_core::sc_event m_start;

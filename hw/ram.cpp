@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "hw/loosely_timed.h"
+
 #include "base/bits.h"
 #include "base/error.h"
 #include "base/units.h"
@@ -133,9 +135,7 @@ unsigned ram::transport_dbg(tlm::tlm_generic_payload& trans) {
 }
 
 tlm::tlm_sync_enum ram::nb_transport_fw(tlm::tlm_generic_payload& trans, tlm::tlm_phase&, sc_time&) {
-    // Loosely timed only: the approximately-timed protocol is not modelled.
-    trans.set_response_status(tlm::TLM_COMMAND_ERROR_RESPONSE);
-    return tlm::TLM_COMPLETED;
+    return refuse_nb_transport(trans);
 }
 
 }  // namespace memsim::hw

@@ -1,6 +1,7 @@
 // How long a data path of a fixed width holds a transfer of n bytes: ceil(n / width) cycles.
-// The lengths CPUs and DMA bursts use come from a table, so the b_transport paths of the bus
-// and RAM do no division and no call into the SystemC library.
+// Lengths up to 256 bytes (every CPU access and cache line, most DMA bursts) come from a
+// table, so those b_transport paths of the bus and RAM do no division and no call into the
+// SystemC library; longer ones are computed.
 #pragma once
 
 #include <array>

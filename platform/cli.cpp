@@ -78,7 +78,7 @@ int run_cli(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-        fmt::print(stderr, "memsim: error: {}\n", e.what());
+        fmt::print(stderr, "memsim: error: {}\n", user_error(e.what()).message());
         return exit_user_error;
     }
 

@@ -44,7 +44,7 @@ machine::machine(sc_core::sc_module_name name, const machine_config& config, sta
         auto& engine = *m_dma.emplace_back(
             std::make_unique<hw::dma_engine>(d.name.c_str(), params, stats.under("dma").under(d.name)));
         m_bus.map(m_bus.bind_target(engine.registers, d.name), d.base, d.size);
-        m_bus.bind_initiator(engine.master, d.name, d.reach_bits);
+        m_bus.bind_initiator(engine.master.socket, d.name, d.reach_bits);
         engine.irq.bind(m_irqs.line(d.irq));
     }
 }

@@ -27,11 +27,7 @@ public:
     void bind_cpu(tlm::tlm_initiator_socket<>& cpu);
 
     const machine_config& config() const { return m_config; }
-    hw::ram& memory() { return m_ram; }
-    hw::bus& interconnect() { return m_bus; }
     hw::irq_controller& interrupts() { return m_irqs; }
-    hw::dma_engine& dma(std::size_t i) { return *m_dma[i]; }
-    std::size_t dma_count() const { return m_dma.size(); }
 
     // Where a physical address lands in RAM's backing store, or nullptr outside RAM.
     unsigned char* host_address(std::uint64_t physical, std::uint64_t length);

@@ -34,7 +34,7 @@ struct dma_rig {
     dma_rig() {
         tlm::tlm_global_quantum::instance().set(sc_time(1, SC_US));
         interconnect.bind_initiator(cpu.socket, "cpu", 64);
-        interconnect.bind_initiator(engine.master, "isa_dma", 24);
+        interconnect.bind_initiator(engine.master.socket, "isa_dma", 24);
         interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 32 * MiB);
         interconnect.map(interconnect.bind_target(engine.registers, "isa_dma_regs"), regs, 0x1000);
         engine.irq.bind(irqs.line(irq_line));
