@@ -102,7 +102,11 @@ bus::bus(sc_core::sc_module_name name, const bus_timing& timing, overreach_mode 
 
 bus::~bus() = default;
 
-void bus::end_of_elaboration() { m_busy.span(tlm::tlm_global_quantum::instance().get().value()); }
+void bus::end_of_elaboration() {
+    m_busy.span(tlm::tlm_global_quantum::instance().get().value());
+    // Bindings are complete: the b_transport path calls each target without asking its port.
+    for (mapping& m : m_map) m.fw = m_targets[m.target]->socket.get_interface(0);
+}
 
 void bus::bind_initiator(tlm::tlm_initiator_socket<>& initiator, std::string_view name, unsigned reach_bits) {
     if (reach_bits < 1 || reach_bits > 64)
@@ -122,6 +126,8 @@ unsigned bus::bind_target(tlm::tlm_target_socket<>& target, std::string_view nam
 }
 
 void bus::map(unsigned target, std::uint64_t base, std::uint64_t size, std::uint64_t offset) {
+    // The address map is fixed at elaboration, when the b_transport path resolves its targets.
+    if (sc_core::sc_is_running()) throw std::logic_error("bus: map() while the simulation runs");
     if (target >= m_targets.size() || size == 0 || base + (size - 1) < base)
         throw std::invalid_argument(fmt::format("bus: bad mapping at {:#x}", base));
     mapping added{base, base + (size - 1), offset, target};
@@ -217,7 +223,7 @@ void bus::b_transport(initiator_port& from, tlm::tlm_generic_payload& trans, sc_
     }
     m_bytes += length;
     trans.set_address(trans.get_address() - m->base + m->offset);
-    m_targets[m->target]->socket->b_transport(trans, delay);
+    m->fw->b_transport(trans, delay);
     trans.set_address(issued);
 }
 

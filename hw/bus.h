@@ -51,6 +51,7 @@ private:
         std::uint64_t last;  // inclusive, so a range may end at 2^64 - 1
         std::uint64_t offset;
         unsigned target;
+        tlm::tlm_fw_transport_if<>* fw = nullptr;  // the target's interface, once bound
     };
 
     void b_transport(initiator_port& from, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);

@@ -8,12 +8,14 @@ namespace memsim::hw {
 occupancy::occupancy(std::uint64_t period_ps, stats::counter& stale)
     : m_shift(std::bit_width(std::max<std::uint64_t>(16 * period_ps, 2) - 1)),
       m_slots(min_slots),
+      m_mask(min_slots - 1),
       m_stale(stale) {}
 
 void occupancy::span(std::uint64_t horizon_ps) {
     std::uint64_t wanted = 4 * (horizon_ps / slot_ps() + 1);
     std::size_t slots = std::bit_ceil(std::clamp<std::uint64_t>(wanted, min_slots, max_slots));
     m_slots.assign(slots, slot{});
+    m_mask = slots - 1;
 }
 
 std::uint64_t occupancy::book_across(std::uint64_t arrival_ps, std::uint64_t held_ps) {

@@ -46,21 +46,20 @@ public:
     std::size_t slots() const { return m_slots.size(); }
 
 private:
-    static constexpr std::uint64_t unused = ~std::uint64_t{0};
     // Four quanta at least; 64 Ki slots (1 MiB) at most, a quantum of ~250 us at 1 GHz.
     static constexpr std::size_t min_slots = 4096;
     static constexpr std::size_t max_slots = 65536;
 
     struct slot {
-        std::uint64_t window = unused;  // which slot of time it holds now
+        std::uint64_t window = 0;  // which slot of time it holds now (an empty one holds window 0)
         std::uint64_t busy_until = 0;
     };
 
     // The slot for `window`, emptied if it held an older one; nullptr if it holds a newer one.
     slot* find(std::uint64_t window) {
-        slot& s = m_slots[window & (m_slots.size() - 1)];
+        slot& s = m_slots[window & m_mask];
         if (s.window == window) return &s;
-        if (s.window != unused && s.window > window) return nullptr;
+        if (s.window > window) return nullptr;
         s = {window, 0};
         return &s;
     }
@@ -69,6 +68,7 @@ private:
 
     unsigned m_shift;
     std::vector<slot> m_slots;  // a power of two of them
+    std::uint64_t m_mask;       // m_slots.size() - 1
     stats::counter& m_stale;
 };
 
