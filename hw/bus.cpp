@@ -25,7 +25,7 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
                    stats::scope stats)
         : sc_module(module),
           owner(owner),
-          name(name),
+          label(name),
           reach_bits(reach_bits),
           reach_mask(address_mask(reach_bits)),
           socket("socket"),
@@ -50,7 +50,7 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
     }
 
     bus& owner;
-    std::string name;
+    std::string label;  // the initiator's name in logs and stats
     unsigned reach_bits;
     std::uint64_t reach_mask;
     tlm::tlm_target_socket<> socket;
@@ -177,10 +177,10 @@ bool bus::overreach(initiator_port& from, tlm::tlm_generic_payload& trans, bool 
         ++m_overreach;
         if ((++from.overreach).value <= overreach_log_limit)
             m_log.log(log_level::warning, name(), "{} access {:#x} beyond its {}-bit reach ({} {:#x})",
-                      from.name, address, from.reach_bits, refused ? "refused; would wrap to" : "wrapped to",
+                      from.label, address, from.reach_bits, refused ? "refused; would wrap to" : "wrapped to",
                       wrapped);
         if (from.overreach.value == overreach_log_limit)
-            m_log.log(log_level::warning, name(), "further overreach by {} not logged", from.name);
+            m_log.log(log_level::warning, name(), "further overreach by {} not logged", from.label);
     }
     if (refused) {
         trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
@@ -192,7 +192,7 @@ bool bus::overreach(initiator_port& from, tlm::tlm_generic_payload& trans, bool 
 
 void bus::unmapped(initiator_port& from, tlm::tlm_generic_payload& trans) {
     ++m_unmapped;
-    m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.name,
+    m_log.log(log_level::info, name(), "{} access {:#x} decodes to no target", from.label,
               trans.get_address());
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
 }
