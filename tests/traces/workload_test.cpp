@@ -1,0 +1,123 @@
+// Workload format v1 as a user writes it (docs/workload-format.md): what each line becomes,
+// what a mistake says, and that the text and binary forms carry the same operations.
+#include <doctest/doctest.h>
+
+#include "base/error.h"
+#include "mmu/paging.h"
+#include "traces/workload.h"
+
+using namespace memsim;
+using namespace memsim::traces;
+
+namespace {
+
+std::vector<op> ops_of(const std::string& body) {
+    return parse_text("memsim workload 1\n" + body, "w.txt").ops;
+}
+
+std::string error_of(const std::string& text) {
+    try {
+        parse_text(text, "w.txt");
+    } catch (const user_error& e) {
+        return e.message();
+    }
+    FAIL("no error for: " << text);
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("workload text: each line is one operation") {
+    std::vector<op> ops = ops_of(
+        "# a comment\n"
+        "read 0x1000 8\n"
+        "w 0x2000 4 0xdeadbeef   # trailing comment\n"
+        "x 0x3000 16\n"
+        "compute 250\n"
+        "cr3 0x5000 pcid 7 noflush\n"
+        "cr0 0x80000011\ncr4 0x20\nefer 0x500\n"
+        "a20 on\n"
+        "poke 0x9000 8 0x1234\n"
+        "invlpg 0x7000\n"
+        "invpcid 0 7 0x7000\n"
+        "r 0xf000:0xfff0 2\n");
+    std::vector<op> expected{
+        {op_kind::read, 8, -1, 0x1000, 0},
+        {op_kind::write, 4, -1, 0x2000, 0xdeadbeef},
+        {op_kind::fetch, 16, -1, 0x3000, 0},
+        {op_kind::compute, 0, -1, 0, 250},
+        {op_kind::cr3, 0, -1, 0, 0x5007 | mmu::cr3::no_flush},
+        {op_kind::cr0, 0, -1, 0, 0x80000011},
+        {op_kind::cr4, 0, -1, 0, 0x20},
+        {op_kind::efer, 0, -1, 0, 0x500},
+        {op_kind::a20, 0, -1, 0, 1},
+        {op_kind::poke, 8, -1, 0x9000, 0x1234},
+        {op_kind::invlpg, 0, -1, 0x7000, 0},
+        {op_kind::invpcid, 0, -1, 0x7000, 7},
+        {op_kind::read, 2, 0xf000, 0xfff0, 0},
+    };
+    CHECK(ops == expected);
+}
+
+TEST_CASE("workload text: mistakes name file, line and column") {
+    CHECK(error_of("read 0x1000 8\n") == "w.txt:1:1: expected the header 'memsim workload 1'");
+    CHECK(error_of("# nothing\n") == "w.txt:1: no 'memsim workload 1' header");
+    CHECK(error_of("memsim workload 1\nfly 0x10\n") == "w.txt:2:1: unknown operation 'fly'");
+    CHECK(error_of("memsim workload 1\nread 0x1000 0\n") == "w.txt:2:13: an access is 1 to 64 bytes (got 0)");
+    CHECK(error_of("memsim workload 1\nread 0x1000 65\n") ==
+          "w.txt:2:13: an access is 1 to 64 bytes (got 65)");
+    CHECK(error_of("memsim workload 1\nread 0x10zz 8\n") == "w.txt:2:6: expected a number, got '0x10zz'");
+    CHECK(error_of("memsim workload 1\nread 0x1000\n") == "w.txt:2:6: 'read' needs more operands");
+    CHECK(error_of("memsim workload 1\nread 0x1000 8 9\n") == "w.txt:2:15: unexpected '9'");
+    CHECK(error_of("memsim workload 1\nr 0x10000:0 2\n") == "w.txt:2:3: 0x10000 is more than 65535");
+    CHECK(error_of("memsim workload 1\ncr3 0x1000 pcid 4096\n") == "w.txt:2:17: 4096 is more than 4095");
+    CHECK(error_of("memsim workload 1\npoke 0x1000 3 1\n") == "w.txt:2:13: a poke stores 1, 2, 4 or 8 bytes");
+    CHECK(error_of("memsim workload 1\nmap 0x1000 0x1000 4K\n") ==
+          "w.txt:2:1: 'map' needs a 'paging MODE at PHYSICAL' line before it");
+    CHECK(error_of("memsim workload 1\npaging long4 at 0x100000\nmap 0x1000 0x1000 4M\n") ==
+          "w.txt:3:5: this paging mode has no pages of that size");
+    CHECK(error_of("memsim workload 1\npaging long4 at 0x100000\nmap 0x1000 0x1800 4K\n") ==
+          "w.txt:3:5: address not aligned to the page size");
+    CHECK(error_of("memsim workload 1\npaging long4 at 0x100000\nmap 0x1000 0x1000 4K rx\n") ==
+          "w.txt:3:22: 'rx' is not one of ro, user, nx, global");
+    CHECK(error_of("memsim workload 1\npaging long6 at 0x100000\n") ==
+          "w.txt:2:8: 'long6' is not one of bits32, pae, long4, long5");
+}
+
+TEST_CASE("workload: text and binary forms carry the same operations") {
+    workload w = parse_text(
+        "memsim workload 1\n"
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K user nx\n"
+        "write 0x400008 8 0xffffffffffffffff\n"
+        "cr3 0x100000 pcid 3 noflush\n"
+        "r 0xffff:0x10 2\n"
+        "compute 18446744073709551615\n",
+        "w.txt");
+    workload again = parse_text(to_text(w), "again.txt");
+    CHECK(again.ops == w.ops);
+    std::string binary = to_binary(w);
+    CHECK(is_binary(binary));
+    CHECK(parse_binary(binary, "w.bin").ops == w.ops);
+}
+
+TEST_CASE("workload binary: a damaged file is an error, not a crash") {
+    auto error_of_binary = [](const std::string& bytes) {
+        try {
+            parse_binary(bytes, "w.bin");
+        } catch (const user_error& e) {
+            return e.message();
+        }
+        return std::string("no error");
+    };
+    std::string good = to_binary(workload{"w", {{op_kind::read, 8, -1, 0x1000, 0}}});
+    CHECK(error_of_binary("memsimW2") == "w.bin: byte 0: not a memsim binary workload (no 'memsimW1' magic)");
+    CHECK(error_of_binary(good.substr(0, good.size() - 1)) ==
+          "w.bin: byte 13: the trace ends inside an operation");
+    std::string bad_kind = good;
+    bad_kind[8] = 42;
+    CHECK(error_of_binary(bad_kind) == "w.bin: byte 9: unknown operation kind 42");
+    std::string bad_size = good;
+    bad_size[9] = 0;
+    CHECK(error_of_binary(bad_size) == "w.bin: byte 14: an access is 1 to 64 bytes (got 0)");
+}

@@ -1,0 +1,53 @@
+// A workload: the stream of operations the CPU core executes (format v1, docs/workload-format.md).
+// Memory operations, compute time, control-register writes (an address space switch is a CR3
+// write), TLB maintenance, and physical stores for boot code that builds page tables.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memsim::traces {
+
+enum class op_kind : std::uint8_t {
+    read,     // address: linear (or offset when segment >= 0); size bytes
+    write,    // the same, storing `value` (little-endian, at most 8 bytes of it)
+    fetch,    // an instruction fetch of size bytes
+    compute,  // value: cycles of work without memory
+    cr0,      // value: the new CR0
+    cr3,      // value: the new CR3, PCID in bits 11:0 and the no-flush bit 63 as MOV to CR3 takes them
+    cr4,      // value: the new CR4
+    efer,     // value: the new IA32_EFER
+    a20,      // value: 1 enables the A20 line, 0 masks it
+    poke,     // address: physical; stores size bytes of value without translation
+    invlpg,   // address: linear
+    invpcid,  // size: the type (0-3); value: the PCID; address: linear (type 0)
+};
+
+struct op {
+    op_kind kind = op_kind::compute;
+    std::uint8_t size = 0;
+    std::int32_t segment = -1;  // real-mode segment for segment:offset addresses, else -1
+    std::uint64_t address = 0;
+    std::uint64_t value = 0;
+
+    bool operator==(const op&) const = default;
+};
+
+inline constexpr unsigned max_access_bytes = 64;  // one cache line: the widest access v1 allows
+
+struct workload {
+    std::string name;  // where it came from, for reports
+    std::vector<op> ops;
+};
+
+// Text form (hand-written, `memsim workload 1` header) and binary form (compact, for long
+// traces); both throw user_error naming file:line for bad input. load() tells them apart.
+workload load_workload(const std::string& path);
+workload parse_text(const std::string& text, const std::string& name);
+std::string to_text(const workload& w);
+std::string to_binary(const workload& w);
+workload parse_binary(const std::string& bytes, const std::string& name);
+bool is_binary(const std::string& bytes);
+
+}  // namespace memsim::traces
