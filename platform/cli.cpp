@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,9 @@
 
 #include "base/error.h"
 #include "platform/config.h"
+#include "platform/output.h"
 #include "platform/run.h"
+#include "traces/workload.h"
 
 namespace memsim::platform {
 namespace {
@@ -33,6 +36,13 @@ std::string unsigned_integer(const std::string& text) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (!text.empty() && ec == std::errc{} && end == text.data() + text.size()) return "";
     return fmt::format("'{}' is not an integer from 0 to {}", text, ~std::uint64_t{0});
+}
+
+void convert_workload(const std::string& in, const std::string& out) {
+    traces::workload w = traces::load_workload(in);
+    bool binary = std::filesystem::path(out).extension() == ".bin";
+    write_file(out, binary ? traces::to_binary(w) : traces::to_text(w));
+    fmt::print("{}: {} operations written as {}\n", out, w.ops.size(), binary ? "binary" : "text");
 }
 
 machine_config load_for_config_command(const std::string& path, const std::vector<std::string>& sets) {
@@ -74,6 +84,14 @@ int run_cli(int argc, char** argv) {
     show_command->add_option("FILE", show_path, "Machine config (YAML); default: configs/default.yaml");
     add_set_option(*show_command, show_sets);
 
+    CLI::App* workload_command = app.add_subcommand("workload", "Work with workload files");
+    workload_command->require_subcommand(1);
+    std::string convert_in, convert_out;
+    CLI::App* convert_command = workload_command->add_subcommand(
+        "convert", "Convert a workload between its text and binary forms (OUT ending in .bin: binary)");
+    convert_command->add_option("IN", convert_in, "Workload file, text or binary")->required();
+    convert_command->add_option("OUT", convert_out, "Where to write it")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -90,6 +108,10 @@ int run_cli(int argc, char** argv) {
         }
         if (show_command->parsed()) {
             fmt::print("{}", to_yaml(load_for_config_command(show_path, show_sets)));
+            return 0;
+        }
+        if (convert_command->parsed()) {
+            convert_workload(convert_in, convert_out);
             return 0;
         }
         if (*config_option) run.config_path = config_path;

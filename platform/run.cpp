@@ -15,6 +15,7 @@
 #include "hw/sim_time.h"
 #include "platform/config.h"
 #include "platform/machine.h"
+#include "platform/output.h"
 #include "platform/self_test.h"
 
 namespace memsim::platform {
@@ -43,21 +44,6 @@ fs::path prepare_out_dir(const std::string& dir) {
         throw user_error(source_location{dir},
                          fmt::format("cannot create output directory: {}", ec.message()));
     return dir;
-}
-
-// Written beside, then renamed over, so a reader never sees half a file.
-void write_output(const fs::path& dir, const std::string& name, const std::string& text) {
-    fs::path final_path = dir / name;
-    fs::path temporary = dir / ("." + name + ".tmp");
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) throw user_error(source_location{temporary.string()}, "cannot write");
-    }
-    std::error_code ec;
-    fs::rename(temporary, final_path, ec);
-    if (ec)
-        throw user_error(source_location{final_path.string()}, fmt::format("cannot write: {}", ec.message()));
 }
 
 std::string describe_machine(const machine_config& c) {

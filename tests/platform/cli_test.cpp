@@ -177,3 +177,22 @@ TEST_CASE("bad config files name file, line and column; nothing is written") {
     CHECK(run_with("reach65.yaml", "devices:\n  - name: d\n    base: 0xfe000000\n    reach_bits: 65\n") ==
           "4:17: devices[0].reach_bits: must be 1..64 (got 65)\n");
 }
+
+TEST_CASE("memsim workload convert: text to binary and back gives the same operations") {
+    scratch s;
+    fs::path text = s.write(
+        "w.txt", "memsim workload 1\npaging long4 at 0x100000\nmap 0x400000 0x200000 4K\nread 0x400000 8\n");
+    outcome to_binary = s.memsim("workload convert " + text.string() + " " + (s.dir / "w.bin").string());
+    CHECK(to_binary.status == 0);
+    CHECK(to_binary.out == (s.dir / "w.bin").string() + ": 9 operations written as binary\n");
+    CHECK(slurp(s.dir / "w.bin").rfind("memsimW1", 0) == 0);
+    REQUIRE(s.memsim("workload convert " + (s.dir / "w.bin").string() + " " + (s.dir / "back.txt").string())
+                .status == 0);
+    CHECK(slurp(s.dir / "back.txt") ==
+          "memsim workload 1\ncr4 0xa0\nefer 0x900\ncr3 0x100000\ncr0 0x80010001\npoke 0x100000 8 0x101007\n"
+          "poke 0x101000 8 0x102007\npoke 0x102010 8 0x103007\npoke 0x103000 8 0x200003\nread 0x400000 8\n");
+    fs::path bad = s.write("bad.txt", "memsim workload 1\nread 0x1000 99\n");
+    CHECK(s.error_of("workload convert " + bad.string() + " " + (s.dir / "x.bin").string()) ==
+          "memsim: error: " + bad.string() + ":2:13: an access is 1 to 64 bytes (got 99)\n");
+    CHECK_FALSE(fs::exists(s.dir / "x.bin"));
+}
