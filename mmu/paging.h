@@ -28,13 +28,14 @@ inline constexpr std::uint64_t lma = 1ull << 10;
 inline constexpr std::uint64_t nxe = 1ull << 11;
 }  // namespace efer
 namespace cr3 {
-inline constexpr std::uint64_t pcid_mask = 0xfff;  // CR3[11:0] with CR4.PCIDE = 1
+inline constexpr std::uint64_t pcid_mask = 0xfff;      // CR3[11:0] with CR4.PCIDE = 1
 inline constexpr std::uint64_t no_flush = 1ull << 63;  // MOV to CR3 keeps the PCID's entries
 }  // namespace cr3
 
 // The state paging depends on. EFLAGS.AC matters only for SMAP.
 struct control_registers {
     std::uint64_t cr0 = 0;
+    std::uint64_t cr2 = 0;  // the last page fault's linear address: written by the CPU, not read by paging
     std::uint64_t cr3 = 0;
     std::uint64_t cr4 = 0;
     std::uint64_t efer = 0;
@@ -55,10 +56,14 @@ enum class page_size : std::uint8_t { size_4k, size_2m, size_4m, size_1g };
 
 constexpr unsigned page_shift(page_size s) {
     switch (s) {
-        case page_size::size_4k: return 12;
-        case page_size::size_2m: return 21;
-        case page_size::size_4m: return 22;
-        case page_size::size_1g: return 30;
+        case page_size::size_4k:
+            return 12;
+        case page_size::size_2m:
+            return 21;
+        case page_size::size_4m:
+            return 22;
+        case page_size::size_1g:
+            return 30;
     }
     return 12;
 }

@@ -1,0 +1,97 @@
+// Paging-structure caches (SDM Vol. 3A, 4.10.3): small fully-associative LRU caches of upper-
+// level entries for IA-32e paging, tagged by PCID and the linear-address bits that select the
+// entry, so a walk can start below the levels they cover.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/stats.h"
+
+namespace memsim::mmu {
+
+// Entries per cache; 0 disables that cache. Defaults close to recent Intel cores.
+struct psc_config {
+    unsigned pml5e = 2, pml4e = 4, pdpte = 4, pde = 32;
+};
+
+// Which entries a cache holds. An entry selected by linear-address bits 56:k (k = 48, 39, 30,
+// 21) points to the next table: a PDE-cache hit leaves only the PTE to read (SDM 4.10.3.1).
+enum class psc_level : std::uint8_t { pml5e, pml4e, pdpte, pde };
+
+// The rights the entries so far grant (SDM 4.6): R/W and U/S are ANDed along the path, XD ORed.
+struct path_rights {
+    bool writable = true;
+    bool user = true;
+    bool xd = false;
+};
+
+// What a cache entry holds: the physical address of the next paging structure and the rights
+// of the entries that led to it, itself included.
+struct psc_entry {
+    std::uint64_t table = 0;
+    path_rights rights;
+};
+
+class paging_structure_caches {
+public:
+    paging_structure_caches(const psc_config& config, stats::scope stats);
+
+    // The entry for the `level` entry that maps `linear` under `pcid`, if cached; refreshes LRU.
+    std::optional<psc_entry> lookup(psc_level level, std::uint16_t pcid, std::uint64_t linear);
+    // Caches the entry, replacing one with the same tag or else the least recently used.
+    void fill(psc_level level, std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
+
+    void invalidate_all();  // MOV to CR3 without PCIDE etc. (the CPU decides when)
+    // INVLPG and INVPCID type 0 invalidate all entries of that PCID regardless of address
+    // (SDM 4.10.4.1), as do INVPCID type 1 and MOV to CR3 with PCIDE and bit 63 clear.
+    void invalidate_pcid(std::uint16_t pcid);
+
+    unsigned capacity(psc_level level) const;
+    unsigned valid_entries(psc_level level) const;
+
+private:
+    // One fully-associative cache with LRU replacement by last-use stamps.
+    class cache {
+    public:
+        cache(unsigned entries, unsigned tag_shift, const stats::scope& stats);
+
+        std::optional<psc_entry> lookup(std::uint16_t pcid, std::uint64_t linear);
+        void fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
+        template <typename Pred>
+        void invalidate_if(Pred pred);
+
+        unsigned capacity() const { return static_cast<unsigned>(m_ways.size()); }
+        unsigned valid_entries() const;
+
+    private:
+        struct way {
+            bool valid = false;
+            std::uint16_t pcid = 0;
+            std::uint64_t tag = 0;
+            std::uint64_t last_use = 0;
+            psc_entry entry;
+        };
+        std::uint64_t tag_of(std::uint64_t linear) const;
+        way* find(std::uint16_t pcid, std::uint64_t tag);
+        way& victim();
+
+        std::vector<way> m_ways;
+        unsigned m_tag_shift;
+        std::uint64_t m_clock = 0;
+        stats::counter& m_lookups;
+        stats::counter& m_hits;
+        stats::counter& m_misses;
+        stats::counter& m_evictions;
+        stats::counter& m_invalidations;
+    };
+
+    cache& of(psc_level level) { return m_caches[static_cast<unsigned>(level)]; }
+    const cache& of(psc_level level) const { return m_caches[static_cast<unsigned>(level)]; }
+
+    std::array<cache, 4> m_caches;
+};
+
+}  // namespace memsim::mmu

@@ -1,0 +1,280 @@
+// The TLB hierarchy: levels of set-associative arrays, each holding some page sizes for
+// instruction fetches, data accesses or both, with PCID-tagged and global entries and the SDM's
+// invalidations (SDM Vol. 3A, 4.10). The hit path is inline, allocation-free and non-virtual.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/stats.h"
+#include "mmu/paging.h"
+#include "mmu/replacement.h"
+
+namespace memsim::mmu {
+
+struct tlb_array_config {
+    std::string name;                 // "l1d_4k": names its stats
+    std::vector<page_size> sizes;     // page sizes it holds (shared arrays list several)
+    unsigned entries = 64, ways = 4;  // ways == entries: fully associative
+    replacement_policy policy = replacement_policy::lru;
+    unsigned hit_latency = 1;               // cycles
+    bool instruction = false, data = true;  // which accesses use it (both: unified)
+};
+
+struct tlb_level_config {
+    std::vector<tlb_array_config> arrays;
+};
+
+struct tlb_config {
+    std::vector<tlb_level_config> levels;  // level 0 first (L1), then L2 ...
+    std::uint64_t seed = 1;                // seeds the random replacement of every array
+
+    // A Skylake-class Intel core (see tlb.cpp for the sources of each figure).
+    static tlb_config intel_default();
+};
+
+struct tlb_lookup {
+    const translation* hit = nullptr;  // nullptr on a miss at every level
+    unsigned level = 0;                // where it hit
+    unsigned latency = 0;              // cycles spent (all levels probed)
+};
+
+// One cached translation. `key` folds the page number, the page size and a valid bit into one
+// word, so a probe compares once: tlb_key(); 0 when the entry is invalid.
+struct tlb_entry {
+    std::uint64_t key = 0;
+    translation t;
+    std::uint16_t pcid = 0;  // the PCID current when it was filled (SDM Vol. 3A, 4.10.1)
+};
+
+// The page number of `linear` in pages of size `s` (linear >> page_shift(s) has at most 52 bits),
+// the size and a 1. Invalid entries hold 0, which no key equals.
+constexpr std::uint64_t tlb_key(std::uint64_t linear, page_size s) {
+    return (linear >> page_shift(s)) << 3 | std::uint64_t{static_cast<std::uint8_t>(s)} << 1 | 1;
+}
+
+// Whether the entry may translate for `pcid`: it was filled under that PCID, or it is global
+// (SDM Vol. 3A, 4.10.2.4: a global translation is used whatever the current PCID).
+constexpr bool usable_by(const tlb_entry& e, std::uint16_t pcid) { return e.pcid == pcid || e.t.global; }
+
+// Why entries were invalidated; each cause is a counter of its own per array.
+enum class tlb_flush_cause { cr3, invlpg, invpcid, all, drop };
+
+// One array: entries / ways sets (a power of two) of `ways` entries. Each page size it holds
+// indexes sets by the low bits of its own page number (4 KiB: linear bits 12 up; 2 MiB: 21 up).
+class tlb_array {
+public:
+    // Throws std::invalid_argument for an impossible geometry.
+    tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats);
+
+    // The entry that translates `linear` for `pcid`, made most recently used; nullptr if none.
+    const tlb_entry* probe(std::uint64_t linear, std::uint16_t pcid) {
+        ++m_lookups;
+        const std::size_t slot = find(linear, pcid);
+        if (slot == none) {
+            ++m_misses;
+            return nullptr;
+        }
+        ++m_hits;
+        m_replacement.touch(slot);
+        return &m_entries[slot];
+    }
+    // A lookup of this array's level that another array of the level answered: the hardware
+    // probes a level's arrays in parallel, so this one looked and missed.
+    void count_missed_lookup() {
+        ++m_lookups;
+        ++m_misses;
+    }
+    // probe() without side effects: no statistics, no replacement update.
+    const tlb_entry* peek(std::uint64_t linear, std::uint16_t pcid) const {
+        const std::size_t slot = find(linear, pcid);
+        return slot == none ? nullptr : &m_entries[slot];
+    }
+
+    // Caches `t` (whose size this array must hold) for `pcid`, evicting if the set is full.
+    void insert(std::uint64_t linear, std::uint16_t pcid, const translation& t);
+
+    // Invalidates the entries `doomed` selects among those for the page holding `linear` (in
+    // every size held) or among all entries, counting them under `cause`.
+    template <class Pred>
+    void invalidate_page(std::uint64_t linear, tlb_flush_cause cause, Pred doomed);
+    template <class Pred>
+    void invalidate_all(tlb_flush_cause cause, Pred doomed);
+
+    bool serves(bool fetch) const { return fetch ? m_config.instruction : m_config.data; }
+    const tlb_array_config& config() const { return m_config; }
+
+private:
+    struct size_index {
+        unsigned shift;          // page_shift(size)
+        std::uint64_t key_bits;  // tlb_key()'s low bits for the size
+    };
+    static constexpr std::size_t none = ~std::size_t{0};
+
+    // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none.
+    std::size_t find(std::uint64_t linear, std::uint16_t pcid) const {
+        for (unsigned i = 0; i < m_size_count; ++i) {
+            const std::uint64_t key = key_of(linear, m_sizes[i]);
+            const std::size_t first = index(set_of(key), 0);
+            for (std::size_t slot = first; slot != first + m_ways; ++slot) {
+                if (m_entries[slot].key == key && usable_by(m_entries[slot], pcid)) return slot;
+            }
+        }
+        return none;
+    }
+    // tlb_key(linear, size) with the size's shift and bits at hand.
+    static std::uint64_t key_of(std::uint64_t linear, const size_index& s) {
+        return (linear >> s.shift) << 3 | s.key_bits;
+    }
+    std::size_t index(unsigned set, unsigned way) const { return std::size_t{set} * m_ways + way; }
+    unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
+    unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
+    void count_invalidated(tlb_flush_cause cause, std::uint64_t n) {
+        *m_invalidated[static_cast<unsigned>(cause)] += n;
+    }
+
+    // The hit path's members first, the configuration (names, for reports) last.
+    unsigned m_ways;
+    std::uint64_t m_set_mask;
+    std::array<size_index, 4> m_sizes{};
+    unsigned m_size_count = 0;
+    std::vector<tlb_entry> m_entries;  // set-major
+    replacement m_replacement;
+
+    stats::counter& m_lookups;
+    stats::counter& m_hits;
+    stats::counter& m_misses;
+    stats::counter& m_evictions;
+    stats::counter& m_fills;
+    std::array<stats::counter*, 5> m_invalidated;  // by tlb_flush_cause
+
+    tlb_array_config m_config;
+};
+
+template <class Pred>
+void tlb_array::invalidate_page(std::uint64_t linear, tlb_flush_cause cause, Pred doomed) {
+    std::uint64_t n = 0;
+    for (unsigned i = 0; i < m_size_count; ++i) {
+        const std::uint64_t key = key_of(linear, m_sizes[i]);
+        tlb_entry* row = &m_entries[index(set_of(key), 0)];
+        for (unsigned way = 0; way < m_ways; ++way) {
+            if (row[way].key != key || !doomed(row[way])) continue;
+            row[way].key = 0;
+            ++n;
+        }
+    }
+    count_invalidated(cause, n);
+}
+
+template <class Pred>
+void tlb_array::invalidate_all(tlb_flush_cause cause, Pred doomed) {
+    std::uint64_t n = 0;
+    for (tlb_entry& e : m_entries) {
+        if (e.key == 0 || !doomed(e)) continue;
+        e.key = 0;
+        ++n;
+    }
+    count_invalidated(cause, n);
+}
+
+// The hierarchy the CPU core consults. A pointer it returns stays valid until the next call to
+// a non-const member (a lookup too: an L2 hit refills L1). translation.global must already be
+// G && CR4.PGE (SDM Vol. 3A, 4.10.2.4).
+class tlb_hierarchy {
+public:
+    // Throws std::invalid_argument for an impossible geometry, or for two arrays of one level
+    // that serve the same port and page size (a fill would not know which to use).
+    tlb_hierarchy(const tlb_config& config, stats::scope stats);
+    // Its counters live in the registry: a copy would count into the same ones.
+    tlb_hierarchy(const tlb_hierarchy&) = delete;
+    tlb_hierarchy& operator=(const tlb_hierarchy&) = delete;
+
+    // Probes level by level (within a level every array serving this port, since the page size
+    // is unknown before the lookup); a hit below L1 fills the levels above (inclusive-on-fill,
+    // like Intel's STLB refilling the L1 TLBs). Latency: each probed level costs the largest
+    // hit_latency of its arrays for this port.
+    tlb_lookup lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch);
+    // After a walk: insert into the array of every level that serves this port and page size.
+    void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
+
+    // SDM Vol. 3A, 4.10.4.1. The CPU decides which to call when.
+    // INVLPG: the page's entries for `pcid` and the page's global entries, of every size.
+    void invlpg(std::uint64_t linear, std::uint16_t pcid);
+    // MOV to CR3 without the no-flush bit: keep_global = true drops the PCID's non-global
+    // entries; keep_global = false drops every entry `pcid` could use, global ones included.
+    void flush_pcid(std::uint16_t pcid, bool keep_global);
+    // Every entry (keep_global = false: CR4.PGE toggled, CR4.PCIDE cleared, CR0.PG changed) or
+    // every non-global entry (keep_global = true).
+    void flush_all(bool keep_global);
+    // The page's entries of every PCID, global or not.
+    void invalidate_page_any_pcid(std::uint64_t linear);
+    // INVPCID types 0..3 (individual address, single context, all contexts with globals, all
+    // contexts without); other types throw std::invalid_argument (the CPU raises #GP first).
+    void invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear);
+    // A write hit found dirty == false, a permission check failed on a hit, or a page fault:
+    // drop every entry this port would use for the page, so the CPU walks again (SDM Vol. 3A,
+    // 4.8 and 4.10.4.1 "Page faults").
+    void drop(std::uint64_t linear, std::uint16_t pcid, bool fetch);
+
+    // The translation level `level` holds for this port, without side effects (for tests and
+    // inspection).
+    const translation* peek(std::uint64_t linear, std::uint16_t pcid, bool fetch, unsigned level) const;
+    unsigned levels() const { return m_level_count; }
+
+private:
+    // One level as one port sees it: its arrays are m_ports[].arrays[first, first + count).
+    struct level_probe {
+        unsigned level;
+        unsigned latency;
+        std::uint32_t first;
+        std::uint32_t count;
+    };
+    struct port {
+        std::vector<level_probe> levels;
+        std::vector<std::uint32_t> arrays;
+        // Per page size, the array of each level that caches it, upper levels first.
+        std::array<std::vector<std::uint32_t>, 4> fill_targets;
+    };
+
+    port& port_for(bool fetch) { return m_ports[fetch ? 1 : 0]; }
+    const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
+    void build_port(bool fetch);
+    void add_fill_target(std::vector<std::uint32_t>& targets, std::uint32_t id, bool fetch, page_size s);
+    void refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
+                      const translation& t);
+
+    std::vector<tlb_array> m_arrays;
+    std::vector<unsigned> m_array_level;  // the level of each array
+    unsigned m_level_count = 0;
+    std::array<port, 2> m_ports;  // data, instruction
+
+    stats::counter& m_lookups;
+    stats::counter& m_misses;
+    std::array<stats::counter*, 4> m_misses_by_size;  // by the page size the walk found
+};
+
+inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
+    ++m_lookups;
+    const port& p = port_for(fetch);
+    tlb_lookup result;
+    for (const level_probe& lv : p.levels) {
+        result.latency += lv.latency;
+        const std::uint32_t* ids = &p.arrays[lv.first];
+        for (std::uint32_t i = 0; i < lv.count; ++i) {
+            const tlb_entry* e = m_arrays[ids[i]].probe(linear, pcid);
+            if (!e) continue;
+            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
+            result.hit = &e->t;
+            result.level = lv.level;
+            if (&lv != &p.levels.front()) refill_above(p, lv.level, linear, pcid, e->t);
+            return result;
+        }
+    }
+    ++m_misses;
+    return result;
+}
+
+}  // namespace memsim::mmu

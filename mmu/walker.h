@@ -1,0 +1,49 @@
+// The page-table walker (SDM Vol. 3A, 4.3 to 4.8): translates one linear address by reading the
+// paging-structure entries of the current mode through a pte_port, checks reserved bits and
+// access rights, sets Accessed/Dirty flags, and uses paging-structure caches to skip levels.
+#pragma once
+
+#include <cstdint>
+
+#include "base/stats.h"
+#include "mmu/paging.h"
+#include "mmu/psc.h"
+#include "mmu/pte_port.h"
+
+namespace memsim::mmu {
+
+enum class fault_kind { none, page_fault, general_protection };  // #GP: non-canonical in IA-32e
+
+struct walk_result {
+    fault_kind fault = fault_kind::none;
+    std::uint32_t error_code = 0;  // for page_fault
+    translation result;            // valid when fault == none
+    unsigned reads = 0;            // paging-structure entries read from memory
+    unsigned writes = 0;           // A/D updates written
+    unsigned skipped = 0;          // levels a paging-structure cache let the walk skip
+    bool ok() const { return fault == fault_kind::none; }
+};
+
+class walker {
+public:
+    // `caches` may be null (no paging-structure caches); they serve IA-32e paging only.
+    // `maxphyaddr` (32..52) bounds physical addresses; entry bits at or above it are reserved.
+    walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr = 52);
+
+    // With paging disabled (CR0.PG = 0) the result is the identity translation of the 4 KiB page.
+    walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
+
+private:
+    walk_result translate(const control_registers& cr, const access& a, pte_port& memory);
+
+    paging_structure_caches* m_caches;
+    unsigned m_maxphyaddr;
+    stats::counter& m_walks;
+    stats::counter& m_faults;
+    stats::counter& m_reads;
+    stats::counter& m_writes;
+    stats::counter& m_skipped;
+    stats::histogram& m_references;
+};
+
+}  // namespace memsim::mmu

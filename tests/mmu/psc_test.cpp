@@ -1,0 +1,261 @@
+// Paging-structure caches (SDM Vol. 3A, 4.10.3): tags, LRU replacement, invalidation by PCID,
+// and walks that start below a hit, with the exact number of entries they read.
+#include "mmu/psc.h"
+
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "fake_memory.h"
+#include "mmu/walker.h"
+
+using namespace memsim;
+using namespace memsim::mmu;
+using memsim::mmu::testing::fake_memory;
+using memsim::mmu::testing::paging_registers;
+
+namespace {
+
+namespace ef = entry_flag;
+
+std::uint64_t counter(const stats::registry& registry, const char* name) {
+    const stats::counter* c = registry.find_counter(name);
+    REQUIRE(c);
+    return c->value;
+}
+
+psc_entry entry_at(std::uint64_t table) { return psc_entry{table, {}}; }
+
+// A 4-level (or 5-level) machine with caches and 4 KiB pages mapped at the given addresses.
+struct machine {
+    stats::registry registry;
+    fake_memory memory;
+    paging_structure_caches caches;
+    walker w;
+    std::uint64_t root;
+
+    explicit machine(paging_mode mode, const std::vector<std::uint64_t>& pages, psc_config config = {})
+        : caches(config, registry.under("psc")),
+          w(&caches, registry.under("walker")),
+          root(memory.new_table()) {
+        for (std::uint64_t linear : pages)
+            memory.map_4k(mode, root, linear, 0x1'0000'0000 + linear % 0x1000'0000, ef::p | ef::rw | ef::us);
+    }
+
+    walk_result walk(const control_registers& cr, std::uint64_t linear, bool user = false) {
+        return w.walk(cr, access{linear, access_kind::read, user, false}, memory);
+    }
+};
+
+}  // namespace
+
+// SDM 4.10.3.1: entries are tagged by PCID and by the linear-address bits that select the
+// entry: 47:21 (56:21) for the PDE cache, 47:30 for PDPTEs, 47:39 for PML4Es, 56:48 for PML5Es.
+TEST_CASE("a cache entry serves its PCID and the linear range its entry maps") {
+    stats::registry registry;
+    paging_structure_caches caches({}, registry.under("psc"));
+    caches.fill(psc_level::pde, 1, 0x40'0000, psc_entry{0x5000, {false, true, true}});
+
+    std::optional<psc_entry> hit = caches.lookup(psc_level::pde, 1, 0x5f'ffff);
+    REQUIRE(hit);
+    CHECK(hit->table == 0x5000);
+    CHECK_FALSE(hit->rights.writable);
+    CHECK(hit->rights.user);
+    CHECK(hit->rights.xd);
+    CHECK_FALSE(caches.lookup(psc_level::pde, 1, 0x60'0000));
+    CHECK_FALSE(caches.lookup(psc_level::pde, 1, 0x3f'ffff));
+    CHECK_FALSE(caches.lookup(psc_level::pde, 2, 0x40'0000));
+    CHECK_FALSE(caches.lookup(psc_level::pdpte, 1, 0x40'0000));
+
+    caches.fill(psc_level::pml4e, 1, 0x0000'7f80'0000'0000, entry_at(0x6000));
+    CHECK(caches.lookup(psc_level::pml4e, 1, 0x0000'7fff'ffff'ffff));
+    CHECK_FALSE(caches.lookup(psc_level::pml4e, 1, 0x0000'7f7f'ffff'ffff));
+    caches.fill(psc_level::pml5e, 0, 0x00ff'0000'0000'0000, entry_at(0x7000));
+    CHECK(caches.lookup(psc_level::pml5e, 0, 0x00ff'ffff'ffff'ffff));
+
+    CHECK(counter(registry, "psc.pde.lookups") == 4);
+    CHECK(counter(registry, "psc.pde.hits") == 1);
+    CHECK(counter(registry, "psc.pde.misses") == 3);
+    CHECK(counter(registry, "psc.pdpte.misses") == 1);
+    CHECK(counter(registry, "psc.pml4e.hits") == 1);
+    CHECK(counter(registry, "psc.pml5e.hits") == 1);
+}
+
+TEST_CASE("a full cache replaces its least recently used entry; refilling a tag replaces it") {
+    stats::registry registry;
+    paging_structure_caches caches({.pde = 2}, registry.under("psc"));
+    caches.fill(psc_level::pde, 0, 0x00'0000, entry_at(0x1000));
+    caches.fill(psc_level::pde, 0, 0x20'0000, entry_at(0x2000));
+    CHECK(caches.lookup(psc_level::pde, 0, 0x00'0000));  // now the most recently used
+    caches.fill(psc_level::pde, 0, 0x40'0000, entry_at(0x3000));
+    CHECK(counter(registry, "psc.pde.evictions") == 1);
+    CHECK_FALSE(caches.lookup(psc_level::pde, 0, 0x20'0000));
+    CHECK(caches.lookup(psc_level::pde, 0, 0x00'0000)->table == 0x1000);
+    CHECK(caches.lookup(psc_level::pde, 0, 0x40'0000)->table == 0x3000);
+
+    caches.fill(psc_level::pde, 0, 0x40'0000, entry_at(0x4000));
+    CHECK(caches.valid_entries(psc_level::pde) == 2);
+    CHECK(caches.lookup(psc_level::pde, 0, 0x40'0000)->table == 0x4000);
+    CHECK(counter(registry, "psc.pde.evictions") == 1);
+}
+
+TEST_CASE("a cache of 0 entries is disabled: never filled, never looked up") {
+    stats::registry registry;
+    paging_structure_caches caches({.pml5e = 0, .pml4e = 0, .pdpte = 0, .pde = 0}, registry.under("psc"));
+    caches.fill(psc_level::pde, 0, 0x40'0000, entry_at(0x1000));
+    CHECK_FALSE(caches.lookup(psc_level::pde, 0, 0x40'0000));
+    CHECK(caches.capacity(psc_level::pde) == 0);
+    CHECK(counter(registry, "psc.pde.lookups") == 0);
+}
+
+// SDM 4.10.4.1: INVLPG and INVPCID drop every paging-structure-cache entry of the PCID,
+// whatever its address; MOV to CR3 without PCIDs drops everything.
+TEST_CASE("invalidate_pcid drops only that PCID; invalidate_all drops everything") {
+    stats::registry registry;
+    paging_structure_caches caches({}, registry.under("psc"));
+    for (std::uint16_t pcid : {1, 2}) {
+        caches.fill(psc_level::pml4e, pcid, 0, entry_at(0x1000));
+        caches.fill(psc_level::pdpte, pcid, 0, entry_at(0x2000));
+        caches.fill(psc_level::pde, pcid, 0, entry_at(0x3000));
+        caches.fill(psc_level::pde, pcid, 0x20'0000, entry_at(0x4000));
+    }
+    caches.invalidate_pcid(1);
+    CHECK_FALSE(caches.lookup(psc_level::pde, 1, 0x20'0000));
+    CHECK_FALSE(caches.lookup(psc_level::pml4e, 1, 0));
+    CHECK(caches.lookup(psc_level::pde, 2, 0x20'0000));
+    CHECK(caches.lookup(psc_level::pml4e, 2, 0));
+    CHECK(counter(registry, "psc.pde.invalidations") == 2);
+    CHECK(counter(registry, "psc.pml4e.invalidations") == 1);
+
+    caches.invalidate_all();
+    CHECK(caches.valid_entries(psc_level::pml4e) == 0);
+    CHECK(caches.valid_entries(psc_level::pdpte) == 0);
+    CHECK(caches.valid_entries(psc_level::pde) == 0);
+    CHECK(counter(registry, "psc.pde.invalidations") == 4);
+}
+
+// SDM 4.10.3.2: a walk uses the deepest cache hit and reads only the entries below it.
+TEST_CASE("neighbouring pages skip the levels the caches hold") {
+    machine m(paging_mode::ia32e_4, {0x40'0000, 0x40'1000, 0x60'0000, 0x4000'0000, 0x80'0000'0000});
+    control_registers cr = paging_registers(paging_mode::ia32e_4, m.root);
+
+    walk_result r = m.walk(cr, 0x40'0000);
+    CHECK(r.reads == 4);
+    CHECK(r.skipped == 0);
+
+    m.memory.read_log.clear();
+    r = m.walk(cr, 0x40'1234);  // same page table: PDE-cache hit, only the PTE is read
+    REQUIRE(r.ok());
+    CHECK(r.result.frame == 0x1'0040'1000);
+    CHECK(r.reads == 1);
+    CHECK(r.skipped == 3);
+    CHECK(r.writes == 1);  // the new PTE's A; the entries above already have theirs
+    CHECK(m.memory.read_log == std::vector<std::uint64_t>{0x10'3008});
+
+    r = m.walk(cr, 0x60'0000);  // same page directory: PDPTE-cache hit
+    CHECK(r.reads == 2);
+    CHECK(r.skipped == 2);
+    r = m.walk(cr, 0x4000'0000);  // same PDPT: PML4E-cache hit
+    CHECK(r.reads == 3);
+    CHECK(r.skipped == 1);
+    r = m.walk(cr, 0x80'0000'0000);  // another PML4E: nothing cached
+    CHECK(r.reads == 4);
+    CHECK(r.skipped == 0);
+    CHECK(counter(m.registry, "walker.skipped_levels") == 6);
+    CHECK(counter(m.registry, "walker.reads") == 14);
+
+    SUBCASE("invalidate_pcid makes the walk read every level again") {
+        m.caches.invalidate_pcid(0);
+        CHECK(m.walk(cr, 0x40'1000).reads == 4);
+        CHECK(m.walk(cr, 0x40'0000).reads == 1);
+    }
+    SUBCASE("invalidate_all too") {
+        m.caches.invalidate_all();
+        CHECK(m.walk(cr, 0x40'1000).reads == 4);
+    }
+    SUBCASE("invalidating another PCID keeps these entries") {
+        m.caches.invalidate_pcid(1);
+        CHECK(m.walk(cr, 0x40'1000).reads == 1);
+    }
+}
+
+TEST_CASE("5-level paging: a PDE-cache hit skips four levels") {
+    machine m(paging_mode::ia32e_5, {0x40'0000, 0x40'1000, 0x0100'0000'0000'0000 - 0x1000});
+    control_registers cr = paging_registers(paging_mode::ia32e_5, m.root);
+    CHECK(m.walk(cr, 0x40'0000).reads == 5);
+    walk_result r = m.walk(cr, 0x40'1000);
+    CHECK(r.reads == 1);
+    CHECK(r.skipped == 4);
+    r = m.walk(cr, 0x00ff'ffff'ffff'f000);  // PML5E 0xff: nothing cached
+    CHECK(r.reads == 5);
+}
+
+// SDM 4.10.1: with CR4.PCIDE = 1, entries are created for the current PCID (CR3[11:0]) and
+// used only under it.
+TEST_CASE("PCIDs keep separate entries") {
+    machine m(paging_mode::ia32e_4, {0x40'0000, 0x40'1000, 0x40'2000});
+    control_registers pcid1 = paging_registers(paging_mode::ia32e_4, m.root | 1, cr4::pcide);
+    control_registers pcid2 = paging_registers(paging_mode::ia32e_4, m.root | 2, cr4::pcide);
+    CHECK(m.walk(pcid1, 0x40'0000).reads == 4);
+    CHECK(m.walk(pcid2, 0x40'1000).reads == 4);
+    CHECK(m.walk(pcid1, 0x40'2000).reads == 1);
+    m.caches.invalidate_pcid(2);
+    CHECK(m.walk(pcid1, 0x40'1000).reads == 1);
+    CHECK(m.walk(pcid2, 0x40'2000).reads == 4);
+}
+
+// SDM 4.10.3.1: a cache entry holds the rights of the entries above the next table, so a walk
+// that starts below them still honours them.
+TEST_CASE("rights cached with an entry still apply to a walk that skips it") {
+    stats::registry registry;
+    fake_memory memory;
+    paging_structure_caches caches({}, registry.under("psc"));
+    walker w(&caches, registry.under("walker"));
+    std::uint64_t root = memory.new_table();
+    for (std::uint64_t linear : {0x40'0000, 0x40'1000})
+        memory.map(paging_mode::ia32e_4, root, linear, linear, page_size::size_4k, ef::p | ef::rw | ef::us,
+                   ef::p | ef::rw);  // supervisor-only tables above user PTEs
+    control_registers cr = paging_registers(paging_mode::ia32e_4, root);
+
+    REQUIRE(w.walk(cr, access{0x40'0000, access_kind::read, false, false}, memory).ok());
+    walk_result r = w.walk(cr, access{0x40'1000, access_kind::read, true, false}, memory);
+    CHECK(r.fault == fault_kind::page_fault);
+    CHECK(r.error_code == (pf::p | pf::us));
+    CHECK(r.reads == 1);
+    CHECK(r.skipped == 3);
+}
+
+// SDM 4.10.4: software must invalidate after changing a paging-structure entry; until it does,
+// the walk may use the cached copy. Faulting walks create no entries in this model.
+TEST_CASE("a stale cache entry is used until invalidated; faulting walks fill nothing") {
+    machine m(paging_mode::ia32e_4, {0x40'0000});
+    control_registers cr = paging_registers(paging_mode::ia32e_4, m.root);
+
+    CHECK(m.walk(cr, 0x40'1000).fault == fault_kind::page_fault);  // PTE not present
+    CHECK(m.walk(cr, 0x40'0000).reads == 4);                       // nothing was cached
+
+    // Point the PDE at a new page table that maps 0x401000.
+    std::uint64_t pde = 0x10'2000 + 2 * 8;
+    std::uint64_t table = m.memory.new_table();
+    m.memory.poke(table + 8, 0xabc000 | ef::p);
+    m.memory.poke(pde, table | ef::p | ef::rw | ef::us | ef::a);
+    CHECK(m.walk(cr, 0x40'1000).fault == fault_kind::page_fault);  // still the old page table
+
+    m.caches.invalidate_pcid(0);
+    walk_result r = m.walk(cr, 0x40'1000);
+    REQUIRE(r.ok());
+    CHECK(r.result.frame == 0xabc000);
+}
+
+// Only IA-32e walks use the caches (the SDM allows PAE PDE caching too; not modelled).
+TEST_CASE("PAE and 32-bit walks neither use nor fill the caches") {
+    for (paging_mode mode : {paging_mode::pae, paging_mode::bits32}) {
+        machine m(mode, {0x40'0000, 0x40'1000});
+        control_registers cr = paging_registers(mode, m.root);
+        unsigned levels = mode == paging_mode::pae ? 3 : 2;
+        CHECK(m.walk(cr, 0x40'0000).reads == levels);
+        CHECK(m.walk(cr, 0x40'1000).reads == levels);
+        CHECK(counter(m.registry, "psc.pde.lookups") == 0);
+        CHECK(m.caches.valid_entries(psc_level::pde) == 0);
+    }
+}
