@@ -11,6 +11,8 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/units.h"
+#include "mmu/psc.h"
+#include "mmu/tlb.h"
 
 namespace memsim::platform {
 
@@ -61,6 +63,13 @@ struct dma_engine_config {
     unsigned irq = 0;  // line on the interrupt controller, unique
 };
 
+// The TLB hierarchy and paging-structure caches; a Skylake-class core unless the config says.
+// The TLBs' random replacement is seeded from sim.seed.
+struct mmu_config {
+    mmu::tlb_config tlbs = mmu::tlb_config::intel_default();
+    mmu::psc_config paging_caches;
+};
+
 struct sim_config {
     picoseconds quantum = 1 * ps_per_us;
     std::uint64_t seed = 1;
@@ -73,6 +82,7 @@ struct machine_config {
     ram_config ram;
     bus_config bus;
     std::vector<dma_engine_config> dma_engines;  // YAML key `devices`, entries of type dma_engine
+    mmu_config mmu;
     sim_config sim;
 };
 
@@ -96,5 +106,7 @@ std::string_view to_string(machine_profile p);
 std::string_view to_string(overreach_policy p);
 std::string_view to_string(ram_layout l);
 std::string_view to_string(log_level l);
+std::string_view to_string(mmu::replacement_policy p);
+std::string_view to_string(mmu::page_size s);
 
 }  // namespace memsim::platform

@@ -199,6 +199,40 @@ void write_devices(YAML::Emitter& out, const machine_config& c) {
     out << YAML::EndSeq;
 }
 
+std::string_view port_of(const mmu::tlb_array_config& t) {
+    if (t.instruction && t.data) return "unified";
+    return t.instruction ? "instruction" : "data";
+}
+
+void write_mmu(YAML::Emitter& out, const machine_config& c) {
+    begin_section(out, "mmu");
+    out << YAML::Key << "tlbs" << YAML::Value << YAML::BeginSeq;
+    for (std::size_t level = 0; level < c.mmu.tlbs.levels.size(); ++level) {
+        for (const mmu::tlb_array_config& t : c.mmu.tlbs.levels[level].arrays) {
+            out << YAML::Flow << YAML::BeginMap;
+            entry(out, "name", t.name);
+            entry(out, "level", level + 1);
+            entry(out, "port", port_of(t));
+            out << YAML::Key << "page_sizes" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+            for (mmu::page_size s : t.sizes) out << std::string(to_string(s));
+            out << YAML::EndSeq;
+            entry(out, "entries", t.entries);
+            entry(out, "ways", t.ways);
+            entry(out, "replacement", to_string(t.policy));
+            entry(out, "hit_latency", t.hit_latency);
+            out << YAML::EndMap;
+        }
+    }
+    out << YAML::EndSeq;
+    const mmu::psc_config& p = c.mmu.paging_caches;
+    out << YAML::Key << "paging_structure_caches" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    entry(out, "pml5e", p.pml5e);
+    entry(out, "pml4e", p.pml4e);
+    entry(out, "pdpte", p.pdpte);
+    entry(out, "pde", p.pde);
+    out << YAML::EndMap << YAML::EndMap;
+}
+
 void write_sim(YAML::Emitter& out, const machine_config& c) {
     begin_section(out, "sim");
     entry(out, "quantum", format_time(c.sim.quantum));
@@ -212,8 +246,8 @@ void write_sim(YAML::Emitter& out, const machine_config& c) {
 std::string to_yaml(const machine_config& config) {
     // One emitter per top-level key, joined by blank lines as configs/default.yaml is laid out.
     using section_writer = void (*)(YAML::Emitter&, const machine_config&);
-    constexpr section_writer sections[] = {write_profile, write_cpu,     write_ram,
-                                           write_bus,     write_devices, write_sim};
+    constexpr section_writer sections[] = {write_profile, write_cpu, write_ram, write_bus,
+                                           write_devices, write_mmu, write_sim};
     std::string text;
     for (section_writer write : sections) {
         YAML::Emitter out;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -17,6 +18,8 @@
 #include "platform/machine.h"
 #include "platform/output.h"
 #include "platform/self_test.h"
+#include "platform/trap_report.h"
+#include "traces/workload.h"
 
 namespace memsim::platform {
 namespace {
@@ -26,14 +29,6 @@ namespace fs = std::filesystem;
 machine_config load(const run_options& o) {
     if (o.config_path) return load_config_file(*o.config_path, o.sets);
     return load_config_text(default_config_text(), default_config_name, o.sets);
-}
-
-void refuse_workload(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw user_error(source_location{path}, fmt::format("cannot open: {}", std::strerror(errno)));
-    throw user_error(source_location{path},
-                     "workload files need the CPU core, which this build does not have yet; "
-                     "`memsim run` without --workload runs the built-in self-test traffic");
 }
 
 // Made before the simulation starts, so a bad --out fails fast and writes nothing.
@@ -72,11 +67,45 @@ std::uint64_t counter(const stats::registry& stats, std::string_view name) {
     return c ? c->value : 0;
 }
 
+hw::cpu_params cpu_params_of(const machine_config& c) {
+    return {clock_period(c.cpu.frequency_hz), c.mmu.tlbs, c.mmu.paging_caches};
+}
+
+double percent(std::uint64_t part, std::uint64_t whole) { return whole ? 100.0 * part / whole : 0.0; }
+
+// What the workload did, and what the TLBs and the walker made of it.
+std::string describe_cpu_run(const traces::workload& work, const hw::cpu_core& cpu, const trap_report& traps,
+                             const machine_config& c, const stats::registry& stats) {
+    std::string text = fmt::format("workload {}: {} of {} operations{}\n", work.name, cpu.ops_done(),
+                                   work.ops.size(), cpu.finished() ? "" : ", stopped");
+    if (traps.ending()) text += fmt::format("  stopped by a {}\n", *traps.ending());
+    text += fmt::format("  {:<10}{:>12}{:>12}{:>12}{:>9}\n", "tlb", "lookups", "hits", "misses", "hit %");
+    for (const mmu::tlb_level_config& level : c.mmu.tlbs.levels) {
+        for (const mmu::tlb_array_config& a : level.arrays) {
+            std::string prefix = "cpu.tlb." + a.name + ".";
+            std::uint64_t lookups = counter(stats, prefix + "lookups"),
+                          hits = counter(stats, prefix + "hits");
+            text += fmt::format("  {:<10}{:>12}{:>12}{:>12}{:>8.2f}%\n", a.name, lookups, hits,
+                                counter(stats, prefix + "misses"), percent(hits, lookups));
+        }
+    }
+    const stats::histogram* cycles = stats.find_histogram("cpu.walk_cycles");
+    std::uint64_t walks = counter(stats, "cpu.walker.walks");
+    text += fmt::format(
+        "  walks {}, {:.2f} memory references and {:.1f} cycles each; page faults {}\n", walks,
+        walks ? double(counter(stats, "cpu.walker.reads") + counter(stats, "cpu.walker.writes")) / walks
+              : 0.0,
+        cycles && cycles->samples() ? double(cycles->sum()) / cycles->samples() : 0.0,
+        counter(stats, "cpu.page_faults"));
+    return text;
+}
+
 }  // namespace
 
 int run_machine(const run_options& options) {
     machine_config config = load(options);
-    if (options.workload_path) refuse_workload(*options.workload_path);
+    std::optional<traces::workload> work;
+    if (options.workload_path) work = traces::load_workload(*options.workload_path);
 
     stats::registry stats;
     std::ostringstream dmesg;
@@ -84,7 +113,18 @@ int run_machine(const run_options& options) {
     logger log(dmesg, config.sim.level);
     log.set_time_source(&clock);
     machine board("machine", config, stats, log);
-    self_test traffic("self_test", board, config.sim.seed);
+    trap_report traps(log);
+    std::unique_ptr<hw::cpu_core> cpu;
+    std::unique_ptr<self_test> traffic;
+    if (work) {
+        cpu = std::make_unique<hw::cpu_core>("cpu", cpu_params_of(config), stats.under("cpu"), log);
+        board.bind_cpu(cpu->port.socket);
+        cpu->connect_interrupts(board.interrupts());
+        cpu->set_trap_handler(&traps);
+        cpu->load(*work);
+    } else {
+        traffic = std::make_unique<self_test>("self_test", board, config.sim.seed);
+    }
     // Only once the machine stands, so a config it cannot build leaves nothing behind.
     std::optional<fs::path> out;
     if (options.out_dir) out = prepare_out_dir(*options.out_dir);
@@ -95,7 +135,8 @@ int run_machine(const run_options& options) {
     stats.add_counter("sim.time_ps", "Simulated time at the end of the run (ps)").value =
         sc_core::sc_time_stamp().value();
 
-    fmt::print("{}{}", describe_machine(config), describe_steps(traffic));
+    fmt::print("{}{}", describe_machine(config),
+               work ? describe_cpu_run(*work, *cpu, traps, config, stats) : describe_steps(*traffic));
     fmt::print(
         "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
         format_duration(sc_core::sc_time_stamp().value()), host.count(), counter(stats, "bus.transactions"),
@@ -111,7 +152,7 @@ int run_machine(const run_options& options) {
         write_output(*out, "config.yaml", to_yaml(config));
         fmt::print("outputs: {}/{{stats.json, stats.txt, dmesg.log, config.yaml}}\n", out->string());
     }
-    return traffic.passed() ? 0 : 1;
+    return traffic && !traffic->passed() ? 1 : 0;
 }
 
 }  // namespace memsim::platform

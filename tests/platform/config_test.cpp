@@ -354,6 +354,15 @@ devices:
     max_transfer: 16 MiB
     irq: 11
 
+mmu:
+  tlbs:
+    - {name: l1d_4k, level: 1, port: data, page_sizes: [4K], entries: 64, ways: 4, replacement: lru, hit_latency: 1}
+    - {name: l1d_2m, level: 1, port: data, page_sizes: [2M, 4M], entries: 32, ways: 4, replacement: lru, hit_latency: 1}
+    - {name: l1d_1g, level: 1, port: data, page_sizes: [1G], entries: 4, ways: 4, replacement: lru, hit_latency: 1}
+    - {name: l1i_4k, level: 1, port: instruction, page_sizes: [4K], entries: 128, ways: 8, replacement: lru, hit_latency: 1}
+    - {name: l2_stlb, level: 2, port: unified, page_sizes: [4K, 2M], entries: 1536, ways: 12, replacement: lru, hit_latency: 7}
+  paging_structure_caches: {pml5e: 2, pml4e: 4, pdpte: 4, pde: 32}
+
 sim:
   quantum: 1 us
   seed: 1
@@ -392,4 +401,43 @@ TEST_CASE("to_string spellings") {
     CHECK(to_string(overreach_policy::truncate) == "truncate");
     CHECK(to_string(ram_layout::flat) == "flat");
     CHECK(to_string(log_level::debug) == "debug");
+}
+
+TEST_CASE("mmu: the default is a Skylake-class TLB hierarchy, seeded from sim.seed") {
+    machine_config c = load_default();
+    REQUIRE(c.mmu.tlbs.levels.size() == 2);
+    CHECK(c.mmu.tlbs.levels[0].arrays.size() == 4);
+    const auto& stlb = c.mmu.tlbs.levels[1].arrays.at(0);
+    CHECK(stlb.name == "l2_stlb");
+    CHECK(stlb.entries == 1536);
+    CHECK(stlb.ways == 12);
+    CHECK(stlb.hit_latency == 7);
+    CHECK((stlb.instruction && stlb.data));
+    CHECK(c.mmu.paging_caches.pde == 32);
+    CHECK(load_config_text(default_config_text(), default_config_name, {"sim.seed=9"}).mmu.tlbs.seed == 9);
+    machine_config bigger =
+        load_config_text(default_config_text(), default_config_name, {"mmu.tlbs.l1d_4k.entries=128"});
+    CHECK(bigger.mmu.tlbs.levels[0].arrays[0].entries == 128);
+}
+
+TEST_CASE("mmu: TLB geometry errors") {
+    auto tlb = [](const std::string& fields) { return "mmu:\n  tlbs:\n    - {" + fields + "}\n"; };
+    CHECK(error_of(tlb("name: a, level: 2, page_sizes: [4K]")) ==
+          "test.yaml:3:5: mmu.tlbs: no TLB at level 1 above level 2");
+    CHECK(error_of(tlb("name: a, level: 1, page_sizes: [4K], entries: 64, ways: 3")) ==
+          "test.yaml:3:64: mmu.tlbs[0].ways: entries / ways must be a power of two of sets (got 64 / 3)");
+    CHECK(error_of(tlb("name: a, level: 1, page_sizes: [4K], entries: 48, ways: 12, replacement: plru")) ==
+          "test.yaml:3:64: mmu.tlbs[0].ways: plru needs a power-of-two number of ways (got 12)");
+    CHECK(
+        error_of(tlb("name: a, level: 1, page_sizes: [8K]")) ==
+        "test.yaml:3:40: mmu.tlbs[0].page_sizes[0]: '8K' is not one of 4K, 2M, 4M, 1G (did you mean '4K'?)");
+    CHECK(error_of(tlb("name: a, level: 1, page_sizes: []")) ==
+          "test.yaml:3:39: mmu.tlbs[0].page_sizes: must name at least one page size");
+    CHECK(error_of(tlb("name: a, level: 1, port: both, page_sizes: [4K]")) ==
+          "test.yaml:3:33: mmu.tlbs[0].port: 'both' is not one of data, instruction, unified");
+    CHECK(error_of("mmu:\n  tlbs:\n    - {name: a, level: 1, page_sizes: [4K]}\n"
+                   "    - {name: a, level: 1, page_sizes: [2M]}\n") ==
+          "test.yaml:4:14: mmu.tlbs[1].name: TLB name 'a' is already used");
+    CHECK(error_of("mmu:\n  paging_structure_caches: {pde: 5000}\n") ==
+          "test.yaml:2:34: mmu.paging_structure_caches.pde: must be 0..4096 (got 5000)");
 }

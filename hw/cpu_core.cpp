@@ -1,0 +1,291 @@
+#include "hw/cpu_core.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "mmu/permissions.h"
+
+namespace memsim::hw {
+
+using sc_core::sc_time;
+using traces::op;
+using traces::op_kind;
+
+namespace {
+
+// Real-address mode (SDM Vol. 3A, 20.1.1): linear = segment * 16 + offset.
+std::uint64_t real_mode_linear(const op& o) {
+    return o.segment >= 0 ? (static_cast<std::uint64_t>(o.segment) << 4) + o.address : o.address;
+}
+
+mmu::access_kind kind_of(const op& o) {
+    if (o.kind == op_kind::write) return mmu::access_kind::write;
+    if (o.kind == op_kind::fetch) return mmu::access_kind::fetch;
+    return mmu::access_kind::read;
+}
+
+// Where the next page starts for an access at `linear` in a page of `size`.
+std::uint64_t page_end_of(std::uint64_t linear, mmu::page_size size) {
+    return (linear | (mmu::page_bytes(size) - 1)) + 1;
+}
+
+}  // namespace
+
+cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats::scope stats, logger& log)
+    : sc_module(name),
+      port("port"),
+      m_period(params.period),
+      m_log(log),
+      m_tlbs(params.tlbs, stats.under("tlb")),
+      m_pscs(params.paging_caches, stats.under("psc")),
+      m_walker(&m_pscs, stats.under("walker")),
+      m_ops(stats.add_counter("ops", "Workload operations executed")),
+      m_reads(stats.add_counter("reads", "Data reads")),
+      m_writes(stats.add_counter("writes", "Data writes")),
+      m_fetches(stats.add_counter("fetches", "Instruction fetches")),
+      m_splits(stats.add_counter("page_splits", "Accesses split because they cross a page boundary")),
+      m_page_faults(stats.add_counter("page_faults", "Page faults (#PF) raised")),
+      m_protection_faults(stats.add_counter("gp_faults", "General-protection faults (#GP) raised")),
+      m_bus_errors(stats.add_counter("bus_errors", "Accesses the bus answered with an error")),
+      m_interrupts_taken(stats.add_counter("interrupts", "Interrupts taken between operations")),
+      m_walk_cycles(stats.add_histogram("walk_cycles", "Cycles from a TLB miss to its translation")) {
+    for (unsigned n = 0; n < m_cycles.size(); ++n) m_cycles[n] = sc_time::from_value(m_period.value() * n);
+    SC_HAS_PROCESS(cpu_core);
+    SC_THREAD(run);
+    // The core's thread runs the workload (and, later, the kernel's handlers) on its own stack.
+    set_stack_size(16 * 1024 * 1024);
+}
+
+void cpu_core::run() {
+    if (!m_workload) return;
+    const std::vector<op>& ops = m_workload->ops;
+    while (m_next < ops.size()) {
+        take_interrupts();
+        const op& o = ops[m_next];
+        ++m_ops;
+        bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
+        if (is_memory ? !memory(o) : (execute(o), false)) break;
+        ++m_next;
+        if (port.quantum.need_sync()) port.quantum.sync();
+    }
+    port.quantum.sync();
+    m_finished = m_next == ops.size();
+}
+
+// Between operations, as a real core takes them between instructions.
+void cpu_core::take_interrupts() {
+    if (!m_interrupts || !m_handler) return;
+    std::uint32_t pending = m_interrupts->pending();
+    m_serviced &= pending;  // a line that dropped may be taken again when it rises
+    std::uint32_t fresh = pending & ~m_serviced;
+    if (!fresh) return;
+    port.quantum.sync();
+    for (unsigned line = 0; fresh; ++line, fresh >>= 1) {
+        if (!(fresh & 1)) continue;
+        m_serviced |= 1u << line;
+        ++m_interrupts_taken;
+        m_handler->interrupt(*this, line);
+    }
+}
+
+void cpu_core::execute(const op& o) {
+    switch (o.kind) {
+        case op_kind::compute:
+            charge(o.value);
+            break;
+        case op_kind::cr0:
+            write_cr0(o.value);
+            break;
+        case op_kind::cr3:
+            write_cr3(o.value);
+            break;
+        case op_kind::cr4:
+            write_cr4(o.value);
+            break;
+        case op_kind::efer:
+            m_cr.efer = o.value;
+            break;
+        case op_kind::a20:
+            m_a20 = o.value != 0;
+            break;
+        case op_kind::poke:
+            port.write(o.address, &o.value, o.size);
+            break;
+        case op_kind::invlpg:
+            // SDM Vol. 3A, 4.10.4.1: the page's TLB entries for the current PCID (and global
+            // ones), and every paging-structure-cache entry of the current PCID.
+            m_tlbs.invlpg(o.address, mmu::current_pcid(m_cr));
+            m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
+            break;
+        case op_kind::invpcid:
+            invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
+            break;
+        default:
+            break;
+    }
+}
+
+// SDM Vol. 3A, 4.10.4.1: changing CR0.PG invalidates all TLB and paging-structure-cache entries.
+void cpu_core::write_cr0(std::uint64_t value) {
+    bool paging_changed = (value ^ m_cr.cr0) & mmu::cr0::pg;
+    m_cr.cr0 = value;
+    // IA32_EFER.LMA follows CR0.PG when long mode is enabled (SDM Vol. 3A, 10.8.5).
+    bool long_mode = (value & mmu::cr0::pg) && (m_cr.efer & mmu::efer::lme);
+    m_cr.efer = long_mode ? m_cr.efer | mmu::efer::lma : m_cr.efer & ~mmu::efer::lma;
+    if (paging_changed) flush_everything();
+}
+
+// SDM Vol. 3A, 4.10.4.1, MOV to CR3: without PCIDs all non-global entries go; with PCIDE the
+// new PCID's non-global entries go unless bit 63 says not to. Bit 63 is not part of CR3.
+void cpu_core::write_cr3(std::uint64_t value) {
+    bool keep = (m_cr.cr4 & mmu::cr4::pcide) && (value & mmu::cr3::no_flush);
+    m_cr.cr3 = value & ~mmu::cr3::no_flush;
+    if (keep) return;
+    // Without PCIDE every entry is PCID 0's, so this is the whole non-global flush.
+    m_tlbs.flush_pcid(mmu::current_pcid(m_cr), true);
+    m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
+}
+
+// SDM Vol. 3A, 4.10.4.1, MOV to CR4: toggling PGE, clearing PCIDE, or changing the paging
+// structure (PAE, PSE, LA57) or SMEP invalidates everything, globals included.
+void cpu_core::write_cr4(std::uint64_t value) {
+    std::uint64_t changed = value ^ m_cr.cr4;
+    bool pcide_cleared = (m_cr.cr4 & mmu::cr4::pcide) && !(value & mmu::cr4::pcide);
+    m_cr.cr4 = value;
+    constexpr std::uint64_t structural =
+        mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::pse | mmu::cr4::la57 | mmu::cr4::smep;
+    if ((changed & structural) || pcide_cleared) flush_everything();
+}
+
+// SDM Vol. 2, INVPCID: 0 one address in a PCID, 1 a PCID, 2 everything, 3 everything but globals.
+void cpu_core::invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear) {
+    m_tlbs.invpcid(type, pcid, linear);
+    if (type <= 1)
+        m_pscs.invalidate_pcid(pcid);
+    else
+        m_pscs.invalidate_all();
+}
+
+void cpu_core::flush_everything() {
+    m_tlbs.flush_all(false);
+    m_pscs.invalidate_all();
+}
+
+bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const op& o) {
+    ++(vector == 14 ? m_page_faults : m_protection_faults);
+    if (vector == 14) m_cr.cr2 = cr2;  // CR2 holds the faulting linear address (SDM Vol. 3A, 4.7)
+    port.quantum.sync();
+    if (!m_handler) return false;
+    return m_handler->fault(*this, fault_report{vector, cr2, error, m_next, o});
+}
+
+bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physical,
+                         std::uint64_t& page_end) {
+    mmu::paging_mode mode = mmu::mode_of(m_cr);
+    if (mode == mmu::paging_mode::none) {
+        physical = a.linear;
+        page_end = page_end_of(a.linear, mmu::page_size::size_4k);
+        return true;
+    }
+    std::uint16_t pcid = mmu::current_pcid(m_cr);
+    bool fetch = a.kind == mmu::access_kind::fetch;
+    for (;;) {
+        mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, pcid, fetch);
+        charge(hit.latency);
+        if (hit.hit) {
+            const mmu::translation& t = *hit.hit;
+            std::uint32_t denied = mmu::access_fault(m_cr, a, t);
+            // A TLB entry that forbids the access, or a write through a clean entry, is dropped
+            // and the paging structures consulted again (SDM Vol. 3A, 4.8 and 4.10.4.3).
+            if (!denied && (a.kind != mmu::access_kind::write || t.dirty)) {
+                physical = t.frame + (a.linear & (mmu::page_bytes(t.size) - 1));
+                page_end = page_end_of(a.linear, t.size);
+                return true;
+            }
+            m_tlbs.drop(a.linear, pcid, fetch);
+        }
+        // Global plus local time: a walk's own reads may synchronise the quantum keeper.
+        sc_time began = port.now();
+        mmu::walk_result walk = m_walker.walk(m_cr, a, *this);
+        m_walk_cycles.sample((port.now() - began).value() / m_period.value());
+        if (walk.ok()) {
+            // The walk's translation serves this access; the fill serves the next ones.
+            m_tlbs.fill(a.linear, pcid, fetch, walk.result);
+            physical = walk.result.frame + (a.linear & (mmu::page_bytes(walk.result.size) - 1));
+            page_end = page_end_of(a.linear, walk.result.size);
+            return true;
+        }
+        bool general = walk.fault == mmu::fault_kind::general_protection;
+        if (!raise(general ? 13 : 14, a.linear, walk.error_code, o)) return false;
+    }
+}
+
+const cpu_core::dmi_region* cpu_core::direct(std::uint64_t physical, unsigned length) {
+    if (port.invalidations.size() != m_invalidations_seen) {
+        m_dmi.clear();
+        m_invalidations_seen = port.invalidations.size();
+    }
+    for (const dmi_region& r : m_dmi)
+        if (physical >= r.start && physical + length - 1 <= r.end) return &r;
+    tlm::tlm_dmi grant;
+    if (!port.dmi(physical, grant) || !grant.is_read_write_allowed() ||
+        physical + length - 1 > grant.get_end_address())
+        return nullptr;
+    return &m_dmi.emplace_back(dmi_region{grant.get_start_address(), grant.get_end_address(),
+                                          grant.get_dmi_ptr(), grant.get_read_latency(),
+                                          grant.get_write_latency()});
+}
+
+void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, unsigned length) {
+    // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as on
+    // the 8086 (SDM Vol. 3A, 20.1.1).
+    if (!m_a20 && !(m_cr.cr0 & mmu::cr0::pe)) physical &= ~(std::uint64_t{1} << 20);
+    unsigned char bytes[traces::max_access_bytes] = {};
+    std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
+    unsigned char* data = bytes + offset;
+    bool write = o.kind == op_kind::write;
+    if (const dmi_region* r = direct(physical, length)) {
+        unsigned char* cell = r->data + (physical - r->start);
+        write ? std::memcpy(cell, data, length) : std::memcpy(data, cell, length);
+        port.quantum.inc(write ? r->write_latency : r->read_latency);
+        if (port.quantum.need_sync()) port.quantum.sync();
+        return;
+    }
+    if (port.transport(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND, physical, data, length) !=
+        tlm::TLM_OK_RESPONSE) {
+        ++m_bus_errors;
+        m_log.log(log_level::warning, name(), "bus error at physical {:#x} ({} of {} bytes)", physical,
+                  write ? "write" : "read", length);
+    }
+}
+
+bool cpu_core::memory(const op& o) {
+    ++(o.kind == op_kind::write ? m_writes : o.kind == op_kind::fetch ? m_fetches : m_reads);
+    bool real_mode = !(m_cr.cr0 & mmu::cr0::pe);
+    std::uint64_t linear = real_mode ? real_mode_linear(o) : o.address;
+    unsigned done = 0;
+    while (done < o.size) {
+        mmu::access a{linear + done, kind_of(o), false, false};
+        std::uint64_t physical = 0, page_end = 0;
+        if (!translate(a, o, physical, page_end)) return false;
+        unsigned length = static_cast<unsigned>(std::min<std::uint64_t>(o.size - done, page_end - a.linear));
+        if (done == 0 && length < o.size) ++m_splits;
+        move_data(physical, o, done, length);
+        done += length;
+    }
+    return true;
+}
+
+std::uint64_t cpu_core::read(std::uint64_t physical, unsigned size) {
+    std::uint64_t value = 0;
+    if (port.read(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
+    return value;
+}
+
+void cpu_core::write(std::uint64_t physical, std::uint64_t value, unsigned size) {
+    if (port.write(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
+}
+
+}  // namespace memsim::hw

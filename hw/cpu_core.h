@@ -1,0 +1,139 @@
+// The CPU core: executes a workload's operations through the MMU (TLBs, paging-structure
+// caches, page walks whose entry reads and A/D writes are timed bus accesses) and then the bus,
+// under temporal decoupling. It resets into real mode; protected, PAE and long mode follow
+// from the control-register writes boot code makes. Faults and interrupts go to a trap handler
+// the platform binds (the kernel, once there is one).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+
+#include "base/log.h"
+#include "base/stats.h"
+#include "hw/irq.h"
+#include "hw/timed_initiator.h"
+#include "mmu/paging.h"
+#include "mmu/psc.h"
+#include "mmu/pte_port.h"
+#include "mmu/tlb.h"
+#include "mmu/walker.h"
+#include "traces/workload.h"
+
+namespace memsim::hw {
+
+class cpu_core;
+
+// An exception the core raised (SDM Vol. 3A, 6.15): #PF (14) with CR2 and the error code, or
+// #GP (13) for a non-canonical address; and where in the workload it happened.
+struct fault_report {
+    unsigned vector = 0;
+    std::uint64_t cr2 = 0;
+    std::uint32_t error_code = 0;
+    std::size_t op_index = 0;
+    traces::op op;
+};
+
+class trap_handler {
+public:
+    // Returns true when the handler made the access possible and it should be retried.
+    virtual bool fault(cpu_core& cpu, const fault_report& report) = 0;
+    virtual void interrupt(cpu_core& cpu, unsigned line) = 0;
+
+protected:
+    ~trap_handler() = default;
+};
+
+struct cpu_params {
+    sc_core::sc_time period;
+    mmu::tlb_config tlbs;
+    mmu::psc_config paging_caches;
+};
+
+class cpu_core : public sc_core::sc_module, private mmu::pte_port {
+public:
+    timed_initiator port;  // to the bus, with the CPU's full reach
+
+    cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats::scope stats, logger& log);
+
+    void connect_interrupts(const irq_controller& interrupts) { m_interrupts = &interrupts; }
+    void set_trap_handler(trap_handler* handler) { m_handler = handler; }
+    // The operations to run, from the first; the workload must outlive the simulation.
+    void load(const traces::workload& work) { m_workload = &work; }
+
+    const mmu::control_registers& registers() const { return m_cr; }
+    std::size_t ops_done() const { return m_next; }
+    bool finished() const { return m_finished; }
+
+private:
+    void run();
+    void execute(const traces::op& o);
+    void take_interrupts();
+
+    // One memory operation, split where it crosses a page; false if a fault stopped the run.
+    bool memory(const traces::op& o);
+    // Translates one access to a physical address; false if it faulted and was not fixed.
+    bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
+                   std::uint64_t& page_end);
+    bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o);
+    void move_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
+    struct dmi_region;
+    // The DMI grant covering an access, asked for on first use; nullptr where there is none.
+    const dmi_region* direct(std::uint64_t physical, unsigned length);
+
+    void write_cr0(std::uint64_t value);
+    void write_cr3(std::uint64_t value);
+    void write_cr4(std::uint64_t value);
+    void invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear);
+    void flush_everything();
+
+    // The walker's view of memory: timed, dependent bus accesses.
+    std::uint64_t read(std::uint64_t physical, unsigned size) override;
+    void write(std::uint64_t physical, std::uint64_t value, unsigned size) override;
+
+    // Cycles as time: a table for the short counts of TLB hits, so the hit path multiplies nothing.
+    void charge(std::uint64_t cycles) {
+        port.quantum.inc(cycles < m_cycles.size() ? m_cycles[cycles]
+                                                  : sc_core::sc_time::from_value(m_period.value() * cycles));
+    }
+
+    const sc_core::sc_time m_period;
+    std::array<sc_core::sc_time, 64> m_cycles;
+    logger& m_log;
+    mmu::control_registers m_cr;
+    bool m_a20 = false;  // the A20 line is masked at reset, as on a PC
+    mmu::tlb_hierarchy m_tlbs;
+    mmu::paging_structure_caches m_pscs;
+    mmu::walker m_walker;
+    const irq_controller* m_interrupts = nullptr;
+    std::uint32_t m_serviced = 0;  // lines whose interrupt was taken and are still high
+    trap_handler* m_handler = nullptr;
+    const traces::workload* m_workload = nullptr;
+    std::size_t m_next = 0;
+    bool m_finished = false;
+
+    struct dmi_region {
+        std::uint64_t start, end;
+        unsigned char* data;
+        sc_core::sc_time read_latency, write_latency;
+    };
+    std::vector<dmi_region> m_dmi;
+    std::size_t m_invalidations_seen = 0;
+
+    stats::counter& m_ops;
+    stats::counter& m_reads;
+    stats::counter& m_writes;
+    stats::counter& m_fetches;
+    stats::counter& m_splits;
+    stats::counter& m_page_faults;
+    stats::counter& m_protection_faults;
+    stats::counter& m_bus_errors;
+    stats::counter& m_interrupts_taken;
+    stats::histogram& m_walk_cycles;
+};
+
+}  // namespace memsim::hw

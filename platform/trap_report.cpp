@@ -1,0 +1,38 @@
+#include "platform/trap_report.h"
+
+#include <fmt/format.h>
+
+#include "traces/workload.h"
+
+namespace memsim::platform {
+
+std::string describe(const hw::fault_report& report) {
+    if (report.vector != 14)
+        return fmt::format("general-protection fault: non-canonical address {:#x}", report.cr2);
+    std::uint32_t e = report.error_code;
+    // The error code's bits (SDM Vol. 3A, 4.7).
+    std::string why = fmt::format("{}, {}, {}", e & mmu::pf::p ? "protection violation" : "not present",
+                                  e & mmu::pf::id   ? "instruction fetch"
+                                  : e & mmu::pf::wr ? "write"
+                                                    : "read",
+                                  e & mmu::pf::us ? "user" : "supervisor");
+    if (e & mmu::pf::rsvd) why += ", reserved bit set";
+    return fmt::format("page fault at {:#x} (error {:#x}: {})", report.cr2, e, why);
+}
+
+bool trap_report::fault(hw::cpu_core&, const hw::fault_report& report) {
+    traces::workload one{"", {report.op}};
+    std::string op = traces::to_text(one);
+    op = op.substr(op.find('\n') + 1);
+    if (!op.empty() && op.back() == '\n') op.pop_back();
+    m_ending = fmt::format("{} in operation {} ({}); no kernel to handle it", describe(report),
+                           report.op_index + 1, op);
+    m_log.log(log_level::error, "cpu", "{}", *m_ending);
+    return false;
+}
+
+void trap_report::interrupt(hw::cpu_core&, unsigned line) {
+    m_log.log(log_level::info, "cpu", "interrupt on line {}; no kernel to handle it", line);
+}
+
+}  // namespace memsim::platform

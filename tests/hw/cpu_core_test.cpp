@@ -1,0 +1,189 @@
+// The CPU core running workloads: real-mode addressing and A20, paging through the TLBs and
+// walker with the page tables in simulated RAM, faults with CR2 and error codes, CR3 and PCID
+// semantics, page splits, and the time each access costs.
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "base/units.h"
+#include "hw/bus.h"
+#include "hw/cpu_core.h"
+#include "hw/ram.h"
+#include "testbench.h"
+#include "traces/workload.h"
+
+using namespace memsim;
+using namespace memsim::test;
+
+namespace {
+
+// A trap handler that records what reached it and lets the run stop.
+struct recording_handler final : hw::trap_handler {
+    std::vector<hw::fault_report> faults;
+    std::vector<unsigned> interrupts;
+    bool fault(hw::cpu_core&, const hw::fault_report& r) override {
+        faults.push_back(r);
+        return false;
+    }
+    void interrupt(hw::cpu_core&, unsigned line) override { interrupts.push_back(line); }
+};
+
+// 64 MiB of RAM at 0 (1 GHz, 10 cycles, 16 bytes a cycle) behind a 1 GHz, 8-byte bus with one
+// cycle of latency, and a 1 GHz core with the default TLBs.
+struct cpu_rig {
+    bench_ground g;
+    hw::ram mem{"ram", 64 * MiB, {sc_time(1, SC_NS), 10, 16, 1, 4096}, g.stats.under("ram")};
+    hw::bus interconnect{
+        "bus", {sc_time(1, SC_NS), 8, 1}, hw::overreach_mode::error, g.stats.under("bus"), g.log};
+    hw::cpu_core cpu{
+        "cpu", {sc_time(1, SC_NS), mmu::tlb_config::intel_default(), {}}, g.stats.under("cpu"), g.log};
+    recording_handler handler;
+    traces::workload work;
+
+    explicit cpu_rig(const std::string& text)
+        : work(traces::parse_text("memsim workload 1\n" + text, "test")) {
+        tlm::tlm_global_quantum::instance().set(sc_time(1, SC_US));
+        interconnect.bind_initiator(cpu.port.socket, "cpu", 64);
+        interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 64 * MiB);
+        cpu.set_trap_handler(&handler);
+        cpu.load(work);
+    }
+    std::uint64_t word(std::uint64_t physical, unsigned size = 8) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, mem.data() + physical, size);
+        return v;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("cpu: real mode forms segment * 16 + offset and wraps at 1 MiB while A20 is masked") {
+    cpu_rig rig(
+        "w 0xffff:0x10 2 0xabcd\n"  // 0xffff0 + 0x10 = 0x100000: wraps to 0
+        "a20 on\n"
+        "w 0xffff:0x20 2 0x1234\n"  // 0x100010 with A20 enabled
+        "w 0x1234:0x5 1 0x77\n");   // 0x12345
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.word(0x0, 2) == 0xabcd);
+    CHECK(rig.word(0x100000, 2) == 0);
+    CHECK(rig.word(0x100010, 2) == 0x1234);
+    CHECK(rig.word(0x12345, 1) == 0x77);
+}
+
+TEST_CASE("cpu: without paging an access costs the DMI latency of bus and RAM") {
+    cpu_rig rig("read 0x1000 8\nread 0x2000 8\nwrite 0x3000 8 5\ncompute 100\n");
+    sc_start();
+    // RAM: 10 cycles + one beat = 11 ns; the bus: 1 cycle latency + one cycle = 2 ns. Three
+    // accesses at 13 ns and 100 cycles of compute at 1 ns.
+    CHECK(sc_time_stamp() == sc_time(3 * 13 + 100, SC_NS));
+    CHECK(rig.word(0x3000) == 5);
+}
+
+TEST_CASE("cpu: 4-level paging walks tables in RAM, sets A and D, and then hits in the TLB") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "write 0x400008 8 0x1122334455667788\n"
+        "read 0x400010 8\n"
+        "read 0x400018 8\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.word(0x200008) == 0x1122334455667788);
+    // The PTE gained Accessed (bit 5) and Dirty (bit 6); the upper entries Accessed.
+    CHECK(rig.word(0x103000) == (0x200003 | 0x20 | 0x40));
+    CHECK(rig.word(0x100000) == (0x101007 | 0x20));
+    CHECK(rig.g.count("cpu.walker.walks") == 1);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 2);
+    CHECK(rig.g.count("cpu.tlb.misses_4k") == 1);
+}
+
+TEST_CASE("cpu: a fault reports CR2, the SDM's error code and the operation, and stops the run") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K ro\n"
+        "read 0x400000 8\n"
+        "write 0x400008 8 1\n"
+        "read 0x500000 8\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    const hw::fault_report& f = rig.handler.faults[0];
+    CHECK(f.vector == 14);
+    CHECK(f.cr2 == 0x400008);
+    CHECK(f.error_code == (mmu::pf::p | mmu::pf::wr));  // present, write, supervisor (CR0.WP = 1)
+    CHECK(f.op_index == 9);                             // after 4 control writes, 4 table stores and the read
+    CHECK(rig.cpu.registers().cr2 == 0x400008);
+    CHECK_FALSE(rig.cpu.finished());
+    CHECK(rig.word(0x200008) == 0);
+}
+
+TEST_CASE("cpu: a non-canonical address is a general-protection fault") {
+    cpu_rig rig("paging long4 at 0x100000\nread 0x800000000000 8\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].vector == 13);
+    CHECK(rig.g.count("cpu.gp_faults") == 1);
+}
+
+TEST_CASE("cpu: an access across a page boundary is split, each part translated on its own") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "map 0x401000 0x300000 4K\n"
+        "write 0x400ffc 8 0x8877665544332211\n");
+    sc_start();
+    CHECK(rig.word(0x200ffc, 4) == 0x44332211);
+    CHECK(rig.word(0x300000, 4) == 0x88776655);
+    CHECK(rig.g.count("cpu.page_splits") == 1);
+    CHECK(rig.g.count("cpu.walker.walks") == 2);
+}
+
+TEST_CASE("cpu: MOV to CR3 flushes the new PCID's entries unless told not to; globals survive") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "map 0x600000 0x210000 4K global\n"
+        "cr4 0x200a0\n"  // PCIDE on (with PAE and PGE)
+        "cr3 0x100000 pcid 1\n"
+        "read 0x400000 8\nread 0x600000 8\n"  // two walks
+        "cr3 0x100000 pcid 2\n"               // another address space: its own entries
+        "read 0x400000 8\nread 0x600000 8\n"  // a walk for the PCID-2 entry, the global one hits
+        "cr3 0x100000 pcid 1 noflush\n"
+        "read 0x400000 8\n"  // PCID 1's entry is still there
+        "cr3 0x100000 pcid 1\n"
+        "read 0x400000 8\nread 0x600000 8\n");  // flushed: walk again; the global survives
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.g.count("cpu.walker.walks") == 4);
+}
+
+TEST_CASE("cpu: INVLPG makes the next access walk again") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "read 0x400000 8\nread 0x400000 8\n"
+        "invlpg 0x400000\n"
+        "read 0x400000 8\n");
+    sc_start();
+    CHECK(rig.g.count("cpu.walker.walks") == 2);
+}
+
+TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum boundary") {
+    cpu_rig rig("compute 600\ncompute 600\ncompute 600\n");  // 1.8 us: past one 1 us quantum
+    hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
+    rig.cpu.connect_interrupts(irqs);
+    sc_signal<bool>& line = irqs.line(5);
+    struct raiser : sc_module {
+        sc_signal<bool>& out;
+        raiser(sc_module_name n, sc_signal<bool>& o) : sc_module(n), out(o) {
+            SC_HAS_PROCESS(raiser);
+            SC_THREAD(go);
+        }
+        void go() { out.write(true); }
+    } device("device", line);
+    sc_start();
+    CHECK(rig.handler.interrupts == std::vector<unsigned>{5});
+    CHECK(rig.g.count("cpu.interrupts") == 1);
+}
