@@ -198,7 +198,7 @@ void tlb_hierarchy::add_fill_target(std::vector<std::uint32_t>& targets, std::ui
     if (!targets.empty() && m_array_level[targets.back()] == m_array_level[id]) {
         throw std::invalid_argument("tlb arrays '" + m_arrays[targets.back()].config().name + "' and '" +
                                     m_arrays[id].config().name + "' of level " +
-                                    std::to_string(m_array_level[id]) + " both hold " + size_name(s) +
+                                    std::to_string(m_array_level[id] + 1) + " both hold " + size_name(s) +
                                     " pages for " + (fetch ? "instruction fetches" : "data accesses"));
     }
     targets.push_back(id);

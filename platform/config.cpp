@@ -23,21 +23,15 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "platform/config_checker.h"
 #include "platform/config_yaml.h"
 
 namespace memsim::platform {
 namespace {
 
-using detail::join;
-using detail::set_origin;
+using namespace detail;
 
 // ---- Spellings of enum values, shared by the loader and to_string ----
-
-template <typename E>
-struct named {
-    std::string_view name;
-    E value;
-};
 
 constexpr std::array profile_names{named<machine_profile>{"x86_64", machine_profile::x86_64},
                                    named<machine_profile>{"i386", machine_profile::i386},
@@ -49,46 +43,13 @@ constexpr std::array overreach_names{named<overreach_policy>{"error", overreach_
 constexpr std::array level_names{
     named<log_level>{"error", log_level::error}, named<log_level>{"warning", log_level::warning},
     named<log_level>{"info", log_level::info}, named<log_level>{"debug", log_level::debug}};
-enum class tlb_port { data, instruction, unified };
-constexpr std::array port_names{named<tlb_port>{"data", tlb_port::data},
-                                named<tlb_port>{"instruction", tlb_port::instruction},
-                                named<tlb_port>{"unified", tlb_port::unified}};
-constexpr std::array replacement_names{
-    named<mmu::replacement_policy>{"lru", mmu::replacement_policy::lru},
-    named<mmu::replacement_policy>{"plru", mmu::replacement_policy::plru},
-    named<mmu::replacement_policy>{"random", mmu::replacement_policy::random}};
-constexpr std::array page_size_names{named<mmu::page_size>{"4K", mmu::page_size::size_4k},
-                                     named<mmu::page_size>{"2M", mmu::page_size::size_2m},
-                                     named<mmu::page_size>{"4M", mmu::page_size::size_4m},
-                                     named<mmu::page_size>{"1G", mmu::page_size::size_1g}};
-constexpr unsigned max_tlb_levels = 4;
-constexpr unsigned max_tlb_entries = 1u << 20;
-constexpr unsigned max_psc_entries = 4096;
 // The only kind of device so far; the key exists so configs stay valid when more arrive.
 enum class device_type { dma_engine };
 constexpr std::array device_type_names{named<device_type>{"dma_engine", device_type::dma_engine}};
 
-template <typename E, std::size_t N>
-std::string_view name_of(const std::array<named<E>, N>& names, E value) {
-    for (const named<E>& n : names)
-        if (n.value == value) return n.name;
-    return "?";
-}
-
-template <typename E, std::size_t N>
-std::vector<std::string_view> names_of(const std::array<named<E>, N>& names) {
-    std::vector<std::string_view> out;
-    for (const named<E>& n : names) out.push_back(n.name);
-    return out;
-}
-
 // ---- The schema's keys ----
 
 constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "mmu", "sim"};
-constexpr std::string_view mmu_keys[] = {"tlbs", "paging_structure_caches"};
-constexpr std::string_view tlb_keys[] = {"name",    "level", "port",        "page_sizes",
-                                         "entries", "ways",  "replacement", "hit_latency"};
-constexpr std::string_view psc_keys[] = {"pml5e", "pml4e", "pdpte", "pde"};
 constexpr std::string_view cpu_keys[] = {"frequency", "reach_bits"};
 constexpr std::string_view ram_keys[] = {"size",           "layout",          "regions",  "frequency",
                                          "latency_cycles", "bytes_per_cycle", "channels", "interleave"};
@@ -98,17 +59,12 @@ constexpr std::string_view device_keys[] = {"name",        "type",      "base", 
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
-constexpr std::uint64_t page_size = 4 * KiB;
 // Each channel keeps its own busy times; real memory controllers have a handful.
 constexpr unsigned max_channels = 64;
-// Clocks from 1 MHz to 100 GHz, and latencies up to a million cycles, keep every period and
-// every cycle count times a period well inside 64 bits of picoseconds.
-constexpr std::uint64_t min_frequency = 1'000'000;
-constexpr std::uint64_t max_frequency = 100'000'000'000;
+// Latencies up to a million cycles keep cycle counts times periods inside 64 bits of picoseconds.
 constexpr unsigned max_latency_cycles = 1'000'000;
 // A config is a page of text; anything larger is not one (and /dev/zero never ends).
 constexpr std::uint64_t max_config_bytes = 1 * MiB;
-constexpr unsigned unsigned_max = std::numeric_limits<unsigned>::max();
 
 unsigned physical_bits(machine_profile p) {
     switch (p) {
@@ -121,260 +77,6 @@ unsigned physical_bits(machine_profile p) {
     }
     return 52;
 }
-
-// ---- Typo suggestions ----
-
-// Levenshtein distance, ignoring case so that 'WARNING' still finds 'warning'.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
-    std::vector<std::size_t> row(b.size() + 1);
-    std::iota(row.begin(), row.end(), std::size_t{0});
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (lower(a[i - 1]) != lower(b[j - 1]))});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
-// " (did you mean 'size'?)" when a candidate is close enough to be a typo of `word`, else "".
-std::string suggestion(std::string_view word, std::span<const std::string_view> candidates) {
-    std::string_view best;
-    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-    for (std::string_view c : candidates) {
-        std::size_t d = edit_distance(word, c);
-        if (d < best_distance) {
-            best = c;
-            best_distance = d;
-        }
-    }
-    if (best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
-    return fmt::format(" (did you mean '{}'?)", best);
-}
-
-// ---- Numbers and ranges ----
-
-// Decimal or 0x-hex, nothing else.
-std::uint64_t parse_integer(std::string_view text) {
-    std::string_view digits = text;
-    int base = 10;
-    if (digits.starts_with("0x") || digits.starts_with("0X")) {
-        base = 16;
-        digits.remove_prefix(2);
-    }
-    std::uint64_t value = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
-    if (ec == std::errc::result_out_of_range)
-        throw std::invalid_argument(fmt::format("'{}' is too large", text));
-    if (ec != std::errc{} || end != digits.data() + digits.size())
-        throw std::invalid_argument(fmt::format("expected an integer, got '{}'", text));
-    return value;
-}
-
-bool overlaps(const ram_region& a, const ram_region& b) {
-    return a.base < b.base + b.size && b.base < a.base + a.size;
-}
-
-// The last byte's address, as /proc/iomem prints ranges: "0xfe000000-0xfe000fff".
-std::string hex_range(const ram_region& r) { return fmt::format("{:#x}-{:#x}", r.base, r.base + r.size - 1); }
-
-// base + size in hex, correct even where the sum passes 2^64.
-std::string hex_end(const ram_region& r) {
-    std::uint64_t end = r.base + r.size;
-    return end >= r.base ? fmt::format("{:#x}", end) : fmt::format("0x1{:016x}", end);
-}
-
-bool fits_bits(const ram_region& r, unsigned bits) {
-    if (bits >= 64) return true;
-    std::uint64_t limit = std::uint64_t{1} << bits;
-    return r.size <= limit && r.base <= limit - r.size;
-}
-
-// ---- The checker: typed reads of YAML nodes, each error at the node (or --set) at fault ----
-
-// A node and the dotted path that names it in messages and in --set records.
-struct at {
-    YAML::Node node;
-    std::string path;
-    // An empty value ("size:") has yaml-cpp's mark of whatever follows it; its key's is clearer.
-    std::optional<YAML::Mark> key_mark = std::nullopt;
-};
-
-std::string_view kind_of(const YAML::Node& node) {
-    if (node.IsMap()) return "a mapping";
-    if (node.IsSequence()) return "a list";
-    return "nothing";
-}
-
-class checker {
-public:
-    checker(std::string file, std::vector<set_origin> sets)
-        : m_file(std::move(file)), m_sets(std::move(sets)) {}
-
-    source_location locate(const at& where) const {
-        for (auto it = m_sets.rbegin(); it != m_sets.rend(); ++it)
-            if (detail::covers(it->path, where.path)) return source_location{"--set " + it->text};
-        YAML::Mark mark = where.key_mark.value_or(where.node.Mark());
-        if (mark.is_null()) return source_location{m_file};
-        return source_location{m_file, mark.line + 1, mark.column + 1};
-    }
-
-    [[noreturn]] void fail_with(const at& where, const std::string& message) const {
-        throw user_error(locate(where), message);
-    }
-    // "ram.size: what"
-    [[noreturn]] void fail(const at& where, std::string_view what) const {
-        fail_with(where, where.path.empty() ? fmt::format("{} at the top level", what)
-                                            : fmt::format("{}: {}", where.path, what));
-    }
-
-    // Checks that `where` is a mapping (null counts as empty) whose keys are all in `known`.
-    void expect_map(const at& where, std::span<const std::string_view> known) const {
-        if (where.node.IsNull()) return;
-        if (!where.node.IsMap()) fail(where, "expected a mapping");
-        std::vector<std::string> seen;
-        for (const auto& pair : where.node) {
-            const std::string& key = pair.first.Scalar();
-            at key_at{pair.first, join(where.path, key)};
-            if (std::find(known.begin(), known.end(), key) == known.end())
-                fail_with(key_at, fmt::format("unknown key '{}' in {}{}", key, container_name(where.path),
-                                              suggestion(key, known)));
-            if (std::find(seen.begin(), seen.end(), key) != seen.end())
-                fail_with(key_at, fmt::format("duplicate key '{}' in {}", key, container_name(where.path)));
-            seen.push_back(key);
-        }
-    }
-
-    // map[key], or nothing when the key is absent.
-    std::optional<at> field(const at& map, std::string_view key) const {
-        if (!map.node.IsMap()) return std::nullopt;
-        for (const auto& pair : map.node) {
-            if (pair.first.Scalar() != key) continue;
-            std::optional<YAML::Mark> key_mark;
-            if (pair.second.IsNull()) key_mark = pair.first.Mark();
-            return at{pair.second, join(map.path, key), key_mark};
-        }
-        return std::nullopt;
-    }
-
-    at required(const at& map, std::string_view key) const {
-        std::optional<at> f = field(map, key);
-        if (!f) fail(map, fmt::format("missing required key '{}'", key));
-        return *f;
-    }
-
-    // map[key] checked as a mapping with `known` keys; an absent section reads as empty.
-    at section(const at& map, std::string_view key, std::span<const std::string_view> known) const {
-        at s = field(map, key).value_or(at{YAML::Node(), join(map.path, key)});
-        expect_map(s, known);
-        return s;
-    }
-
-    // The entries of a list (null counts as empty), named "devices[1]".
-    std::vector<at> entries(const at& where) const {
-        if (where.node.IsNull()) return {};
-        if (!where.node.IsSequence()) fail(where, "expected a list");
-        std::vector<at> out;
-        for (std::size_t i = 0; i < where.node.size(); ++i)
-            out.push_back(at{where.node[i], fmt::format("{}[{}]", where.path, i)});
-        return out;
-    }
-
-    std::string scalar(const at& f, std::string_view noun) const {
-        if (!f.node.IsScalar()) fail(f, fmt::format("expected {}, got {}", noun, kind_of(f.node)));
-        return f.node.Scalar();
-    }
-
-    // A non-negative number in one of the unit syntaxes of base/units.h.
-    std::uint64_t number(const at& f, std::string_view noun, std::uint64_t (*parse)(std::string_view)) const {
-        std::string text = scalar(f, noun);
-        if (text.starts_with('-')) fail(f, fmt::format("must not be negative (got '{}')", text));
-        if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])))
-            fail(f, fmt::format("expected {}, got '{}'", noun, text));
-        try {
-            return parse(text);
-        } catch (const std::invalid_argument& e) {
-            fail(f, e.what());
-        }
-    }
-
-    std::uint64_t integer(const at& f, std::uint64_t low, std::uint64_t high) const {
-        std::uint64_t v = number(f, "an integer", parse_integer);
-        if (v >= low && v <= high) return v;
-        if (high < unsigned_max) fail(f, fmt::format("must be {}..{} (got {})", low, high, v));
-        // Only a lower bound of 0 or 1 matters to the user; the upper one is the field's type.
-        if (v < low) fail(f, fmt::format("must be positive (got {})", v));
-        fail(f, fmt::format("must be at most {} (got {})", high, v));
-    }
-
-    unsigned uint(const at& f, unsigned low, unsigned high = unsigned_max) const {
-        return static_cast<unsigned>(integer(f, low, high));
-    }
-
-    unsigned power_of_two(const at& f, unsigned high = unsigned_max) const {
-        unsigned v = uint(f, 1, high);
-        if (!std::has_single_bit(v)) fail(f, fmt::format("must be a power of two (got {})", v));
-        return v;
-    }
-
-    std::uint64_t size(const at& f) const { return number(f, "a size", parse_size); }
-
-    std::uint64_t positive_size(const at& f) const { return positive(f, size(f)); }
-
-    // A positive multiple of 4 KiB: RAM and device windows are mapped page by page.
-    std::uint64_t pages(const at& f) const {
-        std::uint64_t v = positive_size(f);
-        check_page_multiple(f, v);
-        return v;
-    }
-
-    void check_page_multiple(const at& f, std::uint64_t v) const {
-        if (v % page_size != 0) fail(f, fmt::format("must be a multiple of 4 KiB (got {})", f.node.Scalar()));
-    }
-
-    std::uint64_t frequency(const at& f) const {
-        std::uint64_t hz = number(f, "a frequency", parse_frequency);
-        if (hz < min_frequency || hz > max_frequency)
-            fail(f, fmt::format("must be from {} to {} (got {})", format_frequency(min_frequency),
-                                format_frequency(max_frequency), f.node.Scalar()));
-        return hz;
-    }
-
-    picoseconds time(const at& f) const { return number(f, "a time", parse_time); }
-
-    template <typename E, std::size_t N>
-    E choice(const at& f, const std::array<named<E>, N>& names) const {
-        std::vector<std::string_view> spellings = names_of(names);
-        std::string choices = fmt::format("{}", fmt::join(spellings, ", "));
-        std::string text = scalar(f, "one of " + choices);
-        for (const named<E>& n : names)
-            if (n.name == text) return n.value;
-        fail(f, fmt::format("'{}' is not one of {}{}", text, choices, suggestion(text, spellings)));
-    }
-
-    // Checks that a window lies within `bits` address bits, which `space` names in the message.
-    void check_fits(const at& f, const ram_region& r, unsigned bits, std::string_view what,
-                    std::string_view space) const {
-        if (!fits_bits(r, bits)) fail(f, fmt::format("{} ends at {} beyond {}", what, hex_end(r), space));
-    }
-
-private:
-    std::uint64_t positive(const at& f, std::uint64_t v) const {
-        if (v == 0) fail(f, fmt::format("must be positive (got {})", f.node.Scalar()));
-        return v;
-    }
-
-    static std::string container_name(const std::string& path) {
-        return path.empty() ? "the top level" : fmt::format("'{}'", path);
-    }
-
-    std::string m_file;
-    std::vector<set_origin> m_sets;
-};
 
 // Checks that RAM or a device window lies within the profile's physical address space.
 void check_in_profile(const checker& r, const at& f, const ram_region& window, std::string_view what,
@@ -491,21 +193,12 @@ struct device_entry {
     std::optional<at> irq;
 };
 
-bool valid_name(std::string_view name) {
-    if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
-    return std::all_of(name.begin(), name.end(),
-                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-}
-
 device_entry read_device(const checker& r, const at& e) {
     r.expect_map(e, device_keys);
     if (!e.node.IsMap()) r.fail(e, "expected a mapping");
     device_entry d{{}, e, r.required(e, "name"), r.required(e, "base"), r.field(e, "irq")};
     dma_engine_config& c = d.config;
-    c.name = r.scalar(d.name, "a name");
-    if (!valid_name(c.name))
-        r.fail(d.name,
-               fmt::format("'{}' is not a valid name (a lowercase letter, then a-z, 0-9 or _)", c.name));
+    c.name = checked_name(r, d.name);
     // The CPU's bus port is named "cpu" in the stats (bus.initiator.cpu.*).
     if (c.name == "cpu") r.fail(d.name, "'cpu' is the CPU's name; a device needs another");
     if (auto f = r.field(e, "type")) r.choice(*f, device_type_names);
@@ -557,66 +250,6 @@ void read_devices(const checker& r, const at& list, machine_config& m) {
     for (device_entry& d : devices) m.dma_engines.push_back(std::move(d.config));
 }
 
-// ---- MMU ----
-
-mmu::tlb_array_config read_tlb(const checker& r, const at& e, unsigned& level) {
-    r.expect_map(e, tlb_keys);
-    if (!e.node.IsMap()) r.fail(e, "expected a mapping");
-    mmu::tlb_array_config c;
-    at name = r.required(e, "name");
-    c.name = r.scalar(name, "a name");
-    if (!valid_name(c.name))
-        r.fail(name,
-               fmt::format("'{}' is not a valid name (a lowercase letter, then a-z, 0-9 or _)", c.name));
-    level = r.uint(r.required(e, "level"), 1, max_tlb_levels);
-    tlb_port port = tlb_port::data;
-    if (auto f = r.field(e, "port")) port = r.choice(*f, port_names);
-    c.instruction = port != tlb_port::data;
-    c.data = port != tlb_port::instruction;
-    at sizes = r.required(e, "page_sizes");
-    c.sizes.clear();
-    for (const at& s : r.entries(sizes)) c.sizes.push_back(r.choice(s, page_size_names));
-    if (c.sizes.empty()) r.fail(sizes, "must name at least one page size");
-    if (auto f = r.field(e, "entries")) c.entries = r.uint(*f, 1, max_tlb_entries);
-    std::optional<at> ways = r.field(e, "ways");
-    if (ways) c.ways = r.uint(*ways, 1, c.entries);
-    if (c.entries % c.ways || !std::has_single_bit(c.entries / c.ways))
-        r.fail(ways.value_or(e),
-               fmt::format("entries / ways must be a power of two of sets (got {} / {})", c.entries, c.ways));
-    if (auto f = r.field(e, "replacement")) c.policy = r.choice(*f, replacement_names);
-    if (c.policy == mmu::replacement_policy::plru && !std::has_single_bit(c.ways))
-        r.fail(ways.value_or(e), fmt::format("plru needs a power-of-two number of ways (got {})", c.ways));
-    if (auto f = r.field(e, "hit_latency")) c.hit_latency = r.uint(*f, 0, 1000);
-    return c;
-}
-
-void read_tlbs(const checker& r, const at& list, mmu::tlb_config& tlbs) {
-    tlbs.levels.clear();
-    std::vector<std::string> names;
-    for (const at& e : r.entries(list)) {
-        unsigned level = 0;
-        mmu::tlb_array_config c = read_tlb(r, e, level);
-        if (std::find(names.begin(), names.end(), c.name) != names.end())
-            r.fail(r.required(e, "name"), fmt::format("TLB name '{}' is already used", c.name));
-        names.push_back(c.name);
-        if (tlbs.levels.size() < level) tlbs.levels.resize(level);
-        tlbs.levels[level - 1].arrays.push_back(std::move(c));
-    }
-    if (tlbs.levels.empty()) r.fail(list, "must list at least one TLB");
-    for (std::size_t i = 0; i < tlbs.levels.size(); ++i)
-        if (tlbs.levels[i].arrays.empty())
-            r.fail(list, fmt::format("no TLB at level {} above level {}", i + 1, tlbs.levels.size()));
-}
-
-void read_mmu(const checker& r, const at& s, mmu_config& m) {
-    if (auto f = r.field(s, "tlbs")) read_tlbs(r, *f, m.tlbs);
-    at caches = r.section(s, "paging_structure_caches", psc_keys);
-    if (auto f = r.field(caches, "pml5e")) m.paging_caches.pml5e = r.uint(*f, 0, max_psc_entries);
-    if (auto f = r.field(caches, "pml4e")) m.paging_caches.pml4e = r.uint(*f, 0, max_psc_entries);
-    if (auto f = r.field(caches, "pdpte")) m.paging_caches.pdpte = r.uint(*f, 0, max_psc_entries);
-    if (auto f = r.field(caches, "pde")) m.paging_caches.pde = r.uint(*f, 0, max_psc_entries);
-}
-
 machine_config read_config(const checker& r, const YAML::Node& root) {
     at top{root, ""};
     r.expect_map(top, top_keys);
@@ -631,7 +264,7 @@ machine_config read_config(const checker& r, const YAML::Node& root) {
     read_bus(r, r.section(top, "bus", bus_keys), m.bus);
     std::optional<at> devices = r.field(top, "devices");
     if (devices) read_devices(r, *devices, m);
-    read_mmu(r, r.section(top, "mmu", mmu_keys), m.mmu);
+    read_mmu(r, top, m.mmu);
     read_sim(r, r.section(top, "sim", sim_keys), m.sim);
     m.mmu.tlbs.seed = m.sim.seed;
     return m;
@@ -680,7 +313,5 @@ std::string_view to_string(machine_profile p) { return name_of(profile_names, p)
 std::string_view to_string(overreach_policy p) { return name_of(overreach_names, p); }
 std::string_view to_string(ram_layout l) { return name_of(layout_names, l); }
 std::string_view to_string(log_level l) { return name_of(level_names, l); }
-std::string_view to_string(mmu::replacement_policy p) { return name_of(replacement_names, p); }
-std::string_view to_string(mmu::page_size s) { return name_of(page_size_names, s); }
 
 }  // namespace memsim::platform
