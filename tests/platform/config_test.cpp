@@ -443,10 +443,9 @@ TEST_CASE("mmu: TLB geometry errors") {
 }
 
 TEST_CASE("mmu: TLBs the model cannot build, and names its statistics need") {
-    CHECK(
-        error_of("mmu:\n  tlbs:\n    - {name: a, level: 1, page_sizes: [4K]}\n"
-                 "    - {name: b, level: 1, page_sizes: [4K, 2M]}\n") ==
-        "test.yaml:3:5: mmu.tlbs: tlb arrays 'a' and 'b' of level 1 both hold 4k pages for data accesses");
+    CHECK(error_of("mmu:\n  tlbs:\n    - {name: a, level: 1, page_sizes: [4K]}\n"
+                   "    - {name: b, level: 1, page_sizes: [4K, 2M]}\n") ==
+          "test.yaml:3:5: mmu.tlbs: tlb arrays 'a' and 'b' of level 1 both hold 4k pages for data accesses");
     CHECK(error_of("mmu:\n  tlbs:\n    - {name: misses_4k, level: 1, page_sizes: [4K]}\n") ==
           "test.yaml:3:14: mmu.tlbs[0].name: 'misses_4k' names one of the TLB hierarchy's own statistics");
 }
