@@ -196,3 +196,38 @@ TEST_CASE("memsim workload convert: text to binary and back gives the same opera
           "memsim: error: " + bad.string() + ":2:13: an access is 1 to 64 bytes (got 99)\n");
     CHECK_FALSE(fs::exists(s.dir / "x.bin"));
 }
+
+TEST_CASE("memsim run --workload runs it through the TLBs and prints what they saw") {
+    scratch s;
+    outcome o = s.memsim("run --workload " + std::string(MEMSIM_SOURCE_DIR) +
+                         "/traces/samples/paging-long4.txt --out " + (s.dir / "out").string());
+    CHECK(o.status == 0);
+    CHECK(o.out.find("paging-long4.txt: 24 of 24 operations\n") != std::string::npos);
+    CHECK(o.out.find("  l1d_4k               9           2           7   22.22%\n") != std::string::npos);
+    CHECK(o.out.find("  walks 5, ") != std::string::npos);
+    std::string json = slurp(s.dir / "out" / "stats.json");
+    CHECK(json.find("\"l2_stlb\": {") != std::string::npos);
+    CHECK(json.find("\"walk_cycles\": {") != std::string::npos);
+}
+
+TEST_CASE("memsim run --workload: a fault with no kernel ends the run with a report") {
+    scratch s;
+    fs::path w = s.write("fault.txt",
+                         "memsim workload 1\npaging long4 at 0x100000\nmap 0x400000 0x200000 4K ro\n"
+                         "read 0x400000 8\nwrite 0x400010 4 7\nread 0x400000 8\n");
+    outcome o = s.memsim("run --workload " + w.string());
+    CHECK(o.status == 0);
+    CHECK(o.out.find(
+              ": 9 of 11 operations, stopped\n  stopped by a page fault at 0x400010 (error 0x3: protection "
+              "violation, write, supervisor) in operation 10 (write 0x400010 4 0x7); no kernel to handle "
+              "it\n") != std::string::npos);
+}
+
+TEST_CASE("memsim run --workload: a bad workload is one line, exit 2, nothing run") {
+    scratch s;
+    fs::path w = s.write("bad.txt", "memsim workload 1\nread 0x1000 8\njump 0x2000\n");
+    CHECK(s.error_of("run --workload " + w.string()) ==
+          "memsim: error: " + w.string() + ":3:1: unknown operation 'jump'\n");
+    CHECK(s.error_of("run --workload /no/such/workload") ==
+          "memsim: error: /no/such/workload: cannot open: No such file or directory\n");
+}
