@@ -222,30 +222,35 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
     }
 }
 
-const cpu_core::dmi_region* cpu_core::direct(std::uint64_t physical, unsigned length) {
+const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsigned length) {
     if (port.invalidations.size() != m_invalidations_seen) {
         m_dmi.clear();
+        m_last_dmi = nullptr;
         m_invalidations_seen = port.invalidations.size();
     }
     for (const dmi_region& r : m_dmi)
-        if (physical >= r.start && physical + length - 1 <= r.end) return &r;
+        if (physical >= r.start && physical + length - 1 <= r.end) return m_last_dmi = &r;
     tlm::tlm_dmi grant;
     if (!port.dmi(physical, grant) || !grant.is_read_write_allowed() ||
         physical + length - 1 > grant.get_end_address())
         return nullptr;
-    return &m_dmi.emplace_back(dmi_region{grant.get_start_address(), grant.get_end_address(),
-                                          grant.get_dmi_ptr(), grant.get_read_latency(),
-                                          grant.get_write_latency()});
+    m_dmi.push_back({grant.get_start_address(), grant.get_end_address(), grant.get_dmi_ptr(),
+                     grant.get_read_latency(), grant.get_write_latency()});
+    return m_last_dmi = &m_dmi.back();
 }
 
 void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, unsigned length) {
     // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as on
     // the 8086 (SDM Vol. 3A, 20.1.1).
     if (!m_a20 && !(m_cr.cr0 & mmu::cr0::pe)) physical &= ~(std::uint64_t{1} << 20);
-    unsigned char bytes[traces::max_access_bytes] = {};
-    std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
-    unsigned char* data = bytes + offset;
     bool write = o.kind == op_kind::write;
+    // A write stores the op's value, zero-extended; a read's bytes go nowhere but must land.
+    unsigned char bytes[traces::max_access_bytes];
+    if (write) {
+        std::memset(bytes, 0, o.size);
+        std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
+    }
+    unsigned char* data = bytes + offset;
     if (const dmi_region* r = direct(physical, length)) {
         unsigned char* cell = r->data + (physical - r->start);
         write ? std::memcpy(cell, data, length) : std::memcpy(data, cell, length);
@@ -278,13 +283,25 @@ bool cpu_core::memory(const op& o) {
     return true;
 }
 
+// Each entry read is a dependent access whose latency adds up in the walk, by DMI where RAM
+// grants it (its latency includes the bus's), else through b_transport.
 std::uint64_t cpu_core::read(std::uint64_t physical, unsigned size) {
     std::uint64_t value = 0;
+    if (const dmi_region* r = direct(physical, size)) {
+        std::memcpy(&value, r->data + (physical - r->start), size);
+        port.quantum.inc(r->read_latency);
+        return value;
+    }
     if (port.read(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
     return value;
 }
 
 void cpu_core::write(std::uint64_t physical, std::uint64_t value, unsigned size) {
+    if (const dmi_region* r = direct(physical, size)) {
+        std::memcpy(r->data + (physical - r->start), &value, size);
+        port.quantum.inc(r->write_latency);
+        return;
+    }
     if (port.write(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
 }
 

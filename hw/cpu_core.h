@@ -81,9 +81,21 @@ private:
                    std::uint64_t& page_end);
     bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o);
     void move_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
-    struct dmi_region;
+    struct dmi_region {
+        std::uint64_t start, end;
+        unsigned char* data;
+        sc_core::sc_time read_latency, write_latency;
+    };
     // The DMI grant covering an access, asked for on first use; nullptr where there is none.
-    const dmi_region* direct(std::uint64_t physical, unsigned length);
+    // Inline for the common case, the region the last access used.
+    const dmi_region* direct(std::uint64_t physical, unsigned length) {
+        const dmi_region* r = m_last_dmi;
+        if (r && port.invalidations.size() == m_invalidations_seen && physical >= r->start &&
+            physical + length - 1 <= r->end)
+            return r;
+        return find_direct(physical, length);
+    }
+    const dmi_region* find_direct(std::uint64_t physical, unsigned length);
 
     void write_cr0(std::uint64_t value);
     void write_cr3(std::uint64_t value);
@@ -116,12 +128,8 @@ private:
     std::size_t m_next = 0;
     bool m_finished = false;
 
-    struct dmi_region {
-        std::uint64_t start, end;
-        unsigned char* data;
-        sc_core::sc_time read_latency, write_latency;
-    };
     std::vector<dmi_region> m_dmi;
+    const dmi_region* m_last_dmi = nullptr;
     std::size_t m_invalidations_seen = 0;
 
     stats::counter& m_ops;

@@ -13,10 +13,26 @@
 
 namespace memsim::hw {
 
+// A tlm_quantumkeeper whose need_sync() asks SystemC nothing, so the hot path of an initiator
+// makes no call into the library: while the owning thread runs, global time stands still, so
+// the local time left before the next sync point is fixed at each reset() (which sync() calls).
+// After any other wait(), call reset(), as TLM-2.0 asks of a quantum keeper's user anyway.
+class quantum_keeper : public tlm_utils::tlm_quantumkeeper {
+public:
+    bool need_sync() const override { return m_local_time >= m_budget; }
+    void reset() override {
+        tlm_quantumkeeper::reset();
+        m_budget = m_next_sync_point - sc_core::sc_time_stamp();
+    }
+
+private:
+    sc_core::sc_time m_budget;  // zero until the first reset(): the first check synchronises
+};
+
 class timed_initiator : private tlm::tlm_bw_transport_if<> {
 public:
     tlm::tlm_initiator_socket<> socket;
-    tlm_utils::tlm_quantumkeeper quantum;
+    quantum_keeper quantum;
     // DMI ranges the interconnect took back, in order, for whoever caches grants.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> invalidations;
 

@@ -45,7 +45,15 @@ struct control_registers {
 // SDM Vol. 3A, 4.1.1 (Table 4-1). ia32e_4 and ia32e_5 are 4-level and 5-level paging.
 enum class paging_mode { none, bits32, pae, ia32e_4, ia32e_5 };
 
-paging_mode mode_of(const control_registers& cr);
+// SDM Vol. 3A, 4.1.1 (Table 4-1). The processor sets EFER.LMA when paging is enabled with
+// EFER.LME = 1; callers that model only one of the two bits still get IA-32e paging. Inline:
+// every TLB hit asks it.
+inline paging_mode mode_of(const control_registers& cr) {
+    if (!(cr.cr0 & cr0::pg)) return paging_mode::none;
+    if (!(cr.cr4 & cr4::pae)) return paging_mode::bits32;
+    if (!(cr.efer & (efer::lme | efer::lma))) return paging_mode::pae;
+    return (cr.cr4 & cr4::la57) ? paging_mode::ia32e_5 : paging_mode::ia32e_4;
+}
 
 // The PCID that tags translations: CR3[11:0] when CR4.PCIDE = 1 (only in IA-32e mode), else 0.
 inline std::uint16_t current_pcid(const control_registers& cr) {
