@@ -119,6 +119,12 @@ void cpu_core::execute(const op& o) {
             m_tlbs.invlpg(o.address, mmu::current_pcid(m_cr));
             m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
             break;
+        case op_kind::cpl:
+            m_user = o.value == 3;
+            break;
+        case op_kind::ac:
+            m_cr.eflags_ac = o.value != 0;
+            break;
         case op_kind::invpcid:
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
             break;
@@ -272,7 +278,7 @@ bool cpu_core::memory(const op& o) {
     std::uint64_t linear = real_mode ? real_mode_linear(o) : o.address;
     unsigned done = 0;
     while (done < o.size) {
-        mmu::access a{linear + done, kind_of(o), false, false};
+        mmu::access a{linear + done, kind_of(o), m_user, false};
         std::uint64_t physical = 0, page_end = 0;
         if (!translate(a, o, physical, page_end)) return false;
         unsigned length = static_cast<unsigned>(std::min<std::uint64_t>(o.size - done, page_end - a.linear));

@@ -117,7 +117,8 @@ private:
     std::array<sc_core::sc_time, 64> m_cycles;
     logger& m_log;
     mmu::control_registers m_cr;
-    bool m_a20 = false;  // the A20 line is masked at reset, as on a PC
+    bool m_a20 = false;   // the A20 line is masked at reset, as on a PC
+    bool m_user = false;  // CPL 3: accesses are user-mode accesses (SDM Vol. 3A, 4.6)
     mmu::tlb_hierarchy m_tlbs;
     mmu::paging_structure_caches m_pscs;
     mmu::walker m_walker;

@@ -22,6 +22,8 @@ enum class op_kind : std::uint8_t {
     poke,     // address: physical; stores size bytes of value without translation
     invlpg,   // address: linear
     invpcid,  // size: the type (0-3); value: the PCID; address: linear (type 0)
+    cpl,      // value: the privilege level accesses run at (3: user-mode accesses, SDM 4.6)
+    ac,       // value: EFLAGS.AC, which lets supervisor accesses reach user pages under SMAP
 };
 
 struct op {

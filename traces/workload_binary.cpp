@@ -11,7 +11,7 @@ namespace memsim::traces {
 namespace {
 
 constexpr std::string_view magic{"memsimW1", 8};
-constexpr unsigned last_kind = static_cast<unsigned>(op_kind::invpcid);
+constexpr unsigned last_kind = static_cast<unsigned>(op_kind::ac);
 
 void put_number(std::string& out, std::uint64_t v) {
     do {

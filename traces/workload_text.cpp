@@ -138,6 +138,8 @@ public:
         if (verb == "poke") return poke(p, out);
         if (verb == "invlpg") return invlpg(p, out);
         if (verb == "invpcid") return invpcid(p, out);
+        if (verb == "cpl") return cpl(p, out);
+        if (verb == "ac") return ac(p, out);
         if (verb == "paging") return paging(p, out);
         if (verb == "map") return map(p, out);
         p.fail(0, fmt::format("unknown operation '{}'", verb));
@@ -184,10 +186,16 @@ private:
         }
         out.push_back(o);
     }
-    static void a20(const line_parser& p, std::vector<op>& out) {
+    static void switch_op(const line_parser& p, op_kind kind, std::vector<op>& out) {
         p.expect_count(2, 2);
         if (p.word(1) != "on" && p.word(1) != "off") p.fail(1, "expected 'on' or 'off'");
-        out.push_back({op_kind::a20, 0, -1, 0, p.word(1) == "on" ? 1u : 0u});
+        out.push_back({kind, 0, -1, 0, p.word(1) == "on" ? 1u : 0u});
+    }
+    static void a20(const line_parser& p, std::vector<op>& out) { switch_op(p, op_kind::a20, out); }
+    static void ac(const line_parser& p, std::vector<op>& out) { switch_op(p, op_kind::ac, out); }
+    static void cpl(const line_parser& p, std::vector<op>& out) {
+        p.expect_count(2, 2);
+        out.push_back({op_kind::cpl, 0, -1, 0, p.number(1, 3)});
     }
     static void poke(const line_parser& p, std::vector<op>& out) {
         p.expect_count(4, 4);
@@ -246,8 +254,8 @@ private:
 };
 
 std::string_view name_of(op_kind kind) {
-    constexpr std::string_view names[] = {"read", "write", "fetch", "compute", "cr0",    "cr3",
-                                          "cr4",  "efer",  "a20",   "poke",    "invlpg", "invpcid"};
+    constexpr std::string_view names[] = {"read", "write", "fetch", "compute", "cr0",     "cr3", "cr4",
+                                          "efer", "a20",   "poke",  "invlpg",  "invpcid", "cpl", "ac"};
     return names[static_cast<unsigned>(kind)];
 }
 
@@ -288,8 +296,9 @@ std::string to_text(const workload& w) {
             case op_kind::invpcid:
                 out += fmt::format("invpcid {} {} {:#x}\n", o.size, o.value, o.address);
                 break;
+            case op_kind::ac:
             case op_kind::a20:
-                out += fmt::format("a20 {}\n", o.value ? "on" : "off");
+                out += fmt::format("{} {}\n", name_of(o.kind), o.value ? "on" : "off");
                 break;
             case op_kind::compute:
                 out += fmt::format("compute {}\n", o.value);

@@ -187,3 +187,31 @@ TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum bo
     CHECK(rig.handler.interrupts == std::vector<unsigned>{5});
     CHECK(rig.g.count("cpu.interrupts") == 1);
 }
+
+TEST_CASE("cpu: user-mode accesses obey U/S; SMAP keeps the supervisor out of user pages unless AC") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K user\n"
+        "map 0x500000 0x300000 4K\n"
+        "cpl 3\n"
+        "read 0x400000 8\n"  // user reads a user page: fine
+        "cpl 0\n"
+        "cr4 0x2000a0\n"  // SMAP on (with PAE and PGE)
+        "ac on\n"
+        "read 0x400000 8\n"  // AC = 1: allowed
+        "ac off\n"
+        "read 0x400000 8\n"  // SMAP: #PF, protection, read, supervisor
+        "cpl 3\n"
+        "read 0x500000 8\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].cr2 == 0x400000);
+    CHECK(rig.handler.faults[0].error_code == mmu::pf::p);
+}
+
+TEST_CASE("cpu: a user-mode access to a supervisor page faults with U/S set") {
+    cpu_rig rig("paging long4 at 0x100000\nmap 0x500000 0x300000 4K\ncpl 3\nwrite 0x500000 8 1\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].error_code == (mmu::pf::p | mmu::pf::wr | mmu::pf::us));
+}

@@ -40,7 +40,8 @@ TEST_CASE("workload text: each line is one operation") {
         "poke 0x9000 8 0x1234\n"
         "invlpg 0x7000\n"
         "invpcid 0 7 0x7000\n"
-        "r 0xf000:0xfff0 2\n");
+        "r 0xf000:0xfff0 2\n"
+        "cpl 3\nac on\n");
     std::vector<op> expected{
         {op_kind::read, 8, -1, 0x1000, 0},
         {op_kind::write, 4, -1, 0x2000, 0xdeadbeef},
@@ -55,6 +56,8 @@ TEST_CASE("workload text: each line is one operation") {
         {op_kind::invlpg, 0, -1, 0x7000, 0},
         {op_kind::invpcid, 0, -1, 0x7000, 7},
         {op_kind::read, 2, 0xf000, 0xfff0, 0},
+        {op_kind::cpl, 0, -1, 0, 3},
+        {op_kind::ac, 0, -1, 0, 1},
     };
     CHECK(ops == expected);
 }
@@ -92,7 +95,8 @@ TEST_CASE("workload: text and binary forms carry the same operations") {
         "write 0x400008 8 0xffffffffffffffff\n"
         "cr3 0x100000 pcid 3 noflush\n"
         "r 0xffff:0x10 2\n"
-        "compute 18446744073709551615\n",
+        "compute 18446744073709551615\n"
+        "cpl 3\nac off\n",
         "w.txt");
     workload again = parse_text(to_text(w), "again.txt");
     CHECK(again.ops == w.ops);
