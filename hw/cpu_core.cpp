@@ -26,6 +26,21 @@ mmu::access_kind kind_of(const op& o) {
     return mmu::access_kind::read;
 }
 
+// A memcpy whose common sizes the compiler turns into single moves, not a library call.
+void copy_bytes(unsigned char* to, const unsigned char* from, unsigned length) {
+    switch (length) {
+        case 8:
+            std::memcpy(to, from, 8);
+            return;
+        case 4:
+            std::memcpy(to, from, 4);
+            return;
+        default:
+            std::memcpy(to, from, length);
+            return;
+    }
+}
+
 // Where the next page starts for an access at `linear` in a page of `size`.
 std::uint64_t page_end_of(std::uint64_t linear, mmu::page_size size) {
     return (linear | (mmu::page_bytes(size) - 1)) + 1;
@@ -259,7 +274,7 @@ void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, u
     unsigned char* data = bytes + offset;
     if (const dmi_region* r = direct(physical, length)) {
         unsigned char* cell = r->data + (physical - r->start);
-        write ? std::memcpy(cell, data, length) : std::memcpy(data, cell, length);
+        copy_bytes(write ? cell : data, write ? data : cell, length);
         port.quantum.inc(write ? r->write_latency : r->read_latency);
         if (port.quantum.need_sync()) port.quantum.sync();
         return;
