@@ -31,16 +31,6 @@ paging_structure_caches::cache::way* paging_structure_caches::cache::find(std::u
     return nullptr;
 }
 
-paging_structure_caches::cache::way& paging_structure_caches::cache::victim() {
-    way* oldest = &m_ways.front();
-    for (way& w : m_ways) {
-        if (!w.valid) return w;
-        if (w.last_use < oldest->last_use) oldest = &w;
-    }
-    ++m_evictions;
-    return *oldest;
-}
-
 std::optional<psc_entry> paging_structure_caches::cache::lookup(std::uint16_t pcid, std::uint64_t linear) {
     if (m_ways.empty()) return std::nullopt;
     ++m_lookups;
@@ -54,12 +44,31 @@ std::optional<psc_entry> paging_structure_caches::cache::lookup(std::uint16_t pc
     return w->entry;
 }
 
+// One pass over the ways: the entry with the same tag if there is one, else the first free
+// way, else the least recently used (an eviction).
 void paging_structure_caches::cache::fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry) {
     if (m_ways.empty()) return;
     std::uint64_t tag = tag_of(linear);
-    way* w = find(pcid, tag);
-    if (!w) w = &victim();
-    *w = way{true, pcid, tag, ++m_clock, entry};
+    way* free = nullptr;
+    way* oldest = &m_ways.front();
+    way* target = nullptr;
+    for (way& w : m_ways) {
+        if (!w.valid) {
+            if (!free) free = &w;
+            continue;
+        }
+        if (w.pcid == pcid && w.tag == tag) {
+            target = &w;
+            break;
+        }
+        if (w.last_use < oldest->last_use || !oldest->valid) oldest = &w;
+    }
+    if (!target) target = free;
+    if (!target) {
+        ++m_evictions;
+        target = oldest;
+    }
+    *target = way{true, pcid, tag, ++m_clock, entry};
 }
 
 template <typename Pred>

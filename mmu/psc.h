@@ -76,7 +76,6 @@ private:
         };
         std::uint64_t tag_of(std::uint64_t linear) const;
         way* find(std::uint16_t pcid, std::uint64_t tag);
-        way& victim();
 
         std::vector<way> m_ways;
         unsigned m_tag_shift;
