@@ -13,6 +13,36 @@
 
 namespace memsim::traces {
 
+std::string problem_with(const op& o) {
+    switch (o.kind) {
+        case op_kind::read:
+        case op_kind::write:
+        case op_kind::fetch:
+            if (o.size == 0 || o.size > max_access_bytes)
+                return fmt::format("an access is 1 to {} bytes (got {})", max_access_bytes, o.size);
+            if (o.segment >= 0 && o.address > 0xffff)
+                return fmt::format("offset {:#x} is more than 16 bits", o.address);
+            return "";
+        case op_kind::poke:
+            if (o.size != 1 && o.size != 2 && o.size != 4 && o.size != 8)
+                return "a poke stores 1, 2, 4 or 8 bytes";
+            return "";
+        case op_kind::compute:
+            if (o.value > max_compute_cycles)
+                return fmt::format("{} is more than {}", o.value, max_compute_cycles);
+            return "";
+        case op_kind::invpcid:
+            if (o.size > 3) return fmt::format("INVPCID type {} is not 0-3", o.size);
+            if (o.value > 0xfff) return fmt::format("PCID {:#x} is more than 12 bits", o.value);
+            return "";
+        case op_kind::cpl:
+            if (o.value > 3) return fmt::format("privilege level {} is not 0-3", o.value);
+            return "";
+        default:
+            return "";
+    }
+}
+
 workload load_workload(const std::string& path) {
     std::error_code ec;
     auto status = std::filesystem::status(path, ec);

@@ -37,6 +37,12 @@ struct op {
 };
 
 inline constexpr unsigned max_access_bytes = 64;  // one cache line: the widest access v1 allows
+// 10^12 cycles (500 s at 2 GHz) keeps any clock's cycles times its period within 64-bit picoseconds.
+inline constexpr std::uint64_t max_compute_cycles = 1'000'000'000'000;
+
+// What is wrong with an operation a file gave, for a user ("" when nothing is): the limits
+// every reader enforces, so the CPU core never sees an operation it cannot carry out.
+std::string problem_with(const op& o);
 
 struct workload {
     std::string name;  // where it came from, for reports

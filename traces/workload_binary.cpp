@@ -26,9 +26,11 @@ public:
     reader(const std::string& bytes, const std::string& name) : m_bytes(bytes), m_name(name) {}
 
     bool done() const { return m_at == m_bytes.size(); }
-    [[noreturn]] void fail(const std::string& what) const {
-        throw user_error(source_location{m_name}, fmt::format("byte {}: {}", m_at, what));
+    [[noreturn]] void fail(const std::string& what) const { fail_at(m_at, what); }
+    [[noreturn]] void fail_at(std::size_t at, const std::string& what) const {
+        throw user_error(source_location{m_name}, fmt::format("byte {}: {}", at, what));
     }
+    std::size_t position() const { return m_at; }
     unsigned byte() {
         if (done()) fail("the trace ends inside an operation");
         return static_cast<unsigned char>(m_bytes[m_at++]);
@@ -72,6 +74,7 @@ workload parse_binary(const std::string& bytes, const std::string& name) {
     in.skip(magic.size());
     workload w{name, {}};
     while (!in.done()) {
+        std::size_t start = in.position();
         unsigned kind = in.byte();
         if (kind > last_kind) in.fail(fmt::format("unknown operation kind {}", kind));
         op o{static_cast<op_kind>(kind), static_cast<std::uint8_t>(in.byte())};
@@ -80,9 +83,8 @@ workload parse_binary(const std::string& bytes, const std::string& name) {
         std::uint64_t segment = in.number();
         if (segment > 0x10000) in.fail(fmt::format("segment {:#x} is more than 16 bits", segment - 1));
         o.segment = static_cast<std::int32_t>(segment) - 1;
-        bool sized = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
-        if (sized && (o.size == 0 || o.size > max_access_bytes))
-            in.fail(fmt::format("an access is 1 to {} bytes (got {})", max_access_bytes, o.size));
+        // Errors in the operation itself name the byte its record starts at.
+        if (std::string problem = problem_with(o); !problem.empty()) in.fail_at(start, problem);
         w.ops.push_back(o);
     }
     return w;

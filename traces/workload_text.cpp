@@ -124,12 +124,12 @@ public:
         std::vector<token> tokens = split(text);
         if (tokens.empty()) return;
         line_parser p(m_name, number, std::move(tokens));
-        if (!m_seen_header) return expect_header(p, text);
+        if (!m_seen_header) return expect_header(p);
         std::string_view verb = p.word(0);
         if (verb == "read" || verb == "r") return access(p, op_kind::read, out);
         if (verb == "fetch" || verb == "x") return access(p, op_kind::fetch, out);
         if (verb == "write" || verb == "w") return write(p, out);
-        if (verb == "compute") return simple(p, op_kind::compute, out);
+        if (verb == "compute") return compute(p, out);
         if (verb == "cr0") return simple(p, op_kind::cr0, out);
         if (verb == "cr4") return simple(p, op_kind::cr4, out);
         if (verb == "efer") return simple(p, op_kind::efer, out);
@@ -150,9 +150,8 @@ public:
     }
 
 private:
-    void expect_header(const line_parser& p, std::string_view text) {
-        std::string_view trimmed = text.substr(text.find_first_not_of(" \t"));
-        if (!trimmed.starts_with(header) || p.count() != 3)
+    void expect_header(const line_parser& p) {
+        if (p.count() != 3 || p.word(0) != "memsim" || p.word(1) != "workload" || p.word(2) != "1")
             p.fail(0, fmt::format("expected the header '{}'", header));
         m_seen_header = true;
     }
@@ -168,6 +167,10 @@ private:
         p.address(1, o);
         if (p.count() == 4) o.value = p.number(3);
         out.push_back(o);
+    }
+    static void compute(const line_parser& p, std::vector<op>& out) {
+        p.expect_count(2, 2);
+        out.push_back({op_kind::compute, 0, -1, 0, p.number(1, max_compute_cycles)});
     }
     static void simple(const line_parser& p, op_kind kind, std::vector<op>& out) {
         p.expect_count(2, 2);
@@ -271,7 +274,10 @@ workload parse_text(const std::string& text, const std::string& name) {
     text_parser parser(name);
     std::istringstream in(text);
     int number = 0;
-    for (std::string line; std::getline(in, line);) parser.line(++number, line, w.ops);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // files written on Windows
+        parser.line(++number, line, w.ops);
+    }
     parser.finish(number);
     return w;
 }

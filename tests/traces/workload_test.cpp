@@ -65,6 +65,8 @@ TEST_CASE("workload text: each line is one operation") {
 TEST_CASE("workload text: mistakes name file, line and column") {
     CHECK(error_of("read 0x1000 8\n") == "w.txt:1:1: expected the header 'memsim workload 1'");
     CHECK(error_of("# nothing\n") == "w.txt:1: no 'memsim workload 1' header");
+    CHECK(error_of("memsim workload 12\n") == "w.txt:1:1: expected the header 'memsim workload 1'");
+    CHECK(parse_text("memsim workload 1\r\nread 0x10 8\r\n", "crlf.txt").ops.size() == 1);
     CHECK(error_of("memsim workload 1\nfly 0x10\n") == "w.txt:2:1: unknown operation 'fly'");
     CHECK(error_of("memsim workload 1\nread 0x1000 0\n") == "w.txt:2:13: an access is 1 to 64 bytes (got 0)");
     CHECK(error_of("memsim workload 1\nread 0x1000 65\n") ==
@@ -95,7 +97,7 @@ TEST_CASE("workload: text and binary forms carry the same operations") {
         "write 0x400008 8 0xffffffffffffffff\n"
         "cr3 0x100000 pcid 3 noflush\n"
         "r 0xffff:0x10 2\n"
-        "compute 18446744073709551615\n"
+        "compute 1000000000000\n"
         "cpl 3\nac off\n",
         "w.txt");
     workload again = parse_text(to_text(w), "again.txt");
@@ -121,7 +123,16 @@ TEST_CASE("workload binary: a damaged file is an error, not a crash") {
     std::string bad_kind = good;
     bad_kind[8] = 42;
     CHECK(error_of_binary(bad_kind) == "w.bin: byte 9: unknown operation kind 42");
+    auto one_op = [](traces::op o) { return to_binary(workload{"w", {o}}); };
+    CHECK(error_of_binary(one_op({op_kind::invpcid, 4, -1, 0, 1})) ==
+          "w.bin: byte 8: INVPCID type 4 is not 0-3");
+    CHECK(error_of_binary(one_op({op_kind::poke, 255, -1, 0x1000, 1})) ==
+          "w.bin: byte 8: a poke stores 1, 2, 4 or 8 bytes");
+    CHECK(error_of_binary(one_op({op_kind::compute, 0, -1, 0, max_compute_cycles + 1})) ==
+          "w.bin: byte 8: 1000000000001 is more than 1000000000000");
+    CHECK(error_of_binary(one_op({op_kind::cpl, 0, -1, 0, 4})) ==
+          "w.bin: byte 8: privilege level 4 is not 0-3");
     std::string bad_size = good;
     bad_size[9] = 0;
-    CHECK(error_of_binary(bad_size) == "w.bin: byte 14: an access is 1 to 64 bytes (got 0)");
+    CHECK(error_of_binary(bad_size) == "w.bin: byte 8: an access is 1 to 64 bytes (got 0)");
 }
