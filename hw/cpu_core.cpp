@@ -81,7 +81,7 @@ void cpu_core::run() {
         const op& o = ops[m_next];
         ++m_ops;
         bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
-        if (is_memory ? !memory(o) : (execute(o), false)) break;
+        if (!(is_memory ? memory(o) : execute(o))) break;
         ++m_next;
         if (port.quantum.need_sync()) port.quantum.sync();
     }
@@ -105,57 +105,85 @@ void cpu_core::take_interrupts() {
     }
 }
 
-void cpu_core::execute(const op& o) {
+bool cpu_core::execute(const op& o) {
     switch (o.kind) {
         case op_kind::compute:
             charge(o.value);
-            break;
+            return true;
         case op_kind::cr0:
-            write_cr0(o.value);
-            break;
+            return write_cr0(o);
         case op_kind::cr3:
             write_cr3(o.value);
-            break;
+            return true;
         case op_kind::cr4:
-            write_cr4(o.value);
-            break;
+            return write_cr4(o);
         case op_kind::efer:
-            m_cr.efer = o.value;
-            break;
+            return write_efer(o);
         case op_kind::a20:
             m_a20 = o.value != 0;
-            break;
+            return true;
         case op_kind::poke:
-            port.write(o.address, &o.value, o.size);
-            break;
+            poke(o);
+            return true;
         case op_kind::invlpg:
             // SDM Vol. 3A, 4.10.4.1: the page's TLB entries for the current PCID (and global
             // ones), and every paging-structure-cache entry of the current PCID.
             m_tlbs.invlpg(o.address, mmu::current_pcid(m_cr));
             m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
-            break;
+            return true;
         case op_kind::cpl:
             m_user = o.value == 3;
-            break;
+            return true;
         case op_kind::ac:
             m_cr.eflags_ac = o.value != 0;
-            break;
+            return true;
         case op_kind::invpcid:
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
-            break;
+            return true;
         default:
-            break;
+            return true;
     }
 }
 
-// SDM Vol. 3A, 4.10.4.1: changing CR0.PG invalidates all TLB and paging-structure-cache entries.
-void cpu_core::write_cr0(std::uint64_t value) {
+void cpu_core::poke(const op& o) {
+    if (port.write(o.address, &o.value, o.size) == tlm::TLM_OK_RESPONSE) return;
+    bus_error(o.address, "poke", o.size);
+}
+
+void cpu_core::bus_error(std::uint64_t physical, const char* what, unsigned length) {
+    // printk_ratelimit-like: a workload looping over a hole must not flood the log.
+    constexpr std::uint64_t logged = 8;
+    if ((++m_bus_errors).value <= logged)
+        m_log.log(log_level::warning, name(), "bus error at physical {:#x} ({} of {} bytes)", physical, what,
+                  length);
+    if (m_bus_errors.value == logged) m_log.log(log_level::warning, name(), "further bus errors not logged");
+}
+
+// Setting CR0.PG with EFER.LME = 1 but CR4.PAE = 0, or with CR0.PE = 0, is #GP (SDM Vol. 3A,
+// 10.8.5 and 2.5). IA32_EFER.LMA follows CR0.PG when long mode is enabled. A change of CR0.PG
+// flushes the TLBs and paging-structure caches (SDM Vol. 3A, 4.10.4.1 requires it for 1 -> 0;
+// turning paging on from stale entries would be as wrong).
+bool cpu_core::write_cr0(const op& o) {
+    std::uint64_t value = o.value;
+    bool enabling = (value & mmu::cr0::pg) && !(m_cr.cr0 & mmu::cr0::pg);
+    if (enabling && !(value & mmu::cr0::pe)) return general_protection(o, "CR0.PG set with CR0.PE clear");
+    if (enabling && (m_cr.efer & mmu::efer::lme) && !(m_cr.cr4 & mmu::cr4::pae))
+        return general_protection(o, "CR0.PG set with EFER.LME set and CR4.PAE clear");
     bool paging_changed = (value ^ m_cr.cr0) & mmu::cr0::pg;
     m_cr.cr0 = value;
-    // IA32_EFER.LMA follows CR0.PG when long mode is enabled (SDM Vol. 3A, 10.8.5).
     bool long_mode = (value & mmu::cr0::pg) && (m_cr.efer & mmu::efer::lme);
     m_cr.efer = long_mode ? m_cr.efer | mmu::efer::lma : m_cr.efer & ~mmu::efer::lma;
     if (paging_changed) flush_everything();
+    return true;
+}
+
+// EFER.LMA is read-only to software; LME may not change while paging is on (SDM Vol. 3A,
+// 10.8.5).
+bool cpu_core::write_efer(const op& o) {
+    if ((m_cr.cr0 & mmu::cr0::pg) && ((o.value ^ m_cr.efer) & mmu::efer::lme))
+        return general_protection(o, "EFER.LME changed while CR0.PG is set");
+    m_cr.efer = (o.value & ~mmu::efer::lma) | (m_cr.efer & mmu::efer::lma);
+    return true;
 }
 
 // SDM Vol. 3A, 4.10.4.1, MOV to CR3: without PCIDs all non-global entries go; with PCIDE the
@@ -169,15 +197,25 @@ void cpu_core::write_cr3(std::uint64_t value) {
     m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
 }
 
-// SDM Vol. 3A, 4.10.4.1, MOV to CR4: toggling PGE, clearing PCIDE, or changing the paging
-// structure (PAE, PSE, LA57) or SMEP invalidates everything, globals included.
-void cpu_core::write_cr4(std::uint64_t value) {
+// SDM Vol. 3A, 2.5 and 4.10.4.1, MOV to CR4: in IA-32e mode PAE may not be cleared nor LA57
+// changed, and PCIDE may be set only in IA-32e mode with CR3[11:0] = 0 (else #GP). Toggling PGE
+// or clearing PCIDE invalidates everything, globals included; a change of PAE, PSE, LA57 or
+// SMEP changes what the cached entries mean, so this model flushes everything then too (the
+// SDM allows invalidating more than it requires).
+bool cpu_core::write_cr4(const op& o) {
+    std::uint64_t value = o.value;
     std::uint64_t changed = value ^ m_cr.cr4;
-    bool pcide_cleared = (m_cr.cr4 & mmu::cr4::pcide) && !(value & mmu::cr4::pcide);
+    bool ia32e = m_cr.efer & mmu::efer::lma;
+    if (ia32e && !(value & mmu::cr4::pae)) return general_protection(o, "CR4.PAE cleared in IA-32e mode");
+    if (ia32e && (changed & mmu::cr4::la57)) return general_protection(o, "CR4.LA57 changed in IA-32e mode");
+    if ((changed & value & mmu::cr4::pcide) && (!ia32e || (m_cr.cr3 & mmu::cr3::pcid_mask)))
+        return general_protection(o, "CR4.PCIDE set outside IA-32e mode or with CR3[11:0] not 0");
+    bool pcide_cleared = changed & m_cr.cr4 & mmu::cr4::pcide;
     m_cr.cr4 = value;
     constexpr std::uint64_t structural =
         mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::pse | mmu::cr4::la57 | mmu::cr4::smep;
     if ((changed & structural) || pcide_cleared) flush_everything();
+    return true;
 }
 
 // SDM Vol. 2, INVPCID: 0 one address in a PCID, 1 a PCID, 2 everything, 3 everything but globals.
@@ -194,13 +232,18 @@ void cpu_core::flush_everything() {
     m_pscs.invalidate_all();
 }
 
-bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const op& o) {
+bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const op& o,
+                     const char* cause) {
     ++(vector == 14 ? m_page_faults : m_protection_faults);
     if (vector == 14) m_cr.cr2 = cr2;  // CR2 holds the faulting linear address (SDM Vol. 3A, 4.7)
     port.quantum.sync();
     if (!m_handler) return false;
-    return m_handler->fault(*this, fault_report{vector, cr2, error, m_next, o});
+    return m_handler->fault(*this, fault_report{vector, cr2, error, m_next, o, cause});
 }
+
+// A control-register write the SDM refuses: #GP, and the register keeps its value. A handler
+// that returns true goes on with the next operation.
+bool cpu_core::general_protection(const op& o, const char* cause) { return raise(13, 0, 0, o, cause); }
 
 bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physical,
                          std::uint64_t& page_end) {
@@ -239,7 +282,8 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
             return true;
         }
         bool general = walk.fault == mmu::fault_kind::general_protection;
-        if (!raise(general ? 13 : 14, a.linear, walk.error_code, o)) return false;
+        if (!raise(general ? 13 : 14, a.linear, walk.error_code, o, general ? "non-canonical address" : ""))
+            return false;
     }
 }
 
@@ -280,27 +324,33 @@ void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, u
         return;
     }
     if (port.transport(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND, physical, data, length) !=
-        tlm::TLM_OK_RESPONSE) {
-        ++m_bus_errors;
-        m_log.log(log_level::warning, name(), "bus error at physical {:#x} ({} of {} bytes)", physical,
-                  write ? "write" : "read", length);
-    }
+        tlm::TLM_OK_RESPONSE)
+        bus_error(physical, write ? "write" : "read", length);
 }
 
+// Every piece is translated before any data moves, so an access whose second page faults
+// changes nothing and can be restarted (SDM Vol. 3A, 6.5). At most 64 bytes cross at most one
+// page boundary: two pieces.
 bool cpu_core::memory(const op& o) {
     ++(o.kind == op_kind::write ? m_writes : o.kind == op_kind::fetch ? m_fetches : m_reads);
     bool real_mode = !(m_cr.cr0 & mmu::cr0::pe);
     std::uint64_t linear = real_mode ? real_mode_linear(o) : o.address;
-    unsigned done = 0;
-    while (done < o.size) {
+    struct piece {
+        std::uint64_t physical;
+        unsigned offset, length;
+    };
+    std::array<piece, 2> pieces{};
+    unsigned count = 0;
+    for (unsigned done = 0; done < o.size; ++count) {
         mmu::access a{linear + done, kind_of(o), m_user, false};
         std::uint64_t physical = 0, page_end = 0;
         if (!translate(a, o, physical, page_end)) return false;
         unsigned length = static_cast<unsigned>(std::min<std::uint64_t>(o.size - done, page_end - a.linear));
-        if (done == 0 && length < o.size) ++m_splits;
-        move_data(physical, o, done, length);
+        pieces[count] = {physical, done, length};
         done += length;
     }
+    if (count > 1) ++m_splits;
+    for (unsigned i = 0; i < count; ++i) move_data(pieces[i].physical, o, pieces[i].offset, pieces[i].length);
     return true;
 }
 
@@ -313,7 +363,8 @@ std::uint64_t cpu_core::read(std::uint64_t physical, unsigned size) {
         port.quantum.inc(r->read_latency);
         return value;
     }
-    if (port.read(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
+    if (port.read(physical, &value, size) != tlm::TLM_OK_RESPONSE)
+        bus_error(physical, "page-table read", size);
     return value;
 }
 
@@ -323,7 +374,8 @@ void cpu_core::write(std::uint64_t physical, std::uint64_t value, unsigned size)
         port.quantum.inc(r->write_latency);
         return;
     }
-    if (port.write(physical, &value, size) != tlm::TLM_OK_RESPONSE) ++m_bus_errors;
+    if (port.write(physical, &value, size) != tlm::TLM_OK_RESPONSE)
+        bus_error(physical, "page-table write", size);
 }
 
 }  // namespace memsim::hw

@@ -36,6 +36,7 @@ struct fault_report {
     std::uint32_t error_code = 0;
     std::size_t op_index = 0;
     traces::op op;
+    const char* cause = "";  // for #GP: what the SDM refuses
 };
 
 class trap_handler {
@@ -71,7 +72,8 @@ public:
 
 private:
     void run();
-    void execute(const traces::op& o);
+    // False when a fault stopped the run.
+    bool execute(const traces::op& o);
     void take_interrupts();
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
@@ -79,7 +81,11 @@ private:
     // Translates one access to a physical address; false if it faulted and was not fixed.
     bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
                    std::uint64_t& page_end);
-    bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o);
+    bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o,
+               const char* cause);
+    bool general_protection(const traces::op& o, const char* cause);
+    void bus_error(std::uint64_t physical, const char* what, unsigned length);
+    void poke(const traces::op& o);
     void move_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
     struct dmi_region {
         std::uint64_t start, end;
@@ -97,9 +103,10 @@ private:
     }
     const dmi_region* find_direct(std::uint64_t physical, unsigned length);
 
-    void write_cr0(std::uint64_t value);
+    bool write_cr0(const traces::op& o);
     void write_cr3(std::uint64_t value);
-    void write_cr4(std::uint64_t value);
+    bool write_cr4(const traces::op& o);
+    bool write_efer(const traces::op& o);
     void invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear);
     void flush_everything();
 

@@ -7,14 +7,15 @@
 namespace memsim::platform {
 
 std::string describe(const hw::fault_report& report) {
-    if (report.vector != 14)
-        return fmt::format("general-protection fault: non-canonical address {:#x}", report.cr2);
+    if (report.vector == 13 && report.cr2)
+        return fmt::format("general-protection fault: {} {:#x}", report.cause, report.cr2);
+    if (report.vector == 13) return fmt::format("general-protection fault: {}", report.cause);
     std::uint32_t e = report.error_code;
     // The error code's bits (SDM Vol. 3A, 4.7).
     std::string why = fmt::format("{}, {}, {}", e & mmu::pf::p ? "protection violation" : "not present",
-                                  e & mmu::pf::id   ? "instruction fetch"
-                                  : e & mmu::pf::wr ? "write"
-                                                    : "read",
+                                  report.op.kind == traces::op_kind::fetch ? "instruction fetch"
+                                  : e & mmu::pf::wr                        ? "write"
+                                                                           : "read",
                                   e & mmu::pf::us ? "user" : "supervisor");
     if (e & mmu::pf::rsvd) why += ", reserved bit set";
     return fmt::format("page fault at {:#x} (error {:#x}: {})", report.cr2, e, why);

@@ -215,3 +215,53 @@ TEST_CASE("cpu: a user-mode access to a supervisor page faults with U/S set") {
     REQUIRE(rig.handler.faults.size() == 1);
     CHECK(rig.handler.faults[0].error_code == (mmu::pf::p | mmu::pf::wr | mmu::pf::us));
 }
+
+// SystemC allows one simulation per process, so each refused write is a case of its own.
+TEST_CASE("cpu: #GP for CR0.PG with EFER.LME set and CR4.PAE clear; CR0 keeps its value") {
+    {
+        cpu_rig rig("efer 0x100\ncr0 0x80000001\n");
+        sc_start();
+        REQUIRE(rig.handler.faults.size() == 1);
+        CHECK(rig.handler.faults[0].vector == 13);
+        CHECK(std::string(rig.handler.faults[0].cause) == "CR0.PG set with EFER.LME set and CR4.PAE clear");
+        CHECK(rig.cpu.registers().cr0 == 0);
+    }
+}
+
+TEST_CASE("cpu: #GP for CR4.PCIDE outside IA-32e mode") {
+    {
+        cpu_rig rig("cr4 0x20020\n");
+        sc_start();
+        REQUIRE(rig.handler.faults.size() == 1);
+        CHECK(std::string(rig.handler.faults[0].cause) ==
+              "CR4.PCIDE set outside IA-32e mode or with CR3[11:0] not 0");
+    }
+}
+
+TEST_CASE("cpu: #GP for EFER.LME cleared in long mode; LMA is not software's to write") {
+    {
+        cpu_rig rig("paging long4 at 0x100000\nefer 0xd00\nefer 0x800\n");
+        sc_start();
+        REQUIRE(rig.handler.faults.size() == 1);
+        CHECK(rig.handler.faults[0].op_index == 5);
+        CHECK(std::string(rig.handler.faults[0].cause) == "EFER.LME changed while CR0.PG is set");
+        CHECK(rig.cpu.registers().efer == (mmu::efer::lme | mmu::efer::lma | mmu::efer::nxe));
+    }
+}
+
+TEST_CASE("cpu: an access whose second page faults changes nothing in the first") {
+    cpu_rig rig("paging long4 at 0x100000\nmap 0x400000 0x200000 4K\nwrite 0x400ffc 8 0x8877665544332211\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].cr2 == 0x401000);
+    CHECK(rig.word(0x200ffc, 4) == 0);
+}
+
+TEST_CASE("cpu: a store to physical memory nobody decodes is a counted bus error") {
+    cpu_rig rig("poke 0x80000000 8 1\nread 0x80000000 8\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.g.count("cpu.bus_errors") == 2);
+    CHECK(rig.g.log_text.str().find("cpu: bus error at physical 0x80000000 (poke of 8 bytes)") !=
+          std::string::npos);
+}
