@@ -81,7 +81,8 @@ enum class access_kind : std::uint8_t { read, write, fetch };
 
 // One access to translate: its linear address, what it does, and whether it is a user-mode
 // access (CPL = 3) or a supervisor one. `implicit_supervisor` marks supervisor accesses made
-// by the processor itself (e.g. to descriptor tables), which SMAP always checks.
+// by the processor itself (e.g. to descriptor tables); `user` then says whether CPL was 3, in
+// which case SMAP ignores EFLAGS.AC for them (SDM 4.6.1).
 struct access {
     std::uint64_t linear = 0;
     access_kind kind = access_kind::read;

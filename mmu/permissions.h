@@ -19,11 +19,11 @@ inline bool supervisor_access(const access& a) { return !a.user || a.implicit_su
 // entries have no XD bit); CR4.PAE = 1 is what those two modes share.
 inline bool xd_enforced(const control_registers& cr) { return (cr.cr4 & cr4::pae) && (cr.efer & efer::nxe); }
 
-// SDM 4.6.1: with CR4.SMAP = 1, supervisor data accesses to user-mode addresses fault, except
-// explicit ones made with EFLAGS.AC = 1 (STAC/CLAC); implicit ones are always checked.
+// SDM 4.6.1: with CR4.SMAP = 1, supervisor data accesses to user-mode addresses fault unless
+// EFLAGS.AC = 1 (STAC/CLAC); implicit supervisor accesses made at CPL 3 ignore AC.
 inline bool smap_forbids(const control_registers& cr, const access& a) {
     if (!(cr.cr4 & cr4::smap)) return false;
-    return a.implicit_supervisor || !cr.eflags_ac;
+    return (a.implicit_supervisor && a.user) || !cr.eflags_ac;
 }
 
 inline bool fetch_allowed(const control_registers& cr, const access& a, const translation& t) {

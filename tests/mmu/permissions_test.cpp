@@ -10,7 +10,8 @@ using namespace memsim::mmu;
 
 namespace {
 
-enum class who { user, supervisor, implicit };  // CPL 3, CPL 0, implicit supervisor access at CPL 3
+// CPL 3, CPL 0, an implicit supervisor access made at CPL 3, and one made at CPL 0.
+enum class who { user, supervisor, implicit, implicit_cpl0 };
 
 // Control bits of a row; rows use 4-level paging unless bits32.
 constexpr unsigned wp = 1, smep = 2, smap = 4, ac = 8, nxe = 16, bits32 = 32;
@@ -39,7 +40,8 @@ control_registers registers_of(unsigned bits) {
 }
 
 access access_of(who by, access_kind kind) {
-    return access{0x40'0000, kind, by != who::supervisor, by == who::implicit};
+    bool cpl3 = by == who::user || by == who::implicit;
+    return access{0x40'0000, kind, cpl3, by == who::implicit || by == who::implicit_cpl0};
 }
 
 // Error codes: P = 1, W/R = 2, U/S = 4, I/D = 16.
@@ -101,6 +103,9 @@ constexpr row rows[] = {
     {who::implicit, write, S, RO, X, wp, 0x3},
     {who::implicit, write, S, RO, X, 0, 0},
     {who::implicit, read, S, RO, X, smap, 0},
+    // Below CPL 3, EFLAGS.AC lifts SMAP for implicit accesses too (SDM 4.6.1).
+    {who::implicit_cpl0, read, U, RW, X, smap | ac, 0},
+    {who::implicit_cpl0, read, U, RW, X, smap, 0x1},
 };
 
 }  // namespace
