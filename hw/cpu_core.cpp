@@ -55,12 +55,14 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
       m_log(log),
       m_tlbs(params.tlbs, stats.under("tlb")),
       m_pscs(params.paging_caches, stats.under("psc")),
-      m_walker(&m_pscs, stats.under("walker")),
+      m_walker(&m_pscs, stats.under("walker"), params.maxphyaddr),
       m_ops(stats.add_counter("ops", "Workload operations executed")),
       m_reads(stats.add_counter("reads", "Data reads")),
       m_writes(stats.add_counter("writes", "Data writes")),
       m_fetches(stats.add_counter("fetches", "Instruction fetches")),
       m_splits(stats.add_counter("page_splits", "Accesses split because they cross a page boundary")),
+      m_rewalks(stats.add_counter("rewalks",
+                                  "TLB hits dropped and walked again: a write to a clean entry, or rights")),
       m_page_faults(stats.add_counter("page_faults", "Page faults (#PF) raised")),
       m_protection_faults(stats.add_counter("gp_faults", "General-protection faults (#GP) raised")),
       m_bus_errors(stats.add_counter("bus_errors", "Accesses the bus answered with an error")),
@@ -269,6 +271,7 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
                 return true;
             }
             m_tlbs.drop(a.linear, pcid, fetch);
+            ++m_rewalks;
         }
         // Global plus local time: a walk's own reads may synchronise the quantum keeper.
         sc_time began = port.now();

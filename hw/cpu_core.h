@@ -53,6 +53,7 @@ struct cpu_params {
     sc_core::sc_time period;
     mmu::tlb_config tlbs;
     mmu::psc_config paging_caches;
+    unsigned maxphyaddr = 52;  // physical-address width: entry bits at or above it are reserved
 };
 
 class cpu_core : public sc_core::sc_module, private mmu::pte_port {
@@ -145,6 +146,7 @@ private:
     stats::counter& m_writes;
     stats::counter& m_fetches;
     stats::counter& m_splits;
+    stats::counter& m_rewalks;
     stats::counter& m_page_faults;
     stats::counter& m_protection_faults;
     stats::counter& m_bus_errors;

@@ -154,10 +154,10 @@ tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
     : m_lookups(stats.add_counter("lookups", "translations looked up")),
       m_misses(stats.add_counter("misses", "lookups that missed at every level (walks)")),
       m_misses_by_size{
-          &stats.add_counter("misses_4k", "misses whose walk found a 4 KiB page"),
-          &stats.add_counter("misses_2m", "misses whose walk found a 2 MiB page"),
-          &stats.add_counter("misses_4m", "misses whose walk found a 4 MiB page"),
-          &stats.add_counter("misses_1g", "misses whose walk found a 1 GiB page"),
+          &stats.add_counter("misses_4k", "fills after a walk found a 4 KiB page (misses and re-walks)"),
+          &stats.add_counter("misses_2m", "fills after a walk found a 2 MiB page (misses and re-walks)"),
+          &stats.add_counter("misses_4m", "fills after a walk found a 4 MiB page (misses and re-walks)"),
+          &stats.add_counter("misses_1g", "fills after a walk found a 1 GiB page (misses and re-walks)"),
       } {
     std::size_t count = 0;
     for (const tlb_level_config& level : config.levels) count += level.arrays.size();

@@ -66,22 +66,10 @@ constexpr unsigned max_latency_cycles = 1'000'000;
 // A config is a page of text; anything larger is not one (and /dev/zero never ends).
 constexpr std::uint64_t max_config_bytes = 1 * MiB;
 
-unsigned physical_bits(machine_profile p) {
-    switch (p) {
-        case machine_profile::i386:
-            return 32;
-        case machine_profile::i386_pae:
-            return 36;
-        case machine_profile::x86_64:
-            return 52;
-    }
-    return 52;
-}
-
 // Checks that RAM or a device window lies within the profile's physical address space.
 void check_in_profile(const checker& r, const at& f, const ram_region& window, std::string_view what,
                       machine_profile p) {
-    unsigned bits = physical_bits(p);
+    unsigned bits = physical_address_bits(p);
     r.check_fits(f, window, bits, what,
                  fmt::format("the {}-bit physical address space of {}", bits, name_of(profile_names, p)));
 }
@@ -307,6 +295,19 @@ machine_config load_config_text(std::string_view yaml, const std::string& name,
 
 machine_config load_config_file(const std::string& path, const std::vector<std::string>& sets) {
     return load_config_text(read_file(path), path, sets);
+}
+
+// The profile's MAXPHYADDR: i386 32 bits, PAE 36, x86_64 52 (the architectural maximum).
+unsigned physical_address_bits(machine_profile p) {
+    switch (p) {
+        case machine_profile::i386:
+            return 32;
+        case machine_profile::i386_pae:
+            return 36;
+        case machine_profile::x86_64:
+            return 52;
+    }
+    return 52;
 }
 
 std::string_view to_string(machine_profile p) { return name_of(profile_names, p); }

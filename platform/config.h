@@ -102,6 +102,9 @@ inline constexpr const char* default_config_name = "configs/default.yaml";
 // The effective config as YAML, every key present; loading it gives the same config.
 std::string to_yaml(const machine_config& config);
 
+// The physical-address width (MAXPHYADDR) of a profile's machines.
+unsigned physical_address_bits(machine_profile p);
+
 std::string_view to_string(machine_profile p);
 std::string_view to_string(overreach_policy p);
 std::string_view to_string(ram_layout l);

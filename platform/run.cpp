@@ -68,7 +68,8 @@ std::uint64_t counter(const stats::registry& stats, std::string_view name) {
 }
 
 hw::cpu_params cpu_params_of(const machine_config& c) {
-    return {clock_period(c.cpu.frequency_hz), c.mmu.tlbs, c.mmu.paging_caches};
+    return {clock_period(c.cpu.frequency_hz), c.mmu.tlbs, c.mmu.paging_caches,
+            physical_address_bits(c.profile)};
 }
 
 double percent(std::uint64_t part, std::uint64_t whole) { return whole ? 100.0 * part / whole : 0.0; }

@@ -73,6 +73,8 @@ void page_table_builder::map(std::uint64_t linear, std::uint64_t physical, mmu::
         throw std::invalid_argument("address not aligned to the page size");
     if (m_format == table_format::bits32 && physical >> 32)
         throw std::invalid_argument("32-bit paging here maps only the low 4 GiB");
+    // Entries hold physical addresses below MAXPHYADDR (52 bits at most, SDM Vol. 3A, 4.1.4).
+    if (physical >> 52) throw std::invalid_argument("physical address beyond 52 bits");
     std::uint64_t table = m_root;
     for (const level& l : levels()) {
         std::uint64_t index = (linear >> l.shift) & ((1ull << l.index_bits) - 1);

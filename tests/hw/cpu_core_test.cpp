@@ -265,3 +265,14 @@ TEST_CASE("cpu: a store to physical memory nobody decodes is a counted bus error
     CHECK(rig.g.log_text.str().find("cpu: bus error at physical 0x80000000 (poke of 8 bytes)") !=
           std::string::npos);
 }
+
+TEST_CASE("cpu: a write through a clean TLB entry walks again to set Dirty (SDM Vol. 3A, 4.8)") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\nmap 0x400000 0x200000 4K\nread 0x400000 8\nwrite 0x400000 8 1\n"
+        "write 0x400008 8 2\n");
+    sc_start();
+    CHECK(rig.g.count("cpu.walker.walks") == 2);
+    CHECK(rig.g.count("cpu.rewalks") == 1);
+    CHECK(rig.word(0x103000) == (0x200003 | 0x20 | 0x40));
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 2);  // the clean hit, then the dirty one
+}
