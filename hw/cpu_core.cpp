@@ -331,29 +331,25 @@ void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, u
         bus_error(physical, write ? "write" : "read", length);
 }
 
-// Every piece is translated before any data moves, so an access whose second page faults
-// changes nothing and can be restarted (SDM Vol. 3A, 6.5). At most 64 bytes cross at most one
-// page boundary: two pieces.
+// Both pieces of an access that crosses a page are translated before any data moves, so one
+// whose second page faults changes nothing and can be restarted (SDM Vol. 3A, 6.5). At most
+// 64 bytes cross at most one page boundary.
 bool cpu_core::memory(const op& o) {
     ++(o.kind == op_kind::write ? m_writes : o.kind == op_kind::fetch ? m_fetches : m_reads);
     bool real_mode = !(m_cr.cr0 & mmu::cr0::pe);
     std::uint64_t linear = real_mode ? real_mode_linear(o) : o.address;
-    struct piece {
-        std::uint64_t physical;
-        unsigned offset, length;
-    };
-    std::array<piece, 2> pieces{};
-    unsigned count = 0;
-    for (unsigned done = 0; done < o.size; ++count) {
-        mmu::access a{linear + done, kind_of(o), m_user, false};
-        std::uint64_t physical = 0, page_end = 0;
-        if (!translate(a, o, physical, page_end)) return false;
-        unsigned length = static_cast<unsigned>(std::min<std::uint64_t>(o.size - done, page_end - a.linear));
-        pieces[count] = {physical, done, length};
-        done += length;
+    std::uint64_t physical = 0, page_end = 0;
+    if (!translate({linear, kind_of(o), m_user, false}, o, physical, page_end)) return false;
+    if (page_end - linear >= o.size) {
+        move_data(physical, o, 0, o.size);
+        return true;
     }
-    if (count > 1) ++m_splits;
-    for (unsigned i = 0; i < count; ++i) move_data(pieces[i].physical, o, pieces[i].offset, pieces[i].length);
+    unsigned first = static_cast<unsigned>(page_end - linear);
+    std::uint64_t second = 0, unused = 0;
+    if (!translate({page_end, kind_of(o), m_user, false}, o, second, unused)) return false;
+    ++m_splits;
+    move_data(physical, o, 0, first);
+    move_data(second, o, first, o.size - first);
     return true;
 }
 
