@@ -276,3 +276,22 @@ TEST_CASE("cpu: a write through a clean TLB entry walks again to set Dirty (SDM 
     CHECK(rig.word(0x103000) == (0x200003 | 0x20 | 0x40));
     CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 2);  // the clean hit, then the dirty one
 }
+
+TEST_CASE("cpu: toggling CR4.PGE flushes global entries too; INVPCID type 3 keeps them, type 2 does not") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x600000 0x210000 4K global\n"
+        "read 0x600000 8\n"    // walk 1
+        "cr3 0x100000\n"       // MOV to CR3 keeps the global entry
+        "read 0x600000 8\n"    // hit
+        "invpcid 3 0\n"        // all contexts except globals: kept
+        "read 0x600000 8\n"    // hit
+        "invpcid 2 0\n"        // all contexts with globals: gone
+        "read 0x600000 8\n"    // walk 2
+        "cr4 0x20\n"           // PGE off (PAE stays): everything flushed
+        "cr4 0xa0\n"           // PGE on again: flushed again
+        "read 0x600000 8\n");  // walk 3
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.g.count("cpu.walker.walks") == 3);
+}
