@@ -1,0 +1,79 @@
+#include "kernel_mm/e820.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+namespace memsim::kernel {
+
+void e820_table::add(std::uint64_t addr, std::uint64_t size, e820_type type) {
+    if (size == 0) return;
+    // The kernel clamps a range that would wrap past the top of the address space.
+    if (addr + size < addr) size = ~addr + 1;
+    m_entries.push_back({addr, size, type});
+}
+
+void e820_table::sanitize() {
+    // Every boundary where some entry starts or ends cuts the address space into pieces; each
+    // piece takes the highest type covering it, as e820__update_table's change-point walk does.
+    std::vector<std::uint64_t> points;
+    for (const e820_entry& e : m_entries) {
+        points.push_back(e.addr);
+        points.push_back(e.end());
+    }
+    std::sort(points.begin(), points.end());
+    points.erase(std::unique(points.begin(), points.end()), points.end());
+    std::vector<e820_entry> result;
+    for (std::size_t i = 0; i + 1 < points.size(); ++i) {
+        std::uint64_t from = points[i], to = points[i + 1];
+        std::uint32_t best = 0;
+        for (const e820_entry& e : m_entries)
+            if (e.addr <= from && to <= e.end()) best = std::max(best, static_cast<std::uint32_t>(e.type));
+        if (best == 0) continue;  // a hole
+        auto type = static_cast<e820_type>(best);
+        if (!result.empty() && result.back().end() == from && result.back().type == type)
+            result.back().size += to - from;
+        else
+            result.push_back({from, to - from, type});
+    }
+    m_entries = std::move(result);
+}
+
+std::uint64_t e820_table::total(e820_type type) const {
+    std::uint64_t sum = 0;
+    for (const e820_entry& e : m_entries)
+        if (e.type == type) sum += e.size;
+    return sum;
+}
+
+std::vector<std::string> e820_table::boot_lines() const {
+    std::vector<std::string> lines;
+    for (const e820_entry& e : m_entries)
+        lines.push_back(fmt::format("BIOS-e820: [mem {:#018x}-{:#018x}] {}", e.addr, e.end() - 1,
+                                    e820_type_name(e.type)));
+    return lines;
+}
+
+std::string e820_type_name(e820_type type) {
+    switch (type) {
+        case e820_type::ram:
+            return "usable";
+        case e820_type::reserved:
+            return "reserved";
+        case e820_type::acpi:
+            return "ACPI data";
+        case e820_type::nvs:
+            return "ACPI NVS";
+        case e820_type::unusable:
+            return "unusable";
+        case e820_type::pmem:
+        case e820_type::pram:
+            return fmt::format("persistent (type {})", static_cast<std::uint32_t>(type));
+        case e820_type::soft_reserved:
+            return "soft reserved";
+    }
+    return fmt::format("type {}", static_cast<std::uint32_t>(type));
+}
+
+}  // namespace memsim::kernel

@@ -1,0 +1,33 @@
+// The kernel's reading of the firmware map (arch/x86/kernel/e820.c): sanitised entries and the
+// boot log's words for each type.
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "kernel_mm/e820.h"
+
+using namespace memsim;
+
+TEST_CASE("e820: overlapping entries resolve to the higher type, touching ones merge") {
+    kernel::e820_table map;
+    map.add(0x1000, 0x4000, kernel::e820_type::ram);
+    map.add(0x2000, 0x1000, kernel::e820_type::reserved);
+    map.add(0x5000, 0x1000, kernel::e820_type::ram);
+    map.add(0x10000, 0x1000, kernel::e820_type::acpi);
+    map.sanitize();
+    std::vector<kernel::e820_entry> expected{{0x1000, 0x1000, kernel::e820_type::ram},
+                                             {0x2000, 0x1000, kernel::e820_type::reserved},
+                                             {0x3000, 0x3000, kernel::e820_type::ram},
+                                             {0x10000, 0x1000, kernel::e820_type::acpi}};
+    CHECK(map.entries() == expected);
+    CHECK(map.boot_lines().back() == "BIOS-e820: [mem 0x0000000000010000-0x0000000000010fff] ACPI data");
+}
+
+TEST_CASE("e820: every type prints as the kernel prints it") {
+    using kernel::e820_type;
+    CHECK(kernel::e820_type_name(e820_type::ram) == "usable");
+    CHECK(kernel::e820_type_name(e820_type::nvs) == "ACPI NVS");
+    CHECK(kernel::e820_type_name(e820_type::unusable) == "unusable");
+    CHECK(kernel::e820_type_name(e820_type::pmem) == "persistent (type 7)");
+    CHECK(kernel::e820_type_name(e820_type::soft_reserved) == "soft reserved");
+}
