@@ -14,6 +14,31 @@ void e820_table::add(std::uint64_t addr, std::uint64_t size, e820_type type) {
     m_entries.push_back({addr, size, type});
 }
 
+void e820_table::update_range(std::uint64_t addr, std::uint64_t size, e820_type from, e820_type to) {
+    std::uint64_t end = addr + size;
+    std::vector<e820_entry> pieces;
+    for (e820_entry& e : m_entries) {
+        if (e.type != from || e.end() <= addr || e.addr >= end) continue;
+        std::uint64_t lo = std::max(e.addr, addr), hi = std::min(e.end(), end);
+        pieces.push_back({lo, hi - lo, to});
+    }
+    // The higher type wins in sanitize(), so a downgrade has to cut the old entry first.
+    for (const e820_entry& p : pieces) {
+        std::vector<e820_entry> kept;
+        for (const e820_entry& e : m_entries) {
+            if (e.type != from || e.end() <= p.addr || e.addr >= p.end()) {
+                kept.push_back(e);
+                continue;
+            }
+            if (e.addr < p.addr) kept.push_back({e.addr, p.addr - e.addr, e.type});
+            if (e.end() > p.end()) kept.push_back({p.end(), e.end() - p.end(), e.type});
+        }
+        kept.push_back(p);
+        m_entries = std::move(kept);
+    }
+    sanitize();
+}
+
 void e820_table::sanitize() {
     // Every boundary where some entry starts or ends cuts the address space into pieces; each
     // piece takes the highest type covering it, as e820__update_table's change-point walk does.
@@ -53,6 +78,11 @@ std::vector<std::string> e820_table::boot_lines() const {
         lines.push_back(fmt::format("BIOS-e820: [mem {:#018x}-{:#018x}] {}", e.addr, e.end() - 1,
                                     e820_type_name(e.type)));
     return lines;
+}
+
+void add_to_memblock(const e820_table& table, memblock& blocks) {
+    for (const e820_entry& e : table.entries())
+        if (e.type == e820_type::ram) blocks.add(e.addr, e.size);
 }
 
 std::string e820_type_name(e820_type type) {

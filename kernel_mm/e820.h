@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kernel_mm/memblock.h"
+
 namespace memsim::kernel {
 
 // arch/x86/include/asm/e820/types.h
@@ -35,6 +37,9 @@ class e820_table {
 public:
     // e820__range_add: appends as given; sanitize() puts the table in order.
     void add(std::uint64_t addr, std::uint64_t size, e820_type type);
+    // e820__range_update: the part of [addr, addr + size) now of type `from` becomes `to` (as
+    // trim_bios_range does to page 0: "usable ==> reserved"); the table is sanitised after.
+    void update_range(std::uint64_t addr, std::uint64_t size, e820_type from, e820_type to);
     // e820__update_table: sorted by address, overlaps resolved in favour of the higher type
     // number (reserved beats usable, as the kernel does), touching entries of a type merged.
     void sanitize();
@@ -48,6 +53,9 @@ public:
 private:
     std::vector<e820_entry> m_entries;
 };
+
+// e820__memblock_setup: every usable range becomes memblock memory.
+void add_to_memblock(const e820_table& table, memblock& blocks);
 
 // e820_print_type's words: "usable", "reserved", "ACPI data", "ACPI NVS", "unusable",
 // "persistent (type 7)", "persistent (type 12)", "soft reserved".

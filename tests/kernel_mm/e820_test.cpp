@@ -31,3 +31,17 @@ TEST_CASE("e820: every type prints as the kernel prints it") {
     CHECK(kernel::e820_type_name(e820_type::pmem) == "persistent (type 7)");
     CHECK(kernel::e820_type_name(e820_type::soft_reserved) == "soft reserved");
 }
+
+TEST_CASE("e820: trim_bios_range's update of page 0, usable ==> reserved") {
+    kernel::e820_table map;
+    map.add(0, 0x9fc00, kernel::e820_type::ram);
+    map.add(0x9fc00, 0x400, kernel::e820_type::reserved);
+    map.update_range(0, 0x1000, kernel::e820_type::ram, kernel::e820_type::reserved);
+    std::vector<kernel::e820_entry> expected{{0, 0x1000, kernel::e820_type::reserved},
+                                             {0x1000, 0x9ec00, kernel::e820_type::ram},
+                                             {0x9fc00, 0x400, kernel::e820_type::reserved}};
+    CHECK(map.entries() == expected);
+    // Only entries of the `from` type change: reserved stays reserved when asked to become usable.
+    map.update_range(0x9fc00, 0x400, kernel::e820_type::ram, kernel::e820_type::acpi);
+    CHECK(map.entries() == expected);
+}
