@@ -32,16 +32,16 @@ pfn_limits pfn_limits_of(kernel_arch arch, const memblock& blocks) {
 // the one before it ended (the first at the lowest pfn of RAM) and leaves it empty when its
 // limit is not above that.
 std::vector<zone_span> zone_spans(kernel_arch arch, const pfn_limits& limits) {
-    std::vector<std::pair<zone_id, std::uint64_t>> highest;
+    std::vector<std::pair<zone_type, std::uint64_t>> highest;
     if (arch == kernel_arch::x86_64) {
-        highest = {{zone_id::dma, std::min(max_dma_pfn, limits.max_low_pfn)},
-                   {zone_id::dma32, std::min(max_dma32_pfn, limits.max_low_pfn)},
-                   {zone_id::normal, limits.max_low_pfn},
-                   {zone_id::device, 0}};
+        highest = {{zone_type::dma, std::min(max_dma_pfn, limits.max_low_pfn)},
+                   {zone_type::dma32, std::min(max_dma32_pfn, limits.max_low_pfn)},
+                   {zone_type::normal, limits.max_low_pfn},
+                   {zone_type::device, 0}};
     } else {
-        highest = {{zone_id::dma, std::min(max_dma_pfn, limits.max_low_pfn)},
-                   {zone_id::normal, limits.max_low_pfn},
-                   {zone_id::highmem, limits.max_pfn}};
+        highest = {{zone_type::dma, std::min(max_dma_pfn, limits.max_low_pfn)},
+                   {zone_type::normal, limits.max_low_pfn},
+                   {zone_type::highmem, limits.max_pfn}};
     }
     std::vector<zone_span> spans;
     std::uint64_t start = limits.min_pfn;
@@ -66,24 +66,6 @@ std::vector<std::string> zone_range_lines(kernel_arch arch, const memblock& bloc
         lines.push_back(fmt::format("  node {:>3}: {}", 0, mem_range(pfn_up(r.base), pfn_down(r.end()))));
     lines.push_back(fmt::format("Initmem setup node 0 {}", mem_range(limits.min_pfn, limits.max_pfn)));
     return lines;
-}
-
-std::string_view zone_name(zone_id zone) {
-    switch (zone) {
-        case zone_id::dma:
-            return "DMA";
-        case zone_id::dma32:
-            return "DMA32";
-        case zone_id::normal:
-            return "Normal";
-        case zone_id::highmem:
-            return "HighMem";
-        case zone_id::movable:
-            return "Movable";
-        case zone_id::device:
-            return "Device";
-    }
-    return "?";
 }
 
 }  // namespace memsim::kernel

@@ -8,13 +8,11 @@
 #include <vector>
 
 #include "kernel_mm/memblock.h"
+#include "kernel_mm/zone_type.h"
 
 namespace memsim::kernel {
 
 enum class kernel_arch { i386, x86_64 };
-
-// Linux's zone_type order (include/linux/mmzone.h); which exist depends on the architecture.
-enum class zone_id { dma, dma32, normal, highmem, movable, device };
 
 inline constexpr unsigned page_shift = 12;
 // arch/x86/include/asm/dma.h: the ISA DMA limit (16 MiB) and the 32-bit one (4 GiB).
@@ -35,7 +33,7 @@ struct pfn_limits {
 pfn_limits pfn_limits_of(kernel_arch arch, const memblock& blocks);
 
 struct zone_span {
-    zone_id zone;
+    zone_type zone;
     std::uint64_t start_pfn = 0;
     std::uint64_t end_pfn = 0;  // exclusive; equal to start_pfn for an empty zone
 };
@@ -48,7 +46,5 @@ std::vector<zone_span> zone_spans(kernel_arch arch, const pfn_limits& limits);
 // start for each node", "Early memory node ranges", "  node   0: [mem ...]" per memory region,
 // and "Initmem setup node 0 [mem ...]".
 std::vector<std::string> zone_range_lines(kernel_arch arch, const memblock& blocks);
-
-std::string_view zone_name(zone_id zone);
 
 }  // namespace memsim::kernel
