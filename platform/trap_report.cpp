@@ -22,12 +22,8 @@ std::string describe(const hw::fault_report& report) {
 }
 
 bool trap_report::fault(hw::cpu_core&, const hw::fault_report& report) {
-    traces::workload one{"", {report.op}};
-    std::string op = traces::to_text(one);
-    op = op.substr(op.find('\n') + 1);
-    if (!op.empty() && op.back() == '\n') op.pop_back();
     m_ending = fmt::format("{} in operation {} ({}); no kernel to handle it", describe(report),
-                           report.op_index + 1, op);
+                           report.op_index + 1, traces::to_text(report.op));
     m_log.log(log_level::error, "cpu", "{}", *m_ending);
     return false;
 }

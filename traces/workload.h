@@ -54,6 +54,8 @@ struct workload {
 workload load_workload(const std::string& path);
 workload parse_text(const std::string& text, const std::string& name);
 std::string to_text(const workload& w);
+// One operation as its text line, without the newline.
+std::string to_text(const op& o);
 std::string to_binary(const workload& w);
 workload parse_binary(const std::string& bytes, const std::string& name);
 bool is_binary(const std::string& bytes);

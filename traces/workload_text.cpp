@@ -282,38 +282,33 @@ workload parse_text(const std::string& text, const std::string& name) {
     return w;
 }
 
+std::string to_text(const op& o) {
+    switch (o.kind) {
+        case op_kind::read:
+        case op_kind::fetch:
+            return fmt::format("{} {} {}", name_of(o.kind), address_text(o), o.size);
+        case op_kind::write:
+            return fmt::format("write {} {} {:#x}", address_text(o), o.size, o.value);
+        case op_kind::poke:
+            return fmt::format("poke {:#x} {} {:#x}", o.address, o.size, o.value);
+        case op_kind::invlpg:
+            return fmt::format("invlpg {:#x}", o.address);
+        case op_kind::invpcid:
+            return fmt::format("invpcid {} {} {:#x}", o.size, o.value, o.address);
+        case op_kind::ac:
+        case op_kind::a20:
+            return fmt::format("{} {}", name_of(o.kind), o.value ? "on" : "off");
+        case op_kind::compute:
+        case op_kind::cpl:
+            return fmt::format("{} {}", name_of(o.kind), o.value);
+        default:
+            return fmt::format("{} {:#x}", name_of(o.kind), o.value);
+    }
+}
+
 std::string to_text(const workload& w) {
     std::string out = fmt::format("{}\n", header);
-    for (const op& o : w.ops) {
-        switch (o.kind) {
-            case op_kind::read:
-            case op_kind::fetch:
-                out += fmt::format("{} {} {}\n", name_of(o.kind), address_text(o), o.size);
-                break;
-            case op_kind::write:
-                out += fmt::format("write {} {} {:#x}\n", address_text(o), o.size, o.value);
-                break;
-            case op_kind::poke:
-                out += fmt::format("poke {:#x} {} {:#x}\n", o.address, o.size, o.value);
-                break;
-            case op_kind::invlpg:
-                out += fmt::format("invlpg {:#x}\n", o.address);
-                break;
-            case op_kind::invpcid:
-                out += fmt::format("invpcid {} {} {:#x}\n", o.size, o.value, o.address);
-                break;
-            case op_kind::ac:
-            case op_kind::a20:
-                out += fmt::format("{} {}\n", name_of(o.kind), o.value ? "on" : "off");
-                break;
-            case op_kind::compute:
-                out += fmt::format("compute {}\n", o.value);
-                break;
-            default:
-                out += fmt::format("{} {:#x}\n", name_of(o.kind), o.value);
-                break;
-        }
-    }
+    for (const op& o : w.ops) out += to_text(o) + "\n";
     return out;
 }
 
