@@ -1,0 +1,45 @@
+// The kernel's one window on the machine it runs on (DESIGN.md §2): timed physical memory
+// access, cycle charging, TLB maintenance, control registers, and which CPU runs in what
+// context. The platform implements it on the CPU core; tests implement it on a byte array.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/units.h"
+
+namespace memsim::kernel {
+
+using phys_addr_t = std::uint64_t;
+
+enum class control_register { cr0, cr3, cr4, efer };
+
+class machine_ops {
+public:
+    // Physical memory, each access timed on the running CPU's clock.
+    virtual void read_phys(phys_addr_t addr, void* data, std::size_t length) = 0;
+    virtual void write_phys(phys_addr_t addr, const void* data, std::size_t length) = 0;
+    virtual void fill_phys(phys_addr_t addr, std::uint8_t value, std::size_t length) = 0;
+    virtual void copy_phys(phys_addr_t to, phys_addr_t from, std::size_t length) = 0;
+
+    // Time the kernel's own work costs beyond its memory accesses (the cost table's entries).
+    virtual void charge(std::uint64_t cycles) = 0;
+    virtual picoseconds now() const = 0;
+
+    // The CPU's mode and address space, as the boot code and the scheduler change them.
+    virtual void write_control(control_register reg, std::uint64_t value) = 0;
+    virtual void enable_a20() = 0;
+    // INVLPG for the current PCID, INVPCID single-context, and a flush of everything.
+    virtual void flush_tlb_page(std::uint64_t linear) = 0;
+    virtual void flush_tlb_pcid(std::uint16_t pcid) = 0;
+    virtual void flush_tlb_all() = 0;
+
+    virtual unsigned cpu_id() const = 0;
+    virtual unsigned cpu_count() const = 0;
+    virtual bool in_interrupt() const = 0;
+
+protected:
+    ~machine_ops() = default;
+};
+
+}  // namespace memsim::kernel

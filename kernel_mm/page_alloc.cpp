@@ -1,0 +1,527 @@
+// The buddy allocator's allocation and free paths (mm/page_alloc.c).
+#include "kernel_mm/page_alloc.h"
+
+#include <algorithm>
+
+namespace memsim::kernel {
+namespace {
+
+// mm/internal.h alloc flags: which watermark, and which reserves below it a request may use.
+constexpr unsigned ALLOC_WMARK_MIN = 0x00;
+constexpr unsigned ALLOC_WMARK_LOW = 0x01;
+constexpr unsigned ALLOC_WMARK_MASK = 0x03;
+constexpr unsigned ALLOC_NO_WATERMARKS = 0x04;
+constexpr unsigned ALLOC_OOM = 0x08;
+constexpr unsigned ALLOC_NON_BLOCK = 0x10;
+constexpr unsigned ALLOC_MIN_RESERVE = 0x20;
+constexpr unsigned ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_OOM;
+
+// include/linux/gfp.h gfp_migratetype: __GFP_MOVABLE and __GFP_RECLAIMABLE pick the list.
+migratetype gfp_migratetype(gfp_t gfp) {
+    if (gfp & __GFP_MOVABLE) return MIGRATE_MOVABLE;
+    if (gfp & __GFP_RECLAIMABLE) return MIGRATE_RECLAIMABLE;
+    return MIGRATE_UNMOVABLE;
+}
+
+// mm/page_alloc.c fallbacks[]: where each migratetype steals from, in order.
+constexpr migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
+    {MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE},
+    {MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE},
+    {MIGRATE_UNMOVABLE, MIGRATE_MOVABLE},
+};
+
+std::uint64_t pages_of(unsigned order) { return std::uint64_t{1} << order; }
+
+// can_steal_fallback: big blocks, and any request that is not movable, claim the pageblock.
+bool can_steal_fallback(unsigned order, migratetype start_type, unsigned pageblock_order) {
+    return order >= pageblock_order / 2 || start_type == MIGRATE_RECLAIMABLE ||
+           start_type == MIGRATE_UNMOVABLE;
+}
+
+}  // namespace
+
+// ---- free lists ------------------------------------------------------------------------------
+
+void page_allocator::list_add(page_list& list, pfn_t pfn, bool tail) {
+    page& p = m_map[static_cast<page_link>(pfn)];
+    auto link = static_cast<page_link>(pfn);
+    if (list.head == no_page) {
+        p.next = p.prev = link;
+        list.head = link;
+    } else {
+        page& head = m_map[list.head];
+        page_link last = head.prev;
+        p.next = list.head;
+        p.prev = last;
+        m_map[last].next = link;
+        head.prev = link;
+        if (!tail) list.head = link;
+    }
+    ++list.count;
+}
+
+void page_allocator::list_del(page_list& list, pfn_t pfn) {
+    page& p = m_map[static_cast<page_link>(pfn)];
+    auto link = static_cast<page_link>(pfn);
+    if (p.next == link) {
+        list.head = no_page;
+    } else {
+        m_map[p.prev].next = p.next;
+        m_map[p.next].prev = p.prev;
+        if (list.head == link) list.head = p.next;
+    }
+    --list.count;
+}
+
+// The list a free block is on is its head's page->index while free (Linux finds it through the
+// list_head itself; here the count of each list must be kept too).
+void page_allocator::add_to_free_list(zone& z, pfn_t pfn, unsigned order, migratetype type, bool tail) {
+    page& p = *m_map.pfn_to_page(pfn);
+    p.set(PG_buddy);
+    p.private_ = order;
+    p.index = type;
+    list_add(z.area[order].free_list[type], pfn, tail);
+    ++z.area[order].nr_free;
+    z.counters.nr_free_pages += pages_of(order);
+}
+
+void page_allocator::del_from_free_list(zone& z, pfn_t pfn, unsigned order) {
+    page& p = *m_map.pfn_to_page(pfn);
+    list_del(z.area[order].free_list[p.index], pfn);
+    p.clear(PG_buddy);
+    p.private_ = 0;
+    p.index = 0;
+    --z.area[order].nr_free;
+    z.counters.nr_free_pages -= pages_of(order);
+}
+
+// page_is_buddy: a free block of exactly this order, in this zone (buddies never merge across
+// zones), and a frame that exists.
+bool page_allocator::page_is_buddy(const zone& z, pfn_t buddy, unsigned order) const {
+    if (!z.spans(buddy)) return false;
+    const page& b = *m_map.pfn_to_page(buddy);
+    return b.test(PG_buddy) && b.private_ == order;
+}
+
+// buddy_merge_likely: when the block this one would form next is half free already, queue it
+// at the tail so that it stays free long enough to merge.
+bool page_allocator::buddy_merge_likely(const zone& z, pfn_t pfn, pfn_t buddy, unsigned order) const {
+    if (order >= MAX_PAGE_ORDER - 1) return false;
+    pfn_t higher = buddy & pfn;
+    pfn_t higher_buddy = higher ^ pages_of(order + 1);
+    return page_is_buddy(z, higher_buddy, order + 1);
+}
+
+zone* page_allocator::zone_of(pfn_t pfn) {
+    return const_cast<zone*>(static_cast<const page_allocator*>(this)->zone_of(pfn));
+}
+
+const zone* page_allocator::zone_of(pfn_t pfn) const {
+    for (const pglist_data& node : m_nodes)
+        for (const zone& z : node.zones)
+            if (z.spans(pfn)) return &z;
+    return nullptr;
+}
+
+migratetype page_allocator::pageblock_migratetype(const zone& z, pfn_t pfn) const {
+    unsigned shift = m_config.pageblock_order;
+    return z.pageblock_type[(pfn >> shift) - (z.zone_start_pfn >> shift)];
+}
+
+void page_allocator::set_pageblock_migratetype(zone& z, pfn_t pfn, migratetype type) {
+    unsigned shift = m_config.pageblock_order;
+    z.pageblock_type[(pfn >> shift) - (z.zone_start_pfn >> shift)] = type;
+}
+
+// ---- freeing ---------------------------------------------------------------------------------
+
+// __free_one_page: merge with the buddy at pfn ^ (1 << order) while it is free at the same order.
+void page_allocator::free_one_page(zone& z, pfn_t pfn, unsigned order, migratetype type, bool tail) {
+    pfn_t buddy = 0;
+    unsigned merges = 0;
+    while (order < MAX_PAGE_ORDER) {
+        buddy = pfn ^ pages_of(order);
+        if (!page_is_buddy(z, buddy, order)) break;
+        del_from_free_list(z, buddy, order);
+        pfn &= buddy;
+        ++order;
+        ++merges;
+    }
+    m_machine.charge(m_config.costs.free_buddy * (merges + 1));
+    bool to_tail = tail || buddy_merge_likely(z, pfn, pfn ^ pages_of(order), order);
+    add_to_free_list(z, pfn, order, type, to_tail);
+}
+
+// free_pages_prepare with free_page_is_bad: a page given back must be unmapped, unowned,
+// unreferenced and without the flags a page in use carries; a bad one is reported and leaked.
+bool page_allocator::free_pages_prepare(page* p, unsigned order) {
+    const char* reason = nullptr;
+    if (p->mapcount() != -1)
+        reason = "nonzero mapcount";
+    else if (p->mapping != 0)
+        reason = "non-NULL mapping";
+    else if (p->refcount != 0)
+        reason = "nonzero _refcount";
+    else if (p->flags & PAGE_FLAGS_CHECK_AT_FREE)
+        reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
+    if (reason) {
+        bad_page(p, reason);
+        return false;
+    }
+    if (p->test(PG_head)) {
+        // The compound order lives in the first tail page (folio_order).
+        page* first_tail = p + 1;
+        if (first_tail->private_ != order) {
+            bad_page(p, "VM_BUG_ON_PAGE(compound && compound_order(page) != order)");
+            return false;
+        }
+        first_tail->private_ = 0;
+    }
+    p->flags = 0;
+    p->private_ = 0;
+    m_events.pgfree += pages_of(order);
+    return true;
+}
+
+void page_allocator::free_the_page(page* p, unsigned order) {
+    if (!free_pages_prepare(p, order)) return;
+    if (order == 0) {
+        free_unref_page(p);
+        return;
+    }
+    pfn_t pfn = page_to_pfn(p);
+    zone& z = *zone_of(pfn);
+    free_one_page(z, pfn, order, pageblock_migratetype(z, pfn), false);
+}
+
+// free_unref_page: order-0 pages go to this CPU's list for their pageblock's migratetype
+// (HighAtomic and CMA ones to the movable list); a list over `high` gives `batch` pages back.
+void page_allocator::free_unref_page(page* p) {
+    pfn_t pfn = page_to_pfn(p);
+    zone& z = *zone_of(pfn);
+    migratetype type = pageblock_migratetype(z, pfn);
+    if (type == MIGRATE_ISOLATE) {
+        free_one_page(z, pfn, 0, type, false);
+        return;
+    }
+    if (type >= MIGRATE_PCPTYPES) type = MIGRATE_MOVABLE;
+    per_cpu_pages& pcp = z.pcp[m_machine.cpu_id() % z.pcp.size()];
+    p->index = type;
+    list_add(pcp.lists[type], pfn, false);
+    ++pcp.count;
+    m_machine.charge(m_config.costs.free_pcp);
+    if (pcp.count >= pcp.high) free_pcppages_bulk(z, pcp, std::min(pcp.batch, pcp.count));
+}
+
+// free_pcppages_bulk: the oldest pages (list tails), taking the lists in turn.
+void page_allocator::free_pcppages_bulk(zone& z, per_cpu_pages& pcp, std::uint64_t count) {
+    unsigned list = 0;
+    while (count > 0) {
+        page_list& l = pcp.lists[list];
+        list = (list + 1) % MIGRATE_PCPTYPES;
+        if (l.head == no_page) continue;
+        pfn_t pfn = m_map[l.head].prev;
+        list_del(l, pfn);
+        --pcp.count;
+        --count;
+        free_one_page(z, pfn, 0, pageblock_migratetype(z, pfn), false);
+    }
+}
+
+// __free_pages: drop the caller's reference; on the last one free the block. A non-compound
+// block that is still referenced keeps its first page and frees the rest, as Linux does.
+void page_allocator::__free_pages(page* p, unsigned order) {
+    if (order > MAX_PAGE_ORDER) {
+        kernel_bug(fmt::format("__free_pages: order {} above MAX_PAGE_ORDER", order));
+        return;
+    }
+    if (p->refcount <= 0) {
+        bad_page(p, "VM_BUG_ON_PAGE(page_ref_count(page) == 0)");
+        return;
+    }
+    bool head = p->test(PG_head);
+    if (--p->refcount == 0) {
+        free_the_page(p, order);
+        return;
+    }
+    if (head) return;
+    while (order-- > 0) free_the_page(p + pages_of(order), order);
+}
+
+void page_allocator::free_pages(std::uint64_t addr, unsigned order) {
+    if (addr == 0) return;
+    std::uint64_t phys = addr - m_config.page_offset;
+    if (addr < m_config.page_offset || !zone_of(phys >> page_shift)) {
+        kernel_bug(fmt::format("free_pages: {:#x} is not a direct-map address", addr));
+        return;
+    }
+    __free_pages(pfn_to_page(phys >> page_shift), order);
+}
+
+void page_allocator::get_page(page* p) {
+    if (p->refcount <= 0) {
+        bad_page(p, "VM_BUG_ON_PAGE(page_ref_zero_or_close_to_overflow(page))");
+        return;
+    }
+    ++p->refcount;
+}
+
+// put_page: the last reference frees the page, the whole block for a compound page.
+void page_allocator::put_page(page* p) {
+    if (p->refcount <= 0) {
+        bad_page(p, "VM_BUG_ON_PAGE(page_ref_count(page) == 0)");
+        return;
+    }
+    if (--p->refcount != 0) return;
+    unsigned order = p->test(PG_head) ? (p + 1)->private_ : 0;
+    free_the_page(p, order);
+}
+
+// ---- allocation ------------------------------------------------------------------------------
+
+// expand: give back the upper halves of a split block, one per order on the way down.
+void page_allocator::expand(zone& z, pfn_t pfn, unsigned low, unsigned high, migratetype type) {
+    while (high > low) {
+        --high;
+        add_to_free_list(z, pfn + pages_of(high), high, type, false);
+    }
+}
+
+// __rmqueue_smallest: the smallest free block of at least this order on the type's lists.
+pfn_t page_allocator::rmqueue_smallest(zone& z, unsigned order, migratetype type) {
+    for (unsigned current = order; current < NR_PAGE_ORDERS; ++current) {
+        page_list& list = z.area[current].free_list[type];
+        if (list.head == no_page) continue;
+        pfn_t pfn = list.head;
+        del_from_free_list(z, pfn, current);
+        expand(z, pfn, order, current, type);
+        m_machine.charge(m_config.costs.alloc_buddy * (current - order + 1));
+        return pfn;
+    }
+    return no_page;
+}
+
+// move_freepages_block: every free block inside the pageblock moves to the type's lists.
+std::uint64_t page_allocator::move_freepages_block(zone& z, pfn_t pfn, migratetype type) {
+    pfn_t start = pfn & ~(pages_of(m_config.pageblock_order) - 1);
+    pfn_t end = start + pages_of(m_config.pageblock_order);
+    if (!z.spans(start)) start = pfn;
+    if (!z.spans(end - 1)) return 0;
+    std::uint64_t moved = 0;
+    for (pfn_t p = start; p < end;) {
+        page& pg = *m_map.pfn_to_page(p);
+        if (!pg.test(PG_buddy)) {
+            ++p;
+            continue;
+        }
+        unsigned order = pg.private_;
+        del_from_free_list(z, p, order);
+        add_to_free_list(z, p, order, type, false);
+        moved += pages_of(order);
+        p += pages_of(order);
+    }
+    return moved;
+}
+
+// steal_suitable_fallback: a block of a pageblock or more changes type whole; otherwise the
+// pageblock is claimed when at least half of it is free or already alike (no page here is on
+// an LRU, so every used page of a movable block counts as alike for an unmovable claim).
+void page_allocator::steal_suitable_fallback(zone& z, pfn_t pfn, migratetype start_type, bool whole_block) {
+    page& p = *m_map.pfn_to_page(pfn);
+    unsigned order = p.private_;
+    migratetype old_type = pageblock_migratetype(z, pfn);
+    if (order >= m_config.pageblock_order) {
+        for (pfn_t b = pfn; b < pfn + pages_of(order); b += pages_of(m_config.pageblock_order))
+            set_pageblock_migratetype(z, b, start_type);
+    } else if (whole_block) {
+        std::uint64_t free_pages = move_freepages_block(z, pfn, start_type);
+        std::uint64_t block_pages = pages_of(m_config.pageblock_order);
+        std::uint64_t alike =
+            start_type != MIGRATE_MOVABLE && old_type == MIGRATE_MOVABLE ? block_pages - free_pages : 0;
+        if (free_pages && free_pages + alike >= block_pages / 2)
+            set_pageblock_migratetype(z, pfn, start_type);
+        if (free_pages) return;
+    }
+    del_from_free_list(z, pfn, order);
+    add_to_free_list(z, pfn, order, start_type, false);
+}
+
+// __rmqueue_fallback: steal the largest block another type has (the smallest one when a
+// movable request could not claim its pageblock), so that types stay apart.
+bool page_allocator::rmqueue_fallback(zone& z, unsigned order, migratetype start_type) {
+    auto find = [&](unsigned current, bool& can_steal) -> int {
+        if (z.area[current].nr_free == 0) return -1;
+        for (migratetype type : fallbacks[start_type]) {
+            if (z.area[current].free_list[type].head == no_page) continue;
+            can_steal = can_steal_fallback(current, start_type, m_config.pageblock_order);
+            return type;
+        }
+        return -1;
+    };
+    bool can_steal = false;
+    int type = -1;
+    unsigned current = MAX_PAGE_ORDER + 1;
+    while (current-- > order) {
+        type = find(current, can_steal);
+        if (type < 0) continue;
+        if (!can_steal && start_type == MIGRATE_MOVABLE && current > order) {
+            for (current = order; current < NR_PAGE_ORDERS; ++current)
+                if ((type = find(current, can_steal)) >= 0) break;
+        }
+        break;
+    }
+    if (type < 0) return false;
+    pfn_t pfn = z.area[current].free_list[type].head;
+    steal_suitable_fallback(z, pfn, start_type, can_steal);
+    return true;
+}
+
+// __rmqueue: this type's lists first, then a fallback steal and again.
+pfn_t page_allocator::rmqueue_buddy(zone& z, unsigned order, migratetype type) {
+    for (;;) {
+        pfn_t pfn = rmqueue_smallest(z, order, type);
+        if (pfn != no_page || !rmqueue_fallback(z, order, type)) return pfn;
+    }
+}
+
+// rmqueue_pcplist: refill an empty list with `batch` pages (rmqueue_bulk), take the first.
+page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
+    per_cpu_pages& pcp = z.pcp[m_machine.cpu_id() % z.pcp.size()];
+    page_list& list = pcp.lists[type];
+    if (list.head == no_page) {
+        for (std::uint64_t i = 0; i < pcp.batch; ++i) {
+            pfn_t pfn = rmqueue_buddy(z, 0, type);
+            if (pfn == no_page) break;
+            m_map.pfn_to_page(pfn)->index = type;
+            list_add(list, pfn, true);
+            ++pcp.count;
+        }
+        if (list.head == no_page) return nullptr;
+    }
+    pfn_t pfn = list.head;
+    list_del(list, pfn);
+    --pcp.count;
+    m_machine.charge(m_config.costs.alloc_pcp);
+    return m_map.pfn_to_page(pfn);
+}
+
+page* page_allocator::rmqueue(zone& z, unsigned order, migratetype type) {
+    if (order == 0) return rmqueue_pcplist(z, type);
+    pfn_t pfn = rmqueue_buddy(z, order, type);
+    return pfn == no_page ? nullptr : m_map.pfn_to_page(pfn);
+}
+
+// __zone_watermark_ok: enough free pages above the mark plus the lowmem_reserve held against
+// this request's highest zone, and for order > 0 a free block big enough. __GFP_HIGH halves
+// min, a non-blocking one takes a further quarter off.
+bool page_allocator::zone_watermark_ok(const zone& z, unsigned order, std::uint64_t mark, std::size_t highest,
+                                       unsigned alloc_flags) const {
+    auto free_pages =
+        static_cast<std::int64_t>(z.counters.nr_free_pages) - static_cast<std::int64_t>(pages_of(order) - 1);
+    auto min = static_cast<std::int64_t>(mark);
+    if (alloc_flags & ALLOC_RESERVES) {
+        if (alloc_flags & ALLOC_MIN_RESERVE) {
+            min -= min / 2;
+            if (alloc_flags & ALLOC_NON_BLOCK) min -= min / 4;
+        }
+        if (alloc_flags & ALLOC_OOM) min -= min / 2;
+    }
+    if (free_pages <= min + static_cast<std::int64_t>(z.lowmem_reserve[highest])) return false;
+    if (order == 0) return true;
+    for (unsigned o = order; o < NR_PAGE_ORDERS; ++o)
+        for (unsigned type = 0; type < MIGRATE_PCPTYPES; ++type)
+            if (z.area[o].free_list[type].head != no_page) return true;
+    return false;
+}
+
+page* page_allocator::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
+                                             const std::vector<zone*>& zonelist, std::size_t highest) {
+    for (zone* z : zonelist) {
+        auto index = static_cast<std::size_t>(z - m_nodes[static_cast<std::size_t>(z->node)].zones.data());
+        if (index > highest) continue;
+        if (!(alloc_flags & ALLOC_NO_WATERMARKS)) {
+            std::uint64_t mark =
+                (alloc_flags & ALLOC_WMARK_MASK) == ALLOC_WMARK_LOW ? z->wmark.low : z->wmark.min;
+            if (!zone_watermark_ok(*z, order, mark, highest, alloc_flags)) continue;
+        }
+        page* p = rmqueue(*z, order, gfp_migratetype(gfp));
+        if (p) {
+            prep_new_page(p, order, gfp);
+            m_events.pgalloc_of(z->type) += pages_of(order);
+            return p;
+        }
+    }
+    return nullptr;
+}
+
+// prep_new_page: one reference, no flags, zeroed when asked, a compound head when asked.
+void page_allocator::prep_new_page(page* p, unsigned order, gfp_t gfp) {
+    p->private_ = 0;
+    p->refcount = 1;
+    if (gfp & __GFP_ZERO) m_machine.fill_phys(page_to_phys(p), 0, pages_of(order) << page_shift);
+    if (order > 0 && (gfp & __GFP_COMP)) {
+        p->set(PG_head);
+        (p + 1)->private_ = order;
+    }
+}
+
+page* page_allocator::alloc_pages(gfp_t gfp, unsigned order) {
+    return alloc_pages_node(m_nodes.empty() ? 0 : m_nodes.front().node_id, gfp, order);
+}
+
+page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
+    if (order > MAX_PAGE_ORDER) {
+        if (!(gfp & __GFP_NOWARN))
+            print(kern_level::warning,
+                  fmt::format("WARNING: at mm/page_alloc.c __alloc_pages: order {} > MAX_PAGE_ORDER", order));
+        return nullptr;
+    }
+    // might_alloc: a request that may sleep is a bug in interrupt context.
+    if (gfpflags_allow_blocking(gfp) && m_machine.in_interrupt())
+        print(kern_level::err, "BUG: sleeping function called from invalid context at mm/page_alloc.c");
+    std::optional<zone_type> top = gfp_zone(gfp, configured_zones(m_config.arch));
+    auto node =
+        std::find_if(m_nodes.begin(), m_nodes.end(), [&](const pglist_data& n) { return n.node_id == nid; });
+    if (!top || node == m_nodes.end()) {
+        kernel_bug(top ? fmt::format("alloc_pages_node: no node {}", nid)
+                       : fmt::format("alloc_pages: bad zone modifiers in gfp {}", gfp_mode(gfp)));
+        return nullptr;
+    }
+    std::size_t highest = 0;
+    while (highest + 1 < node->zones.size() && node->zones[highest].type != *top) ++highest;
+    const std::vector<zone*>& zonelist = (gfp & __GFP_THISNODE) ? node->zonelist_nofallback : node->zonelist;
+    if (page* p = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, zonelist, highest)) return p;
+    return alloc_pages_slowpath(gfp, order, zonelist, highest);
+}
+
+// __alloc_pages_slowpath without reclaim or compaction (nothing to reclaim yet: a later
+// reclaim issue plugs in here): the min watermark with the reserves the flags allow, then, for
+// requests the OOM killer would serve, the OOM report; then the failure warning.
+page* page_allocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const std::vector<zone*>& zonelist,
+                                           std::size_t highest) {
+    unsigned alloc_flags = ALLOC_WMARK_MIN;
+    if (gfp_high(gfp)) alloc_flags |= ALLOC_MIN_RESERVE;
+    if (!gfpflags_allow_blocking(gfp) && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_NON_BLOCK;
+    if (gfp & __GFP_MEMALLOC) alloc_flags |= ALLOC_NO_WATERMARKS;
+    if (page* p = get_page_from_freelist(gfp, order, alloc_flags, zonelist, highest)) return p;
+    // __GFP_NOFAIL may use every reserve (__alloc_pages_cpuset_fallback with ALLOC_NO_WATERMARKS);
+    // Linux would then loop for ever, here the failure is reported instead.
+    if (gfp & __GFP_NOFAIL) {
+        if (page* p = get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, zonelist, highest)) return p;
+    }
+    // __alloc_pages_may_oom: only blocking requests up to the costly order that may retry, not
+    // for one node and not for lowmem-only requests.
+    bool oom = gfpflags_allow_blocking(gfp) && order <= PAGE_ALLOC_COSTLY_ORDER &&
+               !(gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL | __GFP_THISNODE)) &&
+               m_nodes.front().zones[highest].type >= zone_type::normal;
+    if (oom) out_of_memory(gfp, order);
+    if (!(gfp & __GFP_NOWARN)) warn_alloc(gfp, order);
+    return nullptr;
+}
+
+std::uint64_t page_allocator::__get_free_pages(gfp_t gfp, unsigned order) {
+    page* p = alloc_pages(gfp & ~__GFP_HIGHMEM, order);
+    return p ? page_address(p) : 0;
+}
+
+}  // namespace memsim::kernel
