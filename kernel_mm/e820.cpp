@@ -39,6 +39,20 @@ void e820_table::update_range(std::uint64_t addr, std::uint64_t size, e820_type 
     sanitize();
 }
 
+void e820_table::remove_range(std::uint64_t addr, std::uint64_t size, e820_type type) {
+    std::uint64_t end = addr + size;
+    std::vector<e820_entry> kept;
+    for (const e820_entry& e : m_entries) {
+        if (e.type != type || e.end() <= addr || e.addr >= end) {
+            kept.push_back(e);
+            continue;
+        }
+        if (e.addr < addr) kept.push_back({e.addr, addr - e.addr, e.type});
+        if (e.end() > end) kept.push_back({end, e.end() - end, e.type});
+    }
+    m_entries = std::move(kept);
+}
+
 void e820_table::sanitize() {
     // Every boundary where some entry starts or ends cuts the address space into pieces; each
     // piece takes the highest type covering it, as e820__update_table's change-point walk does.
@@ -78,6 +92,14 @@ std::vector<std::string> e820_table::boot_lines() const {
         lines.push_back(fmt::format("BIOS-e820: [mem {:#018x}-{:#018x}] {}", e.addr, e.end() - 1,
                                     e820_type_name(e.type)));
     return lines;
+}
+
+void trim_bios_range(e820_table& table) {
+    // BIOS_BEGIN and BIOS_END, arch/x86/include/asm/e820/types.h.
+    constexpr std::uint64_t bios_begin = 0xa0000, bios_end = 0x100000, page = 0x1000;
+    table.update_range(0, page, e820_type::ram, e820_type::reserved);
+    table.remove_range(bios_begin, bios_end - bios_begin, e820_type::ram);
+    table.sanitize();
 }
 
 void add_to_memblock(const e820_table& table, memblock& blocks) {

@@ -40,6 +40,9 @@ public:
     // e820__range_update: the part of [addr, addr + size) now of type `from` becomes `to` (as
     // trim_bios_range does to page 0: "usable ==> reserved"); the table is sanitised after.
     void update_range(std::uint64_t addr, std::uint64_t size, e820_type from, e820_type to);
+    // e820__range_remove with its type check: the part of [addr, addr + size) of type `type`
+    // leaves the table (as trim_bios_range takes RAM out of 640 KiB-1 MiB).
+    void remove_range(std::uint64_t addr, std::uint64_t size, e820_type type);
     // e820__update_table: sorted by address, overlaps resolved in favour of the higher type
     // number (reserved beats usable, as the kernel does), touching entries of a type merged.
     void sanitize();
@@ -53,6 +56,10 @@ public:
 private:
     std::vector<e820_entry> m_entries;
 };
+
+// arch/x86/kernel/setup.c trim_bios_range: page 0 belongs to the BIOS ("usable ==> reserved"),
+// and RAM reported in the legacy hole 0xa0000-0xfffff is not RAM.
+void trim_bios_range(e820_table& table);
 
 // e820__memblock_setup: every usable range becomes memblock memory.
 void add_to_memblock(const e820_table& table, memblock& blocks);

@@ -163,6 +163,23 @@ void page_allocator::memblock_free_all(const memblock& blocks) {
     setup_zone_pagesets();
 }
 
+std::uint64_t page_allocator::free_reserved_area(pfn_t start, pfn_t end) {
+    std::uint64_t freed = 0;
+    for (pfn_t pfn = start; pfn < end; ++pfn) {
+        page* p = m_map.pfn_to_page(pfn);
+        zone* z = zone_of(pfn);
+        if (!z || !p->test(PG_reserved)) continue;
+        // free_reserved_page: the page loses PG_reserved, keeps its one reference, and is freed;
+        // adjust_managed_page_count counts it in.
+        p->clear(PG_reserved);
+        p->refcount = 1;
+        ++z->managed_pages;
+        __free_pages(p, 0);
+        ++freed;
+    }
+    return freed;
+}
+
 // init_per_zone_wmark_min, setup_per_zone_wmarks, setup_per_zone_lowmem_reserve over each node.
 void page_allocator::setup_watermarks() {
     std::vector<zone_pages> all;

@@ -68,6 +68,9 @@ public:
     // memblock_free_all: reserved frames become PageReserved, free ranges go to the buddy lists as
     // naturally aligned blocks; then watermarks, lowmem_reserve and the per-CPU lists are set.
     void memblock_free_all(const memblock& blocks);
+    // free_reserved_area: boot-time reserved frames (the kernel's init sections) join the
+    // allocator as managed pages; returns how many were freed.
+    std::uint64_t free_reserved_area(pfn_t start, pfn_t end);
 
     page* alloc_pages(gfp_t gfp, unsigned order);
     page* alloc_pages_node(int nid, gfp_t gfp, unsigned order);

@@ -37,6 +37,7 @@ constexpr std::array profile_names{named<machine_profile>{"x86_64", machine_prof
                                    named<machine_profile>{"i386", machine_profile::i386},
                                    named<machine_profile>{"i386-pae", machine_profile::i386_pae}};
 constexpr std::array layout_names{named<ram_layout>{"pc", ram_layout::pc},
+                                  named<ram_layout>{"q35", ram_layout::q35},
                                   named<ram_layout>{"flat", ram_layout::flat}};
 constexpr std::array overreach_names{named<overreach_policy>{"error", overreach_policy::error},
                                      named<overreach_policy>{"truncate", overreach_policy::truncate}};
@@ -47,12 +48,24 @@ constexpr std::array level_names{
 enum class device_type { dma_engine };
 constexpr std::array device_type_names{named<device_type>{"dma_engine", device_type::dma_engine}};
 
+// The words of the boot log's BIOS-e820 lines (e820_print_type, kernel::e820_type_name).
+constexpr std::array e820_type_names{
+    named<kernel::e820_type>{"usable", kernel::e820_type::ram},
+    named<kernel::e820_type>{"reserved", kernel::e820_type::reserved},
+    named<kernel::e820_type>{"ACPI data", kernel::e820_type::acpi},
+    named<kernel::e820_type>{"ACPI NVS", kernel::e820_type::nvs},
+    named<kernel::e820_type>{"unusable", kernel::e820_type::unusable},
+    named<kernel::e820_type>{"persistent (type 7)", kernel::e820_type::pmem},
+    named<kernel::e820_type>{"persistent (type 12)", kernel::e820_type::pram},
+    named<kernel::e820_type>{"soft reserved", kernel::e820_type::soft_reserved}};
+
 // ---- The schema's keys ----
 
 constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "mmu", "sim"};
 constexpr std::string_view cpu_keys[] = {"frequency", "reach_bits"};
-constexpr std::string_view ram_keys[] = {"size",           "layout",          "regions",  "frequency",
-                                         "latency_cycles", "bytes_per_cycle", "channels", "interleave"};
+constexpr std::string_view ram_keys[] = {"size",      "layout",         "regions",         "e820",
+                                         "frequency", "latency_cycles", "bytes_per_cycle", "channels",
+                                         "interleave"};
 constexpr std::string_view region_keys[] = {"base", "size"};
 constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cycles", "on_overreach"};
 constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
@@ -81,14 +94,6 @@ void read_cpu(const checker& r, const at& s, cpu_config& cpu) {
     if (auto f = r.field(s, "reach_bits")) cpu.reach_bits = r.uint(*f, 1, 64);
 }
 
-// Where RAM sits when the config does not list regions. pc follows QEMU's `pc` machine
-// (LINUX-FACTS.md, "Firmware map"): all RAM below 4 GiB when it is under 3.5 GiB, else exactly
-// 3 GiB there, below the PCI hole, and the rest from 4 GiB.
-std::vector<ram_region> derive_regions(std::uint64_t size, ram_layout layout) {
-    if (layout == ram_layout::flat || size < 3 * GiB + GiB / 2) return {ram_region{0, size}};
-    return {ram_region{0, 3 * GiB}, ram_region{4 * GiB, size - 3 * GiB}};
-}
-
 std::vector<ram_region> read_regions(const checker& r, const at& list, machine_profile profile) {
     std::vector<at> entries = r.entries(list);
     if (entries.empty()) r.fail(list, "must not be empty");
@@ -107,6 +112,67 @@ std::vector<ram_region> read_regions(const checker& r, const at& list, machine_p
         regions.push_back(region);
     }
     return regions;
+}
+
+// ram.regions as listed: ram.size, if given, must be their sum; they are kept sorted by base.
+void read_listed_regions(const checker& r, const at& regions, const std::optional<at>& size,
+                         machine_profile profile, ram_config& ram) {
+    ram.regions = read_regions(r, regions, profile);
+    std::uint64_t sum = 0;
+    for (const ram_region& region : ram.regions) sum += region.size;
+    if (size && ram.size != sum) {
+        std::string given = size->node.Scalar();
+        r.fail(*size, fmt::format("{} is not the sum of ram.regions ({})", given, format_size(sum)));
+    }
+    ram.size = sum;
+    std::sort(ram.regions.begin(), ram.regions.end(),
+              [](const ram_region& a, const ram_region& b) { return a.base < b.base; });
+}
+
+// Whether RAM regions (sorted by base) cover every byte of [start, end].
+bool backed_by_ram(std::uint64_t start, std::uint64_t end, const std::vector<ram_region>& regions) {
+    std::uint64_t next = start;  // the first byte not yet found in RAM
+    for (const ram_region& r : regions) {
+        if (r.base > next) break;
+        if (r.base + r.size <= next) continue;
+        if (r.base + r.size - 1 >= end) return true;
+        next = r.base + r.size;
+    }
+    return false;
+}
+
+// ram.e820: `[start, end, type]` entries as the boot log prints them, start and end inclusive.
+// The firmware may report RAM anywhere it likes, but only where the machine has RAM: usable and
+// ACPI entries must lie inside ram.regions. Overlaps are left to e820__update_table's rules.
+std::vector<kernel::e820_entry> read_e820(const checker& r, const at& list, machine_profile profile,
+                                          const std::vector<ram_region>& regions) {
+    std::vector<at> entries = r.entries(list);
+    if (entries.empty()) r.fail(list, "must not be empty");
+    std::vector<kernel::e820_entry> map;
+    unsigned bits = physical_address_bits(profile);
+    for (const at& e : entries) {
+        if (!e.node.IsSequence() || e.node.size() != 3)
+            r.fail(e, "expected [start, end, type], as a BIOS-e820 line gives them");
+        std::vector<at> fields = r.entries(e);
+        std::uint64_t start = r.number(fields[0], "an address", parse_address);
+        std::uint64_t end = r.number(fields[1], "an address", parse_address);
+        kernel::e820_type type = r.choice(fields[2], e820_type_names);
+        std::string what =
+            fmt::format("e820 entry {:#x}-{:#x} {}", start, end, name_of(e820_type_names, type));
+        if (end < start) r.fail(e, fmt::format("{} ends before it starts", what));
+        if (bits < 64 && end >> bits != 0)
+            r.fail(e, fmt::format("{} ends beyond the {}-bit physical address space of {}", what, bits,
+                                  name_of(profile_names, profile)));
+        bool needs_ram = type == kernel::e820_type::ram || type == kernel::e820_type::acpi ||
+                         type == kernel::e820_type::nvs;
+        if (needs_ram && !backed_by_ram(start, end, regions))
+            r.fail(e, fmt::format("{} is not backed by RAM", what));
+        map.push_back({start, end - start + 1, type});
+    }
+    if (std::none_of(map.begin(), map.end(),
+                     [](const kernel::e820_entry& e) { return e.type == kernel::e820_type::ram; }))
+        r.fail(list, "has no usable entry");
+    return map;
 }
 
 // `profile_site` is blamed for derived RAM that does not fit when ram.size was not given.
@@ -128,22 +194,14 @@ void read_ram(const checker& r, const at& s, machine_profile profile, const at& 
 
     std::optional<at> regions = r.field(s, "regions");
     if (!regions) {
-        ram.regions = derive_regions(ram.size, ram.layout);
+        ram.regions = derive_ram_regions(ram.size, ram.layout);
         for (const ram_region& region : ram.regions)
             check_in_profile(r, size.value_or(profile_site), region, "RAM", profile);
-        return;
+    } else {
+        if (layout) r.fail(*layout, "cannot be given together with ram.regions");
+        read_listed_regions(r, *regions, size, profile, ram);
     }
-    if (layout) r.fail(*layout, "cannot be given together with ram.regions");
-    ram.regions = read_regions(r, *regions, profile);
-    std::uint64_t sum = 0;
-    for (const ram_region& region : ram.regions) sum += region.size;
-    if (size && ram.size != sum) {
-        std::string given = size->node.Scalar();
-        r.fail(*size, fmt::format("{} is not the sum of ram.regions ({})", given, format_size(sum)));
-    }
-    ram.size = sum;
-    std::sort(ram.regions.begin(), ram.regions.end(),
-              [](const ram_region& a, const ram_region& b) { return a.base < b.base; });
+    if (auto f = r.field(s, "e820")) ram.e820 = read_e820(r, *f, profile, ram.regions);
 }
 
 // The CPU must reach all of RAM: the kernel maps and zeroes every page of it. Blamed on what
@@ -285,6 +343,22 @@ std::string read_file(const std::string& path) {
 }
 
 }  // namespace
+
+// Where RAM sits when the config does not list regions. pc follows QEMU's `pc` machine
+// (LINUX-FACTS.md, "Firmware map"): all RAM below 4 GiB when it is under 3.5 GiB, else exactly
+// 3 GiB there, below the PCI hole, and the rest from 4 GiB. q35 follows QEMU's hw/i386/pc_q35.c
+// (pc_q35_init): RAM below 4 GiB must leave room for the 256 MiB PCIe ECAM window at 0xb0000000
+// and the 32-bit PCI hole, so from 0xb0000000 (2.75 GiB) of RAM on exactly 2 GiB sits below
+// 4 GiB, keeping guest 1 GiB pages aligned, and the rest from 4 GiB.
+std::vector<ram_region> derive_ram_regions(std::uint64_t size, ram_layout layout) {
+    std::uint64_t threshold = 3 * GiB + GiB / 2, low = 3 * GiB;
+    if (layout == ram_layout::q35) {
+        threshold = 0xb0000000;
+        low = 2 * GiB;
+    }
+    if (layout == ram_layout::flat || size < threshold) return {ram_region{0, size}};
+    return {ram_region{0, low}, ram_region{4 * GiB, size - low}};
+}
 
 machine_config load_config_text(std::string_view yaml, const std::string& name,
                                 const std::vector<std::string>& sets) {

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/units.h"
+#include "kernel_mm/e820.h"
 #include "mmu/psc.h"
 #include "mmu/tlb.h"
 
@@ -19,12 +20,15 @@ namespace memsim::platform {
 enum class machine_profile { i386, i386_pae, x86_64 };
 enum class overreach_policy { error, truncate };
 // pc: RAM below 4 GiB is all of it under 3.5 GiB, else exactly 3 GiB, the rest from 4 GiB
-// (LINUX-FACTS.md, the QEMU `pc` map); flat: one region from 0.
-enum class ram_layout { pc, flat };
+// (LINUX-FACTS.md, the QEMU `pc` map); q35: all of it under 2.75 GiB, else exactly 2 GiB, the rest
+// from 4 GiB (QEMU's hw/i386/pc_q35.c), with the q35 chipset's ranges in the firmware map;
+// flat: one region from 0.
+enum class ram_layout { pc, q35, flat };
 
 struct ram_region {
     std::uint64_t base = 0;
     std::uint64_t size = 0;
+    bool operator==(const ram_region&) const = default;
 };
 
 struct cpu_config {
@@ -38,6 +42,9 @@ struct ram_config {
     // Where RAM sits in the physical address space; derived from size and layout unless the
     // config lists regions itself. RAM is one backing store laid into these windows in order.
     std::vector<ram_region> regions;
+    // The firmware map as `ram.e820` lists it, in its order and unsanitised; empty when the
+    // config gives none and firmware_map() derives it from the layout (platform/firmware_map.h).
+    std::vector<kernel::e820_entry> e820;
     std::uint64_t frequency_hz = 1'600'000'000;
     unsigned latency_cycles = 80;
     unsigned bytes_per_cycle = 16;
@@ -101,6 +108,9 @@ inline constexpr const char* default_config_name = "configs/default.yaml";
 
 // The effective config as YAML, every key present; loading it gives the same config.
 std::string to_yaml(const machine_config& config);
+
+// Where RAM of `size` bytes sits under `layout` when the config lists no regions.
+std::vector<ram_region> derive_ram_regions(std::uint64_t size, ram_layout layout);
 
 // The physical-address width (MAXPHYADDR) of a profile's machines.
 unsigned physical_address_bits(machine_profile p);

@@ -57,6 +57,33 @@ std::uint64_t parse_integer(std::string_view text) {
     return value;
 }
 
+std::uint64_t parse_address(std::string_view text) {
+    std::string_view digits = text;
+    int base = 10;
+    if (digits.size() > 2 && digits[0] == '0') {
+        switch (digits[1]) {
+            case 'x':
+            case 'X':
+                base = 16;
+                break;
+            case 'o':
+                base = 8;
+                break;
+            case 'b':
+                base = 2;
+                break;
+        }
+        if (base != 10) digits.remove_prefix(2);
+    }
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+    if (ec == std::errc::result_out_of_range)
+        throw std::invalid_argument(fmt::format("'{}' is too large", text));
+    if (ec != std::errc{} || end != digits.data() + digits.size())
+        throw std::invalid_argument(fmt::format("expected an address, got '{}'", text));
+    return value;
+}
+
 bool overlaps(const ram_region& a, const ram_region& b) {
     return a.base < b.base + b.size && b.base < a.base + a.size;
 }

@@ -59,6 +59,9 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 std::string suggestion(std::string_view word, std::span<const std::string_view> candidates);
 // Decimal or 0x-hex, nothing else.
 std::uint64_t parse_integer(std::string_view text);
+// An address in any of YAML's integer forms: decimal, 0x hex, 0o octal (YAML 1.2) or 0b binary
+// (YAML 1.1), as a map copied from a boot log or written by hand may use.
+std::uint64_t parse_address(std::string_view text);
 bool overlaps(const ram_region& a, const ram_region& b);
 // The last byte's address, as /proc/iomem prints ranges: "0xfe000000-0xfe000fff".
 std::string hex_range(const ram_region& r);

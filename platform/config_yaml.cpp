@@ -150,20 +150,33 @@ void write_cpu(YAML::Emitter& out, const machine_config& c) {
     out << YAML::EndMap;
 }
 
-// Regions are always explicit (and so `layout` is left out: the two exclude each other), which
-// shows where RAM really is and loads back to the same map.
+// Regions are explicit (and so `layout` is left out: the two exclude each other), which shows
+// where RAM really is and loads back to the same map. Only q35 is written as its layout: the
+// layout also puts the chipset's ranges in the firmware map, which regions alone would lose.
+// An explicit firmware map is written as given, one BIOS-e820 line per entry.
 void write_ram(YAML::Emitter& out, const machine_config& c) {
     const ram_config& ram = c.ram;
     begin_section(out, "ram");
     entry(out, "size", format_size(ram.size));
-    out << YAML::Key << "regions" << YAML::Value << YAML::BeginSeq;
-    for (const ram_region& r : ram.regions) {
-        out << YAML::Flow << YAML::BeginMap;
-        entry(out, "base", hex(r.base));
-        entry(out, "size", format_size(r.size));
-        out << YAML::EndMap;
+    if (ram.layout == ram_layout::q35 && ram.regions == derive_ram_regions(ram.size, ram.layout)) {
+        entry(out, "layout", to_string(ram.layout));
+    } else {
+        out << YAML::Key << "regions" << YAML::Value << YAML::BeginSeq;
+        for (const ram_region& r : ram.regions) {
+            out << YAML::Flow << YAML::BeginMap;
+            entry(out, "base", hex(r.base));
+            entry(out, "size", format_size(r.size));
+            out << YAML::EndMap;
+        }
+        out << YAML::EndSeq;
     }
-    out << YAML::EndSeq;
+    if (!ram.e820.empty()) {
+        out << YAML::Key << "e820" << YAML::Value << YAML::BeginSeq;
+        for (const kernel::e820_entry& e : ram.e820)
+            out << YAML::Flow << YAML::BeginSeq << hex(e.addr) << hex(e.end() - 1)
+                << kernel::e820_type_name(e.type) << YAML::EndSeq;
+        out << YAML::EndSeq;
+    }
     entry(out, "frequency", format_frequency(ram.frequency_hz));
     entry(out, "latency_cycles", ram.latency_cycles);
     entry(out, "bytes_per_cycle", ram.bytes_per_cycle);

@@ -22,6 +22,23 @@ constexpr std::uint64_t flash = 0xfffc0000;
 constexpr std::uint64_t ht_hole = 0xfd00000000;
 constexpr std::uint64_t ht_hole_end = 0x10000000000;
 
+// q35's own reservations under SeaBIOS, beyond pc's (checked against a QEMU q35 guest's map,
+// which shows both with 2 GiB of RAM below 4 GiB):
+// - the PCIe ECAM (MMCONFIG) window SeaBIOS programs into the MCH's PCIEXBAR and reserves
+//   (src/fw/pciinit.c mch_mem_addr_setup; Q35_HOST_BRIDGE_PCIEXBAR_ADDR/SIZE in src/fw/dev-q35.h):
+//   256 buses of 1 MiB at 0xb0000000;
+// - the ICH9 LPC's 16 KiB root complex register block SeaBIOS enables and reserves
+//   (src/fw/pciinit.c mch_isa_bridge_setup, ICH9_LPC_RCBA_ADDR).
+// Not here: TSEG. QEMU's MCH carves SMRAM from the top of low RAM only when the firmware enables
+// TSEG (hw/pci-host/q35.c, ESMRAMC.T_EN); OVMF does and reports it, SeaBIOS keeps SMRAM in the
+// legacy A-segment (src/fw/smm.c) and reports nothing. Nor the 16 KiB at 0xfeffc000 QEMU adds for
+// KVM's identity map and TSS (target/i386/kvm/kvm.c): memsim's reference guest runs without KVM,
+// as the `pc` map of LINUX-FACTS.md does.
+constexpr std::uint64_t q35_ecam = 0xb0000000;
+constexpr std::uint64_t q35_ecam_size = 256 * MiB;
+constexpr std::uint64_t q35_rcba = 0xfed1c000;
+constexpr std::uint64_t q35_rcba_size = 16 * KiB;
+
 // The RAM region that starts at 0: conventional memory, the legacy holes, then RAM from 1 MiB
 // up to its end below 4 GiB, whose top 128 KiB the firmware keeps.
 void low_region(kernel::e820_table& map, const ram_region& r) {
@@ -39,13 +56,22 @@ void low_region(kernel::e820_table& map, const ram_region& r) {
 
 }  // namespace
 
-kernel::e820_table pc_firmware_map(const machine_config& config) {
+kernel::e820_table firmware_map(const machine_config& config) {
     kernel::e820_table map;
+    if (!config.ram.e820.empty()) {
+        for (const kernel::e820_entry& e : config.ram.e820) map.add(e.addr, e.size, e.type);
+        map.sanitize();
+        return map;
+    }
     for (const ram_region& r : config.ram.regions) {
         if (r.base == 0)
             low_region(map, r);
         else
             map.add(r.base, r.size, e820_type::ram);
+    }
+    if (config.ram.layout == ram_layout::q35) {
+        map.add(q35_ecam, q35_ecam_size, e820_type::reserved);
+        map.add(q35_rcba, q35_rcba_size, e820_type::reserved);
     }
     map.add(flash, four_gib - flash, e820_type::reserved);
     if (config.profile == machine_profile::x86_64)

@@ -45,3 +45,27 @@ TEST_CASE("e820: trim_bios_range's update of page 0, usable ==> reserved") {
     map.update_range(0x9fc00, 0x400, kernel::e820_type::ram, kernel::e820_type::acpi);
     CHECK(map.entries() == expected);
 }
+
+TEST_CASE("e820: trim_bios_range reserves page 0 and takes RAM out of the legacy hole") {
+    // A firmware that reports its first 2 MiB as one usable range, legacy hole included.
+    kernel::e820_table map;
+    map.add(0, 0x200000, kernel::e820_type::ram);
+    map.add(0xf0000, 0x10000, kernel::e820_type::reserved);
+    kernel::trim_bios_range(map);
+    std::vector<kernel::e820_entry> expected{{0, 0x1000, kernel::e820_type::reserved},
+                                             {0x1000, 0x9f000, kernel::e820_type::ram},
+                                             {0xf0000, 0x10000, kernel::e820_type::reserved},
+                                             {0x100000, 0x100000, kernel::e820_type::ram}};
+    CHECK(map.entries() == expected);
+}
+
+TEST_CASE("e820: remove_range takes out only entries of the given type") {
+    kernel::e820_table map;
+    map.add(0x1000, 0x3000, kernel::e820_type::ram);
+    map.add(0x4000, 0x1000, kernel::e820_type::reserved);
+    map.sanitize();
+    map.remove_range(0x2000, 0x3000, kernel::e820_type::ram);
+    std::vector<kernel::e820_entry> expected{{0x1000, 0x1000, kernel::e820_type::ram},
+                                             {0x4000, 0x1000, kernel::e820_type::reserved}};
+    CHECK(map.entries() == expected);
+}

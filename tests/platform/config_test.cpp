@@ -127,6 +127,15 @@ TEST_CASE("RAM layout") {
         CHECK(ram_map(load("ram: {size: 3584 MiB}")) == "0x0: 3 GiB, 0x100000000: 512 MiB");
         CHECK(ram_map(load("ram: {size: 16 GiB}")) == "0x0: 3 GiB, 0x100000000: 13 GiB");
     }
+    SUBCASE("q35 under 2.75 GiB is all below 4 GiB, from it exactly 2 GiB there") {
+        CHECK(ram_map(load("ram: {size: 2 GiB, layout: q35}")) == "0x0: 2 GiB");
+        CHECK(ram_map(load("ram: {size: 2815 MiB, layout: q35}")) == "0x0: 2815 MiB");
+        machine_config c = load("ram: {size: 2816 MiB, layout: q35}");
+        CHECK(c.ram.layout == ram_layout::q35);
+        CHECK(ram_map(c) == "0x0: 2 GiB, 0x100000000: 768 MiB");
+        CHECK(ram_map(load("ram: {size: 8 GiB, layout: q35}")) == "0x0: 2 GiB, 0x100000000: 6 GiB");
+        CHECK(ram_map(load("profile: i386\nram: {size: 2 GiB, layout: q35}")) == "0x0: 2 GiB");
+    }
     SUBCASE("flat is one region from 0") {
         machine_config c = load("ram: {size: 8 GiB, layout: flat}");
         CHECK(c.ram.layout == ram_layout::flat);
@@ -170,7 +179,7 @@ TEST_CASE("errors in the file name file:line:col and the dotted path") {
     CHECK(error_of("ram:\n  size: 4097\n") ==
           "test.yaml:2:9: ram.size: must be a multiple of 4 KiB (got 4097)");
     CHECK(error_of("ram:\n  layout: pcc\n") ==
-          "test.yaml:2:11: ram.layout: 'pcc' is not one of pc, flat (did you mean 'pc'?)");
+          "test.yaml:2:11: ram.layout: 'pcc' is not one of pc, q35, flat (did you mean 'pc'?)");
     CHECK(error_of("ram:\n  channels: 3\n") ==
           "test.yaml:2:13: ram.channels: must be a power of two (got 3)");
     CHECK(error_of("ram:\n  interleave: 32\n") ==
@@ -220,6 +229,94 @@ TEST_CASE("RAM regions and the profile's physical address space") {
           "test.yaml:4:7: ram.regions[0]: RAM ends at 0x100100000 beyond the 32-bit physical address space "
           "of i386");
     CHECK(ram_map(load("profile: i386\nram: {size: 3 GiB}")) == "0x0: 3 GiB");
+}
+
+TEST_CASE("ram.e820: an explicit firmware map") {
+    machine_config c = load(
+        "ram:\n"
+        "  size: 1 GiB\n"
+        "  e820:\n"
+        "    - [0, 0x9fbff, usable]\n"
+        "    - [0x100000, 1073741823, usable]\n"
+        "    - [0o1000000000, 0b111111111111111111111111111111, ACPI NVS]\n");
+    std::vector<kernel::e820_entry> expected{{0, 0x9fc00, kernel::e820_type::ram},
+                                             {0x100000, 0x3ff00000, kernel::e820_type::ram},
+                                             {0x8000000, 0x38000000, kernel::e820_type::nvs}};
+    // As given: in its order and overlapping; the firmware map sanitises it.
+    CHECK(c.ram.e820 == expected);
+    CHECK(ram_map(c) == "0x0: 1 GiB");
+    // Every word of e820_print_type is a type; reserved-like types need no RAM behind them.
+    machine_config all = load(
+        "ram:\n"
+        "  size: 1 GiB\n"
+        "  e820:\n"
+        "    - [0x0, 0xfff, usable]\n"
+        "    - [0x1000, 0x1fff, reserved]\n"
+        "    - [0x2000, 0x2fff, ACPI data]\n"
+        "    - [0x3000, 0x3fff, ACPI NVS]\n"
+        "    - [0x100000000, 0x100000fff, unusable]\n"
+        "    - [0x200000000, 0x200000fff, persistent (type 7)]\n"
+        "    - [0x300000000, 0x300000fff, persistent (type 12)]\n"
+        "    - [0x400000000, 0x400000fff, soft reserved]\n");
+    REQUIRE(all.ram.e820.size() == 8);
+    for (const kernel::e820_entry& e : all.ram.e820)
+        CHECK(to_yaml(all).find(kernel::e820_type_name(e.type) + "]") != std::string::npos);
+    CHECK(all.ram.e820[7].type == kernel::e820_type::soft_reserved);
+}
+
+TEST_CASE("ram.e820 through --set") {
+    const std::string map = "ram.e820=[[0, 0x9fbff, usable], [0x100000, 0xbfffffff, usable]]";
+    machine_config c = load_default({map});
+    REQUIRE(c.ram.e820.size() == 2);
+    CHECK(c.ram.e820[1] == kernel::e820_entry{0x100000, 0xbff00000, kernel::e820_type::ram});
+    machine_config edited = load_default({map, "ram.e820.1=[0x100000, 0x1fffffff, usable]"});
+    CHECK(edited.ram.e820[1] == kernel::e820_entry{0x100000, 0x1ff00000, kernel::e820_type::ram});
+    CHECK(default_error_of({"ram.e820=[[0, 0xffffffff, usable]]"}) ==
+          "--set ram.e820=[[0, 0xffffffff, usable]]: ram.e820[0]: e820 entry 0x0-0xffffffff usable is not "
+          "backed by RAM");
+}
+
+TEST_CASE("ram.e820 errors") {
+    auto entry = [](const std::string& e) { return "ram:\n  size: 1 GiB\n  e820:\n    - " + e + "\n"; };
+    CHECK(error_of(entry("[0, 0x9fbff]")) ==
+          "test.yaml:4:7: ram.e820[0]: expected [start, end, type], as a BIOS-e820 line gives them");
+    CHECK(error_of(entry("{start: 0, end: 0x9fbff, type: usable}")) ==
+          "test.yaml:4:7: ram.e820[0]: expected [start, end, type], as a BIOS-e820 line gives them");
+    CHECK(error_of(entry("[0, 0x9fbff, usable, 1]")) ==
+          "test.yaml:4:7: ram.e820[0]: expected [start, end, type], as a BIOS-e820 line gives them");
+    CHECK(error_of(entry("[0x2000, 0x1fff, reserved]")) ==
+          "test.yaml:4:7: ram.e820[0]: e820 entry 0x2000-0x1fff reserved ends before it starts");
+    CHECK(error_of(entry("[0, 0x9fbff, ram]")) ==
+          "test.yaml:4:20: ram.e820[0][2]: 'ram' is not one of usable, reserved, ACPI data, ACPI NVS, "
+          "unusable, persistent (type 7), persistent (type 12), soft reserved");
+    CHECK(error_of(entry("[0, 0x9fbff, ACPI Data]")) ==
+          "test.yaml:4:20: ram.e820[0][2]: 'ACPI Data' is not one of usable, reserved, ACPI data, ACPI NVS, "
+          "unusable, persistent (type 7), persistent (type 12), soft reserved (did you mean 'ACPI data'?)");
+    CHECK(error_of(entry("[0, [1], usable]")) ==
+          "test.yaml:4:11: ram.e820[0][1]: expected an address, got a list");
+    CHECK(error_of(entry("[zero, 0x9fbff, usable]")) ==
+          "test.yaml:4:8: ram.e820[0][0]: expected an address, got 'zero'");
+    CHECK(error_of(entry("[0x1g, 0x9fbff, usable]")) ==
+          "test.yaml:4:8: ram.e820[0][0]: expected an address, got '0x1g'");
+    CHECK(error_of(entry("[-1, 0x9fbff, usable]")) ==
+          "test.yaml:4:8: ram.e820[0][0]: must not be negative (got '-1')");
+    CHECK(error_of(entry("[0, 0x10000000000000000, reserved]")) ==
+          "test.yaml:4:11: ram.e820[0][1]: '0x10000000000000000' is too large");
+    CHECK(error_of(entry("[0, 0x3fffffff, usable]\n    - [0x40000000, 0x40000fff, ACPI data]")) ==
+          "test.yaml:5:7: ram.e820[1]: e820 entry 0x40000000-0x40000fff ACPI data is not backed by RAM");
+    CHECK(error_of("ram:\n  size: 4 GiB\n  e820:\n    - [0, 0x9fbff, usable]\n"
+                   "    - [0xbffff000, 0x100000fff, ACPI NVS]\n") ==
+          "test.yaml:5:7: ram.e820[1]: e820 entry 0xbffff000-0x100000fff ACPI NVS is not backed by RAM");
+    CHECK(error_of(entry("[0, 0x9fbff, usable]\n    - [0xfd00000000, 0x10000000000000, reserved]")) ==
+          "test.yaml:5:7: ram.e820[1]: e820 entry 0xfd00000000-0x10000000000000 reserved ends beyond the "
+          "52-bit physical address space of x86_64");
+    CHECK(error_of("profile: i386\nram:\n  size: 1 GiB\n  e820:\n    - [0, 0x9fbff, usable]\n"
+                   "    - [0xfd00000000, 0xffffffffff, reserved]\n") ==
+          "test.yaml:6:7: ram.e820[1]: e820 entry 0xfd00000000-0xffffffffff reserved ends beyond the 32-bit "
+          "physical address space of i386");
+    CHECK(error_of("ram:\n  e820: []\n") == "test.yaml:2:9: ram.e820: must not be empty");
+    CHECK(error_of("ram:\n  e820: {}\n") == "test.yaml:2:9: ram.e820: expected a list");
+    CHECK(error_of(entry("[0xf0000, 0xfffff, reserved]")) == "test.yaml:4:5: ram.e820: has no usable entry");
 }
 
 TEST_CASE("device errors") {
@@ -382,6 +479,8 @@ TEST_CASE("to_yaml round trips") {
     };
     round_trip(load_default());
     round_trip(load(""));
+    round_trip(load("ram: {size: 8 GiB, layout: q35}"));
+    round_trip(load("profile: i386\nram: {size: 2 GiB, layout: q35}"));
     machine_config modified =
         load_default({"profile=i386-pae", "ram.layout=flat", "ram.size=2 GiB", "bus.on_overreach=truncate",
                       "sim.quantum=250 ns", "sim.log_level=debug", "sim.seed=18446744073709551615",
@@ -395,11 +494,49 @@ TEST_CASE("to_yaml round trips") {
     CHECK(text.find("  seed: 18446744073709551615\n") != std::string::npos);
 }
 
+TEST_CASE("to_yaml writes q35 as its layout and an explicit e820 as BIOS-e820 lines") {
+    machine_config c = load(
+        "ram:\n"
+        "  size: 3 GiB\n"
+        "  layout: q35\n"
+        "  e820:\n"
+        "    - [0, 0x9fbff, usable]\n"
+        "    - [0x100000, 0x7ffeffff, usable]\n"
+        "    - [0x7fff0000, 0x7fffffff, ACPI data]\n"
+        "    - [0x100000000, 0x13fffffff, usable]\n"
+        "    - [0xb0000000, 0xbfffffff, reserved]\n");
+    std::string text = to_yaml(c);
+    CHECK(text.find("ram:\n"
+                    "  size: 3 GiB\n"
+                    "  layout: q35\n"
+                    "  e820:\n"
+                    "    - [0x0, 0x9fbff, usable]\n"
+                    "    - [0x100000, 0x7ffeffff, usable]\n"
+                    "    - [0x7fff0000, 0x7fffffff, ACPI data]\n"
+                    "    - [0x100000000, 0x13fffffff, usable]\n"
+                    "    - [0xb0000000, 0xbfffffff, reserved]\n"
+                    "  frequency: 1600 MHz\n") != std::string::npos);
+    machine_config back = load(text);
+    CHECK(back.ram.layout == ram_layout::q35);
+    CHECK(back.ram.e820 == c.ram.e820);
+    CHECK(ram_map(back) == "0x0: 2 GiB, 0x100000000: 1 GiB");
+    CHECK(to_yaml(back) == text);
+    // Explicit regions are written as regions, the map after them.
+    machine_config listed =
+        load_default({"ram.e820=[[0, 0x9fbff, usable], [0x100000000, 0x13fffffff, usable]]"});
+    std::string listed_text = to_yaml(listed);
+    CHECK(listed_text.find("    - {base: 0x100000000, size: 1 GiB}\n"
+                           "  e820:\n"
+                           "    - [0x0, 0x9fbff, usable]\n") != std::string::npos);
+    CHECK(to_yaml(load(listed_text)) == listed_text);
+}
+
 TEST_CASE("to_string spellings") {
     CHECK(to_string(machine_profile::i386_pae) == "i386-pae");
     CHECK(to_string(machine_profile::x86_64) == "x86_64");
     CHECK(to_string(overreach_policy::truncate) == "truncate");
     CHECK(to_string(ram_layout::flat) == "flat");
+    CHECK(to_string(ram_layout::q35) == "q35");
     CHECK(to_string(log_level::debug) == "debug");
 }
 

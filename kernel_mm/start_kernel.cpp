@@ -1,0 +1,273 @@
+#include "kernel_mm/start_kernel.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace memsim::kernel {
+namespace {
+
+constexpr std::uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+constexpr phys_addr_t isa_end = 0x100000;  // ISA_END_ADDRESS: the first 1 MiB
+constexpr std::uint64_t page_size = 4096;
+
+// arch/x86/include/asm/page_64_types.h and page_32_types.h.
+constexpr std::uint64_t page_offset_l4 = 0xffff888000000000;
+constexpr std::uint64_t page_offset_l5 = 0xff11000000000000;
+constexpr std::uint64_t page_offset_32 = 0xc0000000;
+constexpr std::uint64_t vmemmap_l4 = 0xffffea0000000000;
+constexpr std::uint64_t vmemmap_l5 = 0xffd4000000000000;
+
+std::uint64_t round_up(std::uint64_t x, std::uint64_t to) { return (x + to - 1) / to * to; }
+std::uint64_t kbytes(std::uint64_t pages) { return pages * 4; }
+
+// arch/x86/include/asm/sparsemem.h SECTION_SIZE_BITS: 27 on x86_64, 29 with PAE, 26 without.
+unsigned section_bits(const kernel_config& c) {
+    if (c.arch == kernel_arch::x86_64) return 27;
+    return c.pae ? 29 : 26;
+}
+
+// sizeof(struct page): 64 bytes on x86_64, 32 on i386 (LINUX-FACTS.md).
+std::uint64_t struct_page_bytes(const kernel_config& c) { return c.arch == kernel_arch::x86_64 ? 64 : 32; }
+
+}  // namespace
+
+kernel_image kernel_image::debian_686_pae() {
+    kernel_image image;
+    image.code = 9446 * KiB;
+    image.rodata = 3384 * KiB;
+    image.rwdata = 1190 * KiB;
+    image.init = 772 * KiB;
+    image.bss = 1044 * KiB;
+    return image;
+}
+
+phys_addr_t kernel_image::rodata_start() const { return round_up(text + code, page_size); }
+phys_addr_t kernel_image::data_start() const { return round_up(rodata_start() + rodata, page_size); }
+phys_addr_t kernel_image::init_start() const { return round_up(data_start() + rwdata, page_size); }
+phys_addr_t kernel_image::bss_start() const { return round_up(init_start() + init, page_size); }
+phys_addr_t kernel_image::end() const { return round_up(bss_start() + bss, page_size); }
+
+kernel_state::kernel_state(machine_ops& machine, const kernel_config& config)
+    : m_config(config),
+      m_machine(machine),
+      m_e820(config.firmware_map),
+      m_memblock([&machine](phys_addr_t base, phys_addr_t size) { machine.fill_phys(base, 0, size); }) {
+    enter_protected_mode();
+    enable_paging();
+    setup_memory_map();
+    setup_memblock();
+    init_mem_mapping();
+    sparse_init();
+    mem_init();
+    free_initmem();
+}
+
+std::uint64_t kernel_state::page_offset() const {
+    if (m_config.arch != kernel_arch::x86_64) return page_offset_32;
+    return m_config.la57 ? page_offset_l5 : page_offset_l4;
+}
+
+mmu::paging_mode kernel_state::paging_mode() const {
+    if (m_config.arch == kernel_arch::x86_64)
+        return m_config.la57 ? mmu::paging_mode::ia32e_5 : mmu::paging_mode::ia32e_4;
+    return m_config.pae ? mmu::paging_mode::pae : mmu::paging_mode::bits32;
+}
+
+void kernel_state::print(std::string text, kern_level level) {
+    m_log.print(m_machine.now(), level, std::move(text));
+}
+
+// The map the real-mode setup code had from the firmware (int 0x15, e820), as setup_arch prints
+// it and trims what the BIOS owns (arch/x86/kernel/e820.c, setup.c trim_bios_range).
+void kernel_state::setup_memory_map() {
+    print("BIOS-provided physical RAM map:");
+    for (const std::string& line : m_e820.boot_lines()) print(line);
+    if (m_config.arch == kernel_arch::x86_64 || m_config.pae)
+        print("NX (Execute Disable) protection: active");
+    print("e820: update [mem 0x00000000-0x00000fff] usable ==> reserved", kern_level::debug);
+    print("e820: remove [mem 0x000a0000-0x000fffff] usable", kern_level::debug);
+    trim_bios_range(m_e820);
+}
+
+// The real-mode setup code opens A20 and switches to protected mode (arch/x86/boot/pm.c
+// go_to_protected_mode).
+void kernel_state::enter_protected_mode() {
+    m_machine.enable_a20();
+    m_machine.charge(m_config.costs.mode_switch);
+    m_machine.write_control(control_register::cr0, mmu::cr0::pe);
+}
+
+// Early page tables (head_64.S / head_32.S): the kernel image identity-mapped and at PAGE_OFFSET,
+// in pages of the image's bss; then paging on, in long mode on x86_64.
+void kernel_state::enable_paging() {
+    phys_addr_t next = m_config.image.bss_start();
+    phys_addr_t bss_end = m_config.image.end();
+    auto from_bss = [&]() -> phys_addr_t {
+        if (next + page_size > bss_end) return 0;
+        m_machine.fill_phys(next, 0, page_size);
+        next += page_size;
+        return next - page_size;
+    };
+    m_early = std::make_unique<page_table>(paging_mode(), m_machine, from_bss);
+    mmu::page_size large =
+        paging_mode() == mmu::paging_mode::bits32 ? mmu::page_size::size_4m : mmu::page_size::size_2m;
+    std::uint64_t span = round_up(m_config.image.end(), 4 * MiB);
+    if (!m_early->map_range(0, 0, span, pte::page_kernel, large) ||
+        !m_early->map_range(page_offset(), 0, span, pte::page_kernel, large))
+        throw kernel_panic("the early page tables do not fit in the kernel image's bss");
+    m_machine.charge(m_config.costs.mode_switch);
+    using namespace mmu;
+    if (m_config.arch == kernel_arch::x86_64) {
+        m_machine.write_control(control_register::cr4, cr4::pae | cr4::pge | (m_config.la57 ? cr4::la57 : 0));
+        m_machine.write_control(control_register::efer, efer::lme | efer::nxe);
+    } else if (m_config.pae) {
+        m_machine.write_control(control_register::cr4, cr4::pae | cr4::pge);
+        m_machine.write_control(control_register::efer, efer::nxe);
+    } else {
+        m_machine.write_control(control_register::cr4, cr4::pse | cr4::pge);
+    }
+    m_machine.write_control(control_register::cr3, m_early->root());
+    m_machine.write_control(control_register::cr0, cr0::pe | cr0::wp | cr0::pg);
+}
+
+// e820__memblock_setup and early reservations: the first 1 MiB (x86 since 5.13) and the image.
+void kernel_state::setup_memblock() {
+    add_to_memblock(m_e820, m_memblock);
+    m_memblock.reserve(0, isa_end);
+    m_memblock.reserve(m_config.image.text, m_config.image.end() - m_config.image.text);
+    pfn_limits limits = pfn_limits_of(m_config.arch, m_memblock);
+    // e820__end_of_ram_pfn: max_arch_pfn is 2^(MAX_PHYSMEM_BITS - PAGE_SHIFT).
+    unsigned physmem_bits =
+        m_config.arch == kernel_arch::x86_64 ? (m_config.la57 ? 52 : 46) : (m_config.pae ? 36 : 32);
+    std::uint64_t max_arch_pfn = 1ull << (physmem_bits - page_shift);
+    print(fmt::format("last_pfn = {:#x} max_arch_pfn = {:#x}", limits.max_pfn, max_arch_pfn));
+    if (m_config.arch == kernel_arch::x86_64) {
+        pfn_t low = 0;
+        for (const memblock_region& r : m_memblock.memory().regions())
+            if (r.base < 4 * GiB) low = std::min(r.end(), 4 * GiB) >> page_shift;
+        if (low != limits.max_pfn)
+            print(fmt::format("last_pfn = {:#x} max_arch_pfn = {:#x}", low, max_arch_pfn));
+    } else {
+        // arch/x86/mm/init_32.c: the kernel's own line, then memblock is limited to low memory.
+        if (limits.max_pfn > limits.max_low_pfn)
+            print(fmt::format("{}MB HIGHMEM available.", (limits.max_pfn - limits.max_low_pfn) >> 8),
+                  kern_level::notice);
+        print(fmt::format("{}MB LOWMEM available.", limits.max_low_pfn >> 8), kern_level::notice);
+        m_memblock.set_current_limit(limits.max_low_pfn << page_shift);
+    }
+}
+
+// alloc_low_pages: page-table pages for the direct map come from memblock, zeroed.
+phys_addr_t kernel_state::alloc_table() {
+    return m_memblock.alloc_try_nid(page_size, page_size, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE);
+}
+
+// init_mem_mapping: the direct map of RAM at PAGE_OFFSET (all of it on x86_64, low memory on
+// i386) with the largest pages alignment allows, in swapper_pg_dir; then CR3 moves there.
+// The kernel-image mapping at __START_KERNEL_map is not built: no kernel code is fetched.
+void kernel_state::init_mem_mapping() {
+    m_swapper = std::make_unique<page_table>(paging_mode(), m_machine, [this] { return alloc_table(); });
+    pfn_limits limits = pfn_limits_of(m_config.arch, m_memblock);
+    bool nx = m_config.arch == kernel_arch::x86_64 || m_config.pae;
+    std::uint64_t flags = pte::page_kernel | (nx ? pte::nx : 0);
+    mmu::page_size largest = m_config.arch == kernel_arch::x86_64
+                                 ? (m_config.gbpages ? mmu::page_size::size_1g : mmu::page_size::size_2m)
+                                 : (m_config.pae ? mmu::page_size::size_2m : mmu::page_size::size_4m);
+    auto map = [&](phys_addr_t start, phys_addr_t end, mmu::page_size size) {
+        print(fmt::format("init_memory_mapping: [mem {:#010x}-{:#010x}]", start, end - 1));
+        if (!m_swapper->map_range(page_offset() + start, start, end - start, flags, size))
+            throw kernel_panic("Out of memory while building the direct map");
+    };
+    map(0, isa_end, mmu::page_size::size_4k);
+    phys_addr_t low_end = limits.max_low_pfn << page_shift;
+    std::vector<std::pair<phys_addr_t, phys_addr_t>> ranges;
+    for (const memblock_region& r : m_memblock.memory().regions()) {
+        phys_addr_t start = std::max(r.base, isa_end), end = std::min(r.end(), low_end);
+        start = round_up(start, page_size);
+        end &= ~(page_size - 1);
+        if (end > start) ranges.emplace_back(start, end);
+    }
+    for (auto [start, end] : ranges) map(start, end, largest);
+    m_machine.write_control(control_register::cr3, m_swapper->root());
+    m_machine.flush_tlb_all();
+}
+
+// sparse_init: each node's mem_map, one chunk for its present sections, from memblock above
+// 16 MiB; with SPARSEMEM_VMEMMAP (x86_64) 2 MiB aligned per section. The struct pages live in
+// host memory; this reservation is their footprint in the machine.
+void kernel_state::sparse_init() {
+    unsigned bits = section_bits(m_config);
+    std::uint64_t per_section = struct_page_bytes(m_config) << (bits - page_shift);
+    bool vmemmap = m_config.arch == kernel_arch::x86_64;
+    if (vmemmap) per_section = round_up(per_section, 2 * MiB);
+    // Memory without a node (no NUMA configuration) is node 0's, placed anywhere.
+    std::map<int, std::set<std::uint64_t>> sections;
+    for (const memblock_region& r : m_memblock.memory().regions()) {
+        int nid = r.nid == MAX_NUMNODES ? NUMA_NO_NODE : r.nid;
+        for (std::uint64_t s = r.base >> bits; s <= (r.end() - 1) >> bits; ++s) sections[nid].insert(s);
+    }
+    for (const auto& [nid, present] : sections) {
+        std::uint64_t size = present.size() * per_section;
+        phys_addr_t at =
+            m_memblock.alloc_try_nid_raw(size, vmemmap ? 2 * MiB : page_size, 16 * MiB,
+                                         MEMBLOCK_ALLOC_ACCESSIBLE, nid, vmemmap && nid != NUMA_NO_NODE);
+        if (!at) throw kernel_panic(fmt::format("Cannot allocate the memory map of node {}", nid));
+        m_memmap_bytes += size;
+    }
+}
+
+// mem_init: memblock's free ranges go to the buddy allocator; mem_init_print_info.
+void kernel_state::mem_init() {
+    page_alloc_config config;
+    config.arch = m_config.arch;
+    config.pageblock_order = m_config.arch == kernel_arch::i386 && !m_config.pae ? 10 : 9;
+    config.cpus = m_config.cpus;
+    config.min_free_kbytes = m_config.min_free_kbytes;
+    config.watermark_scale_factor = m_config.watermark_scale_factor;
+    config.page_offset = page_offset();
+    config.vmemmap_base =
+        m_config.arch == kernel_arch::x86_64 ? (m_config.la57 ? vmemmap_l5 : vmemmap_l4) : page_offset();
+    config.struct_page_bytes = struct_page_bytes(m_config);
+    config.panic_on_bug = m_config.panic_on_bug;
+    config.costs = m_config.alloc_costs;
+    m_pages = std::make_unique<page_allocator>(config, m_memblock, m_machine, m_log);
+    for (const std::string& line : zone_range_lines(m_config.arch, m_memblock)) print(line);
+    std::uint64_t present = 0;
+    for (const pglist_data& node : m_pages->nodes()) present += node.node_present_pages;
+    m_machine.charge(present * m_config.costs.memmap_init_per_page);
+    m_pages->memblock_free_all(m_memblock);
+
+    const kernel_image& image = m_config.image;
+    std::uint64_t reserved = present - m_pages->totalram_pages();
+    std::string line = fmt::format(
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, {}K init, {}K bss, {}K "
+        "reserved, "
+        "0K cma-reserved",
+        kbytes(m_pages->nr_free_pages()), kbytes(present), image.code / KiB, image.rwdata / KiB,
+        image.rodata / KiB, image.init / KiB, image.bss / KiB, kbytes(reserved));
+    if (m_config.arch == kernel_arch::i386) {
+        std::uint64_t high = 0;
+        for (const pglist_data& node : m_pages->nodes())
+            for (const zone& z : node.zones)
+                if (z.type == zone_type::highmem) high += z.managed_pages;
+        line += fmt::format(", {}K highmem", kbytes(high));
+    }
+    print(line + ")");
+}
+
+// free_initmem: the init sections are given back once boot is done.
+void kernel_state::free_initmem() {
+    const kernel_image& image = m_config.image;
+    pfn_t start = image.init_start() >> page_shift, end = image.bss_start() >> page_shift;
+    std::uint64_t freed = m_pages->free_reserved_area(start, end);
+    print(fmt::format("Freeing unused kernel image (initmem) memory: {}K", kbytes(freed)));
+}
+
+std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config) {
+    return std::make_unique<kernel_state>(machine, config);
+}
+
+}  // namespace memsim::kernel

@@ -1,0 +1,108 @@
+// The boot of the kernel's memory manager in Linux's order (init/main.c start_kernel,
+// arch/x86/kernel/setup.c setup_arch, DESIGN.md §3): real mode and the firmware map, protected
+// mode, early page tables and paging (long mode on x86_64), memblock, the direct map built as
+// real page tables, mem_map, zones, memblock retired into the buddy allocator.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernel_mm/e820.h"
+#include "kernel_mm/machine_ops.h"
+#include "kernel_mm/memblock.h"
+#include "kernel_mm/page_alloc.h"
+#include "kernel_mm/pgtable.h"
+#include "kernel_mm/printk.h"
+
+namespace memsim::kernel {
+
+// The kernel image's sections in physical memory, in vmlinux.lds order: text, rodata, data,
+// init, bss, each page aligned. The sizes default to those of a Debian 6.1 kernel.
+struct kernel_image {
+    phys_addr_t text = 0x1000000;  // CONFIG_PHYSICAL_START, KASLR off
+    std::uint64_t code = 14342 * 1024;
+    std::uint64_t rodata = 9028 * 1024;
+    std::uint64_t rwdata = 2365 * 1024;
+    std::uint64_t init = 2928 * 1024;
+    std::uint64_t bss = 5436 * 1024;
+
+    static kernel_image debian_686_pae();
+
+    phys_addr_t rodata_start() const;
+    phys_addr_t data_start() const;
+    phys_addr_t init_start() const;
+    phys_addr_t bss_start() const;
+    phys_addr_t end() const;  // _end
+};
+
+// What it costs beyond the memory accesses each step makes, in CPU cycles.
+struct boot_costs {
+    std::uint64_t mode_switch = 200;
+    std::uint64_t memmap_init_per_page = 20;  // __init_single_page of each present frame
+};
+
+struct kernel_config {
+    kernel_arch arch = kernel_arch::x86_64;
+    bool pae = false;     // i386 only: 3-level PAE paging with NX
+    bool la57 = false;    // x86_64 only: 5-level paging
+    bool gbpages = true;  // the direct map may use 1 GiB pages (x86_64)
+    e820_table firmware_map;
+    unsigned cpus = 1;
+    std::uint64_t min_free_kbytes = 0;  // 0: computed
+    std::uint64_t watermark_scale_factor = 10;
+    bool panic_on_bug = false;
+    kernel_image image;
+    boot_costs costs;
+    page_alloc_costs alloc_costs;
+};
+
+// The kernel after boot: its log, firmware map, memblock (kept for /proc/iomem and the
+// numbers), page allocator and kernel page tables (swapper_pg_dir).
+class kernel_state {
+public:
+    // Boots: every step of the sequence above, in order.
+    kernel_state(machine_ops& machine, const kernel_config& config);
+    kernel_state(const kernel_state&) = delete;
+    kernel_state& operator=(const kernel_state&) = delete;
+
+    const kernel_config& config() const { return m_config; }
+    printk_buffer& log() { return m_log; }
+    const printk_buffer& log() const { return m_log; }
+    const e820_table& e820() const { return m_e820; }
+    const memblock& blocks() const { return m_memblock; }
+    page_allocator& pages() { return *m_pages; }
+    const page_allocator& pages() const { return *m_pages; }
+    page_table& swapper_pg_dir() { return *m_swapper; }
+    std::uint64_t page_offset() const;
+    // The kernel's page tables as CR3 holds them.
+    phys_addr_t cr3() const { return m_swapper->root(); }
+
+private:
+    void print(std::string text, kern_level level = kern_level::info);
+    void setup_memory_map();
+    void enter_protected_mode();
+    void enable_paging();
+    void setup_memblock();
+    void init_mem_mapping();
+    void sparse_init();
+    void mem_init();
+    void free_initmem();
+    phys_addr_t alloc_table();
+    mmu::paging_mode paging_mode() const;
+
+    kernel_config m_config;
+    machine_ops& m_machine;
+    printk_buffer m_log;
+    e820_table m_e820;
+    memblock m_memblock;
+    std::unique_ptr<page_table> m_early;
+    std::unique_ptr<page_table> m_swapper;
+    std::unique_ptr<page_allocator> m_pages;
+    std::uint64_t m_memmap_bytes = 0;
+};
+
+// Boots the kernel on the machine; the machine's CPU ends in the profile's paging mode with
+// CR3 on swapper_pg_dir. Throws kernel_panic when memory does not suffice to boot.
+std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config);
+
+}  // namespace memsim::kernel

@@ -1,0 +1,178 @@
+// Booting the kernel's memory manager on a fake machine: the order of mode switches, the boot
+// log's lines with the numbers Linux's formulas give, the direct map as real page tables, and
+// the reservations behind the "reserved" count.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "kernel_mm/start_kernel.h"
+#include "tests/kernel_mm/fake_machine.h"
+
+namespace memsim::kernel {
+namespace {
+
+constexpr std::uint64_t MiB = 1 << 20;
+constexpr std::uint64_t GiB = 1ull << 30;
+
+// QEMU pc with SeaBIOS (LINUX-FACTS.md): 4 GiB is 3 GiB below the hole, 1 GiB above.
+e820_table pc_map(std::uint64_t ram) {
+    std::uint64_t low = ram >= 3584 * MiB ? 3 * GiB : ram;
+    e820_table map;
+    map.add(0, 0x9fc00, e820_type::ram);
+    map.add(0x9fc00, 0x400, e820_type::reserved);
+    map.add(0xf0000, 0x10000, e820_type::reserved);
+    map.add(0x100000, low - 0x20000 - 0x100000, e820_type::ram);
+    map.add(low - 0x20000, 0x20000, e820_type::reserved);
+    map.add(0xfffc0000, 0x40000, e820_type::reserved);
+    if (ram > low) map.add(4 * GiB, ram - low, e820_type::ram);
+    map.sanitize();
+    return map;
+}
+
+std::vector<std::string> lines_from(const printk_buffer& log, std::string_view first, std::size_t count) {
+    std::vector<std::string> all = log.lines();
+    auto at =
+        std::find_if(all.begin(), all.end(), [&](const std::string& l) { return l.starts_with(first); });
+    if (at == all.end()) return {};
+    return {at,
+            at + static_cast<long>(std::min<std::size_t>(count, static_cast<std::size_t>(all.end() - at)))};
+}
+
+}  // namespace
+
+TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swapper_pg_dir") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.firmware_map = pc_map(4 * GiB);
+    auto kernel = start_kernel(machine, config);
+    CHECK(machine.a20);
+    using mmu::cr0::pe, mmu::cr0::pg, mmu::cr0::wp;
+    auto& w = machine.control_writes;
+    REQUIRE(w.size() == 6);
+    CHECK(w[0] == std::pair{control_register::cr0, pe});
+    CHECK(w[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
+    CHECK(w[2] == std::pair{control_register::efer, mmu::efer::lme | mmu::efer::nxe});
+    CHECK(w[3].first == control_register::cr3);
+    // The early tables live in the image's bss.
+    CHECK(w[3].second == config.image.bss_start());
+    CHECK(w[4] == std::pair{control_register::cr0, pe | wp | pg});
+    CHECK(w[5] == std::pair{control_register::cr3, kernel->cr3()});
+    CHECK(machine.full_flushes == 1);
+}
+
+TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.firmware_map = pc_map(4 * GiB);
+    auto kernel = start_kernel(machine, config);
+    const printk_buffer& log = kernel->log();
+    CHECK(lines_from(log, "BIOS-provided", 8) ==
+          std::vector<std::string>{"BIOS-provided physical RAM map:",
+                                   "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+                                   "BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved",
+                                   "BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff] reserved",
+                                   "BIOS-e820: [mem 0x0000000000100000-0x00000000bffdffff] usable",
+                                   "BIOS-e820: [mem 0x00000000bffe0000-0x00000000bfffffff] reserved",
+                                   "BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved",
+                                   "BIOS-e820: [mem 0x0000000100000000-0x000000013fffffff] usable"});
+    CHECK(lines_from(log, "last_pfn", 2) ==
+          std::vector<std::string>{"last_pfn = 0x140000 max_arch_pfn = 0x400000000",
+                                   "last_pfn = 0xbffe0 max_arch_pfn = 0x400000000"});
+    CHECK(lines_from(log, "init_memory_mapping", 3) ==
+          std::vector<std::string>{"init_memory_mapping: [mem 0x00000000-0x000fffff]",
+                                   "init_memory_mapping: [mem 0x00100000-0xbffdffff]",
+                                   "init_memory_mapping: [mem 0x100000000-0x13fffffff]"});
+    CHECK(lines_from(log, "Zone ranges:", 5) ==
+          std::vector<std::string>{"Zone ranges:", "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
+                                   "  DMA32    [mem 0x0000000001000000-0x00000000ffffffff]",
+                                   "  Normal   [mem 0x0000000100000000-0x000000013fffffff]",
+                                   "  Device   empty"});
+    // present: 3998 + 782304 + 262144 = 1048446 pages = 4193784K. Reserved:
+    //   the first 1 MiB's memory, pfn 1..0x9e:                              158 pages
+    //   the image, 0x1000000 + code 3586 + rodata 2257 + data 592 + init 732 + bss 1359 pages: 8526
+    //   direct-map tables: PML4, PDPT, PD 0-1G, PT 0-2M, PD 2-3G, PT 0xbfe00000-0xc0000000: 6
+    //   mem_map: 32 present 128 MiB sections (24 below 3 GiB, 8 from 4 GiB) x 2 MiB:   16384
+    // = 25074 pages = 100296K; available = 1048446 - 25074 = 1023372 pages = 4093488K.
+    CHECK(log.lines("Memory:") ==
+          std::vector<std::string>{
+              "Memory: 4093488K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
+              "2928K init, 5436K bss, 100296K reserved, 0K cma-reserved)"});
+    CHECK(log.lines("Freeing unused") ==
+          std::vector<std::string>{"Freeing unused kernel image (initmem) memory: 2928K"});
+    CHECK(kernel->pages().totalram_pages() == 1023372 + 732);
+    CHECK(kernel->pages().check_invariants() == "");
+}
+
+TEST_CASE("the direct map is real page tables the software walk follows") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.firmware_map = pc_map(4 * GiB);
+    auto kernel = start_kernel(machine, config);
+    page_table& pgd = kernel->swapper_pg_dir();
+    const std::uint64_t base = 0xffff888000000000;
+    CHECK(pgd.translate(base + 0x12345678) == 0x12345678);
+    CHECK(pgd.translate(base + 0x9f123) == 0x9f123);
+    CHECK(pgd.translate(base + 0xbffdf000) == 0xbffdf000);
+    CHECK(pgd.translate(base + 4 * GiB + 5) == 4 * GiB + 5);
+    // The PCI hole and the firmware's top 128 KiB are not RAM: not mapped.
+    CHECK(pgd.translate(base + 0xbffe0000) == std::nullopt);
+    CHECK(pgd.translate(base + 0xd0000000) == std::nullopt);
+    CHECK(pgd.translate(0x1000000) == std::nullopt);  // no identity map after boot
+    CHECK(pgd.tables() == 6);
+}
+
+TEST_CASE("i386 boot: 2-level paging with PSE, low memory mapped, HighMem in the Memory: line") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.arch = kernel_arch::i386;
+    config.image = kernel_image::debian_686_pae();
+    config.firmware_map = pc_map(2 * GiB);
+    auto kernel = start_kernel(machine, config);
+    const printk_buffer& log = kernel->log();
+    CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pse | mmu::cr4::pge});
+    // 0x7ffe0 - 0x36ffe = 298978 pages of HighMem = 1167 MiB; 0x36ffe pages of low memory = 879 MiB.
+    CHECK(log.lines("", kern_level::notice) ==
+          std::vector<std::string>{"1167MB HIGHMEM available.", "879MB LOWMEM available."});
+    CHECK(lines_from(log, "Zone ranges:", 4) ==
+          std::vector<std::string>{"Zone ranges:", "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
+                                   "  Normal   [mem 0x0000000001000000-0x0000000036ffdfff]",
+                                   "  HighMem  [mem 0x0000000036ffe000-0x000000007ffdffff]"});
+    std::vector<std::string> memory = log.lines("Memory:");
+    REQUIRE(memory.size() == 1);
+    // HighMem is never reserved: all of it is managed, 298978 pages = 1195912K.
+    CHECK(memory[0].ends_with(", 1195912K highmem)"));
+    page_table& pgd = kernel->swapper_pg_dir();
+    CHECK(pgd.translate(0xc0000000 + 0x123456) == 0x123456);
+    CHECK(pgd.translate(0xc0000000 + 0x36ffd000) == 0x36ffd000);
+    CHECK(pgd.translate(0xc0000000 + 0x36ffe000) == std::nullopt);  // HighMem has no direct map
+    CHECK(kernel->pages().check_invariants() == "");
+}
+
+TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
+    SUBCASE("pae") {
+        testing::fake_machine machine;
+        kernel_config config;
+        config.arch = kernel_arch::i386;
+        config.pae = true;
+        config.image = kernel_image::debian_686_pae();
+        config.firmware_map = pc_map(8 * GiB);
+        auto kernel = start_kernel(machine, config);
+        CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
+        CHECK(machine.control_writes[2] == std::pair{control_register::efer, mmu::efer::nxe});
+        CHECK(kernel->swapper_pg_dir().translate(0xc0000000 + 0x2345678) == 0x2345678);
+        CHECK(kernel->pages().pfn_to_page((5 * GiB) >> 12) != nullptr);
+        CHECK(kernel->pages().check_invariants() == "");
+    }
+    SUBCASE("la57") {
+        testing::fake_machine machine;
+        kernel_config config;
+        config.la57 = true;
+        config.firmware_map = pc_map(2 * GiB);
+        auto kernel = start_kernel(machine, config);
+        CHECK(machine.control_writes[1] ==
+              std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge | mmu::cr4::la57});
+        CHECK(kernel->swapper_pg_dir().translate(0xff11000000000000 + 0x7654321) == 0x7654321);
+    }
+}
+
+}  // namespace memsim::kernel
