@@ -61,7 +61,7 @@ constexpr std::array e820_type_names{
 
 // ---- The schema's keys ----
 
-constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "mmu", "sim"};
+constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "mmu", "kernel", "sim"};
 constexpr std::string_view cpu_keys[] = {"frequency", "reach_bits"};
 constexpr std::string_view ram_keys[] = {"size",      "layout",         "regions",         "e820",
                                          "frequency", "latency_cycles", "bytes_per_cycle", "channels",
@@ -70,6 +70,7 @@ constexpr std::string_view region_keys[] = {"base", "size"};
 constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cycles", "on_overreach"};
 constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
+constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
 // Each channel keeps its own busy times; real memory controllers have a handful.
@@ -222,6 +223,15 @@ void read_bus(const checker& r, const at& s, bus_config& bus) {
     if (auto f = r.field(s, "on_overreach")) bus.on_overreach = r.choice(*f, overreach_names);
 }
 
+// The sysctls' own ranges (kernel/sysctl.c, mm/page_alloc.c): min_free_kbytes is `auto` or a
+// number of KiB; watermark_scale_factor 1..3000.
+void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
+    if (auto f = r.field(k, "min_free_kbytes"); f && !(f->node.IsScalar() && f->node.Scalar() == "auto"))
+        kernel.min_free_kbytes = r.integer(*f, 1, std::uint64_t{1} << 40);
+    if (auto f = r.field(k, "watermark_scale_factor")) kernel.watermark_scale_factor = r.integer(*f, 1, 3000);
+    if (auto f = r.field(k, "panic_on_bug")) kernel.panic_on_bug = r.boolean(*f);
+}
+
 void read_sim(const checker& r, const at& s, sim_config& sim) {
     if (auto f = r.field(s, "quantum")) sim.quantum = r.time(*f);
     if (auto f = r.field(s, "seed")) sim.seed = r.integer(*f, 0, std::numeric_limits<std::uint64_t>::max());
@@ -311,6 +321,7 @@ machine_config read_config(const checker& r, const YAML::Node& root) {
     std::optional<at> devices = r.field(top, "devices");
     if (devices) read_devices(r, *devices, m);
     read_mmu(r, top, m.mmu);
+    read_kernel(r, r.section(top, "kernel", kernel_keys), m.kernel);
     read_sim(r, r.section(top, "sim", sim_keys), m.sim);
     m.mmu.tlbs.seed = m.sim.seed;
     return m;

@@ -77,6 +77,13 @@ struct mmu_config {
     mmu::psc_config paging_caches;
 };
 
+// Knobs of the kernel's memory manager (the sysctls of the same names, docs/configuration.md).
+struct kernel_knobs {
+    std::uint64_t min_free_kbytes = 0;  // 0: computed from low memory at boot, as Linux does
+    std::uint64_t watermark_scale_factor = 10;
+    bool panic_on_bug = false;  // a kernel bug (bad page state, ...) stops the machine
+};
+
 struct sim_config {
     picoseconds quantum = 1 * ps_per_us;
     std::uint64_t seed = 1;
@@ -90,6 +97,7 @@ struct machine_config {
     bus_config bus;
     std::vector<dma_engine_config> dma_engines;  // YAML key `devices`, entries of type dma_engine
     mmu_config mmu;
+    kernel_knobs kernel;
     sim_config sim;
 };
 

@@ -228,6 +228,13 @@ public:
         fail(f, fmt::format("'{}' is not one of {}{}", text, choices, suggestion(text, spellings)));
     }
 
+    bool boolean(const at& f) const {
+        std::string text = scalar(f, "true or false");
+        if (text == "true") return true;
+        if (text == "false") return false;
+        fail(f, fmt::format("'{}' is not true or false", text));
+    }
+
     // Checks that a window lies within `bits` address bits, which `space` names in the message.
     void check_fits(const at& f, const ram_region& r, unsigned bits, std::string_view what,
                     std::string_view space) const {

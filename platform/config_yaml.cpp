@@ -246,6 +246,17 @@ void write_mmu(YAML::Emitter& out, const machine_config& c) {
     out << YAML::EndMap << YAML::EndMap;
 }
 
+void write_kernel(YAML::Emitter& out, const machine_config& c) {
+    begin_section(out, "kernel");
+    if (c.kernel.min_free_kbytes)
+        entry(out, "min_free_kbytes", c.kernel.min_free_kbytes);
+    else
+        entry(out, "min_free_kbytes", "auto");
+    entry(out, "watermark_scale_factor", c.kernel.watermark_scale_factor);
+    entry(out, "panic_on_bug", c.kernel.panic_on_bug ? "true" : "false");
+    out << YAML::EndMap;
+}
+
 void write_sim(YAML::Emitter& out, const machine_config& c) {
     begin_section(out, "sim");
     entry(out, "quantum", format_time(c.sim.quantum));
@@ -259,8 +270,8 @@ void write_sim(YAML::Emitter& out, const machine_config& c) {
 std::string to_yaml(const machine_config& config) {
     // One emitter per top-level key, joined by blank lines as configs/default.yaml is laid out.
     using section_writer = void (*)(YAML::Emitter&, const machine_config&);
-    constexpr section_writer sections[] = {write_profile, write_cpu, write_ram, write_bus,
-                                           write_devices, write_mmu, write_sim};
+    constexpr section_writer sections[] = {write_profile, write_cpu, write_ram,    write_bus,
+                                           write_devices, write_mmu, write_kernel, write_sim};
     std::string text;
     for (section_writer write : sections) {
         YAML::Emitter out;

@@ -460,11 +460,33 @@ mmu:
     - {name: l2_stlb, level: 2, port: unified, page_sizes: [4K, 2M], entries: 1536, ways: 12, replacement: lru, hit_latency: 7}
   paging_structure_caches: {pml5e: 2, pml4e: 4, pdpte: 4, pde: 32}
 
+kernel:
+  min_free_kbytes: auto
+  watermark_scale_factor: 10
+  panic_on_bug: false
+
 sim:
   quantum: 1 us
   seed: 1
   log_level: warning
 )");
+}
+
+TEST_CASE("kernel: the sysctls of the memory manager") {
+    machine_config c =
+        load("kernel:\n  min_free_kbytes: 67584\n  watermark_scale_factor: 150\n  panic_on_bug: true\n");
+    CHECK(c.kernel.min_free_kbytes == 67584);
+    CHECK(c.kernel.watermark_scale_factor == 150);
+    CHECK(c.kernel.panic_on_bug);
+    CHECK(load("kernel:\n  min_free_kbytes: auto\n").kernel.min_free_kbytes == 0);
+    CHECK(load_config_text(to_yaml(c), "shown").kernel.watermark_scale_factor == 150);
+    CHECK(error_of("kernel:\n  panic_on_bug: yes\n") ==
+          "test.yaml:2:17: kernel.panic_on_bug: 'yes' is not true or false");
+    CHECK(error_of("kernel:\n  watermark_scale_factor: 0\n") ==
+          "test.yaml:2:27: kernel.watermark_scale_factor: must be 1..3000 (got 0)");
+    CHECK(error_of("kernel:\n  min_free_kbytes: lots\n") ==
+          "test.yaml:2:20: kernel.min_free_kbytes: expected an integer, got 'lots'");
+    CHECK(error_of("kernel:\n  min_free: 1\n") == "test.yaml:2:3: unknown key 'min_free' in 'kernel'");
 }
 
 TEST_CASE("to_yaml round trips") {
