@@ -52,9 +52,20 @@ std::uint64_t zone_highsize(const zone& z, std::uint64_t batch, unsigned cpus) {
 
 page_allocator::page_allocator(const page_alloc_config& config, const memblock& blocks, machine_ops& machine,
                                printk_buffer& log)
-    : m_config(config), m_machine(machine), m_log(log), m_map(pfn_down(blocks.end_of_dram())) {
+    : m_config(config),
+      m_machine(machine),
+      m_cpu(machine.context()),
+      m_log(log),
+      m_map(pfn_down(blocks.end_of_dram())) {
     build_nodes(blocks);
     build_zonelists();
+    const std::vector<zone>& zones = m_nodes.front().zones;
+    for (gfp_t mask = 0; mask <= GFP_ZONEMASK; ++mask) {
+        std::optional<zone_type> top = gfp_zone(mask, configured_zones(m_config.arch));
+        auto at =
+            std::find_if(zones.begin(), zones.end(), [&](const zone& z) { return top && z.type == *top; });
+        m_highest_zone[mask] = at == zones.end() ? -1 : static_cast<int>(at - zones.begin());
+    }
 }
 
 void page_allocator::build_nodes(const memblock& blocks) {
@@ -102,6 +113,12 @@ void page_allocator::build_nodes(const memblock& blocks) {
 // fallback list the same for every node in order of distance. Without a distance table nodes
 // follow in id order starting from this one.
 void page_allocator::build_zonelists() {
+    m_zones_by_pfn.clear();
+    for (pglist_data& node : m_nodes)
+        for (zone& z : node.zones)
+            if (z.populated()) m_zones_by_pfn.push_back(&z);
+    std::sort(m_zones_by_pfn.begin(), m_zones_by_pfn.end(),
+              [](const zone* a, const zone* b) { return a->zone_start_pfn < b->zone_start_pfn; });
     for (pglist_data& node : m_nodes) {
         node.zonelist.clear();
         node.zonelist_nofallback.clear();

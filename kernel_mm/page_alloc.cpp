@@ -117,9 +117,8 @@ zone* page_allocator::zone_of(pfn_t pfn) {
 }
 
 const zone* page_allocator::zone_of(pfn_t pfn) const {
-    for (const pglist_data& node : m_nodes)
-        for (const zone& z : node.zones)
-            if (z.spans(pfn)) return &z;
+    for (const zone* z : m_zones_by_pfn)
+        if (pfn < z->zone_end_pfn()) return pfn >= z->zone_start_pfn ? z : nullptr;
     return nullptr;
 }
 
@@ -147,7 +146,7 @@ void page_allocator::free_one_page(zone& z, pfn_t pfn, unsigned order, migratety
         ++order;
         ++merges;
     }
-    m_machine.charge(m_config.costs.free_buddy * (merges + 1));
+    m_cpu.cycles += m_config.costs.free_buddy * (merges + 1);
     bool to_tail = tail || buddy_merge_likely(z, pfn, pfn ^ pages_of(order), order);
     add_to_free_list(z, pfn, order, type, to_tail);
 }
@@ -205,11 +204,11 @@ void page_allocator::free_unref_page(page* p) {
         return;
     }
     if (type >= MIGRATE_PCPTYPES) type = MIGRATE_MOVABLE;
-    per_cpu_pages& pcp = z.pcp[m_machine.cpu_id() % z.pcp.size()];
+    per_cpu_pages& pcp = this_cpu_pcp(z);
     p->index = type;
     list_add(pcp.lists[type], pfn, false);
     ++pcp.count;
-    m_machine.charge(m_config.costs.free_pcp);
+    m_cpu.cycles += m_config.costs.free_pcp;
     if (pcp.count >= pcp.high) free_pcppages_bulk(z, pcp, std::min(pcp.batch, pcp.count));
 }
 
@@ -295,7 +294,7 @@ pfn_t page_allocator::rmqueue_smallest(zone& z, unsigned order, migratetype type
         pfn_t pfn = list.head;
         del_from_free_list(z, pfn, current);
         expand(z, pfn, order, current, type);
-        m_machine.charge(m_config.costs.alloc_buddy * (current - order + 1));
+        m_cpu.cycles += m_config.costs.alloc_buddy * (current - order + 1);
         return pfn;
     }
     return no_page;
@@ -386,7 +385,7 @@ pfn_t page_allocator::rmqueue_buddy(zone& z, unsigned order, migratetype type) {
 
 // rmqueue_pcplist: refill an empty list with `batch` pages (rmqueue_bulk), take the first.
 page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
-    per_cpu_pages& pcp = z.pcp[m_machine.cpu_id() % z.pcp.size()];
+    per_cpu_pages& pcp = this_cpu_pcp(z);
     page_list& list = pcp.lists[type];
     if (list.head == no_page) {
         for (std::uint64_t i = 0; i < pcp.batch; ++i) {
@@ -401,7 +400,7 @@ page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
     pfn_t pfn = list.head;
     list_del(list, pfn);
     --pcp.count;
-    m_machine.charge(m_config.costs.alloc_pcp);
+    m_cpu.cycles += m_config.costs.alloc_pcp;
     return m_map.pfn_to_page(pfn);
 }
 
@@ -477,18 +476,19 @@ page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
         return nullptr;
     }
     // might_alloc: a request that may sleep is a bug in interrupt context.
-    if (gfpflags_allow_blocking(gfp) && m_machine.in_interrupt())
+    if (gfpflags_allow_blocking(gfp) && m_cpu.in_interrupt)
         print(kern_level::err, "BUG: sleeping function called from invalid context at mm/page_alloc.c");
-    std::optional<zone_type> top = gfp_zone(gfp, configured_zones(m_config.arch));
-    auto node =
-        std::find_if(m_nodes.begin(), m_nodes.end(), [&](const pglist_data& n) { return n.node_id == nid; });
-    if (!top || node == m_nodes.end()) {
-        kernel_bug(top ? fmt::format("alloc_pages_node: no node {}", nid)
-                       : fmt::format("alloc_pages: bad zone modifiers in gfp {}", gfp_mode(gfp)));
+    int top = m_highest_zone[gfp & GFP_ZONEMASK];
+    pglist_data* node = nid >= 0 && static_cast<std::size_t>(nid) < m_nodes.size() &&
+                                m_nodes[static_cast<std::size_t>(nid)].node_id == nid
+                            ? &m_nodes[static_cast<std::size_t>(nid)]
+                            : nullptr;
+    if (top < 0 || !node) {
+        kernel_bug(top < 0 ? fmt::format("alloc_pages: bad zone modifiers in gfp {}", gfp_mode(gfp))
+                           : fmt::format("alloc_pages_node: no node {}", nid));
         return nullptr;
     }
-    std::size_t highest = 0;
-    while (highest + 1 < node->zones.size() && node->zones[highest].type != *top) ++highest;
+    auto highest = static_cast<std::size_t>(top);
     const std::vector<zone*>& zonelist = (gfp & __GFP_THISNODE) ? node->zonelist_nofallback : node->zonelist;
     if (page* p = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, zonelist, highest)) return p;
     return alloc_pages_slowpath(gfp, order, zonelist, highest);

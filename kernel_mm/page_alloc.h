@@ -112,6 +112,7 @@ private:
     void reserve_bootmem_region(pfn_t start, pfn_t end);
     void free_range(pfn_t start, pfn_t end);
 
+    per_cpu_pages& this_cpu_pcp(zone& z) { return z.pcp[m_cpu.cpu < z.pcp.size() ? m_cpu.cpu : 0]; }
     zone* zone_of(pfn_t pfn);
     const zone* zone_of(pfn_t pfn) const;
     migratetype pageblock_migratetype(const zone& z, pfn_t pfn) const;
@@ -160,9 +161,15 @@ private:
 
     page_alloc_config m_config;
     machine_ops& m_machine;
+    cpu_context& m_cpu;
     printk_buffer& m_log;
     mem_map m_map;
     std::vector<pglist_data> m_nodes;
+    // Populated zones by address, for page_zone(); node ids index m_nodes.
+    std::vector<zone*> m_zones_by_pfn;
+    // gfp_zone() of every GFP_ZONEMASK combination as an index into a node's zones; -1 for
+    // GFP_ZONE_BAD.
+    std::array<int, GFP_ZONEMASK + 1> m_highest_zone{};
     vm_events m_events;
     std::uint64_t m_min_free_kbytes = 0;
     std::uint64_t m_bugs = 0;

@@ -96,7 +96,7 @@ void kernel_state::setup_memory_map() {
 // go_to_protected_mode).
 void kernel_state::enter_protected_mode() {
     m_machine.enable_a20();
-    m_machine.charge(m_config.costs.mode_switch);
+    m_machine.context().cycles += m_config.costs.mode_switch;
     m_machine.write_control(control_register::cr0, mmu::cr0::pe);
 }
 
@@ -118,7 +118,7 @@ void kernel_state::enable_paging() {
     if (!m_early->map_range(0, 0, span, pte::page_kernel, large) ||
         !m_early->map_range(page_offset(), 0, span, pte::page_kernel, large))
         throw kernel_panic("the early page tables do not fit in the kernel image's bss");
-    m_machine.charge(m_config.costs.mode_switch);
+    m_machine.context().cycles += m_config.costs.mode_switch;
     using namespace mmu;
     if (m_config.arch == kernel_arch::x86_64) {
         m_machine.write_control(control_register::cr4, cr4::pae | cr4::pge | (m_config.la57 ? cr4::la57 : 0));
@@ -237,7 +237,7 @@ void kernel_state::mem_init() {
     for (const std::string& line : zone_range_lines(m_config.arch, m_memblock)) print(line);
     std::uint64_t present = 0;
     for (const pglist_data& node : m_pages->nodes()) present += node.node_present_pages;
-    m_machine.charge(present * m_config.costs.memmap_init_per_page);
+    m_machine.context().cycles += present * m_config.costs.memmap_init_per_page;
     m_pages->memblock_free_all(m_memblock);
 
     const kernel_image& image = m_config.image;

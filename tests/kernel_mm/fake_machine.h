@@ -29,8 +29,8 @@ public:
     void copy_phys(phys_addr_t to, phys_addr_t from, std::size_t length) override {
         for (std::size_t i = 0; i < length; ++i) byte(to + i) = byte(from + i);
     }
-    void charge(std::uint64_t c) override { cycles += c; }
-    picoseconds now() const override { return cycles * 500; }  // a 2 GHz clock
+    cpu_context& context() override { return cpu; }
+    picoseconds now() const override { return cpu.cycles * 500; }  // a 2 GHz clock
     void write_control(control_register reg, std::uint64_t value) override {
         control_writes.push_back({reg, value});
     }
@@ -38,9 +38,7 @@ public:
     void flush_tlb_page(std::uint64_t linear) override { flushed_pages.push_back(linear); }
     void flush_tlb_pcid(std::uint16_t pcid) override { flushed_pcids.push_back(pcid); }
     void flush_tlb_all() override { ++full_flushes; }
-    unsigned cpu_id() const override { return cpu; }
     unsigned cpu_count() const override { return cpus; }
-    bool in_interrupt() const override { return interrupt; }
 
     std::uint8_t& byte(phys_addr_t addr) {
         auto& page = memory[addr >> 12];
@@ -49,15 +47,14 @@ public:
     }
 
     std::unordered_map<std::uint64_t, std::vector<std::uint8_t>> memory;
-    std::uint64_t cycles = 0;
+    cpu_context cpu;
     std::uint64_t filled = 0;
     std::vector<std::pair<control_register, std::uint64_t>> control_writes;
     std::vector<std::uint64_t> flushed_pages;
     std::vector<std::uint16_t> flushed_pcids;
     unsigned full_flushes = 0;
     bool a20 = false;
-    unsigned cpu = 0, cpus = 1;
-    bool interrupt = false;
+    unsigned cpus = 1;
 };
 
 }  // namespace memsim::kernel::testing

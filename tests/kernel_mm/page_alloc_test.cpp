@@ -7,58 +7,9 @@
 #include <random>
 
 #include "kernel_mm/page_alloc.h"
-#include "tests/kernel_mm/fake_machine.h"
+#include "tests/kernel_mm/machine_under_test.h"
 
 namespace memsim::kernel {
-namespace {
-
-constexpr std::uint64_t MiB = 1 << 20;
-constexpr std::uint64_t GiB = 1ull << 30;
-
-// The memory a PC's e820 gives Linux (page 0 trimmed) up to `ram` bytes below 4 GiB
-// (QEMU pc: at most 3 GiB below, the top 128 KiB reserved, the rest from 4 GiB), with the first
-// 1 MiB reserved as x86 Linux reserves it.
-memblock pc_memblock(std::uint64_t ram, int nid = MAX_NUMNODES) {
-    memblock blocks;
-    std::uint64_t low = ram >= 3584 * MiB ? 3 * GiB : ram;
-    blocks.add_node(0x1000, 0x9fc00 - 0x1000, nid);
-    blocks.add_node(0x100000, low - 128 * 1024 - 0x100000, nid);
-    if (ram > low) blocks.add_node(4 * GiB, ram - low, nid);
-    blocks.reserve(0, 0x100000);
-    return blocks;
-}
-
-struct machine_under_test {
-    testing::fake_machine machine;
-    printk_buffer log;
-    memblock blocks;
-    page_allocator alloc;
-
-    explicit machine_under_test(memblock b, page_alloc_config config = {})
-        : blocks(std::move(b)), alloc(config, blocks, machine, log) {
-        alloc.memblock_free_all(blocks);
-    }
-
-    zone& zone_named(zone_type type, int node = 0) {
-        for (zone& z : alloc.nodes()[static_cast<std::size_t>(node)].zones)
-            if (z.type == type) return z;
-        throw std::logic_error("no such zone");
-    }
-    std::vector<std::uint64_t> nr_free(zone_type type) {
-        std::vector<std::uint64_t> counts;
-        for (const free_area& a : zone_named(type).area) counts.push_back(a.nr_free);
-        return counts;
-    }
-    std::uint64_t pcp_pages() const {
-        std::uint64_t pages = 0;
-        for (const pglist_data& n : alloc.nodes())
-            for (const zone& z : n.zones)
-                for (const per_cpu_pages& p : z.pcp) pages += p.count;
-        return pages;
-    }
-};
-
-}  // namespace
 
 TEST_CASE("a 4 GiB pc x86_64 machine: zone spans, present and managed pages as Linux reports them") {
     machine_under_test m(pc_memblock(4 * GiB));
@@ -356,7 +307,7 @@ TEST_CASE("allocation failures print Linux's line with the GFP flags, unless __G
 
 TEST_CASE("a sleeping allocation in interrupt context is reported; an atomic one is not") {
     machine_under_test m(pc_memblock(64 * MiB));
-    m.machine.interrupt = true;
+    m.machine.cpu.in_interrupt = true;
     CHECK(m.alloc.alloc_pages(GFP_ATOMIC, 0) != nullptr);
     CHECK(m.log.lines("BUG: sleeping").empty());
     CHECK(m.alloc.alloc_pages(GFP_KERNEL, 0) != nullptr);
@@ -413,7 +364,7 @@ TEST_CASE("bad page reports are rate-limited to 60 a minute, as bad_page does") 
     for (int i = 0; i < 100; ++i) m.alloc.__free_pages(p, 0);
     CHECK(m.alloc.bugs() == 100);
     CHECK(m.log.lines("BUG: Bad page state in process").size() == 60);
-    m.machine.cycles += 61ull * 2'000'000'000;  // a minute later
+    m.machine.cpu.cycles += 61ull * 2'000'000'000;  // a minute later
     m.alloc.__free_pages(p, 0);
     CHECK(m.log.lines("BUG: Bad page state: 40 messages suppressed").size() == 1);
 }
