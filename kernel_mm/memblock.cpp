@@ -175,7 +175,19 @@ void memblock_type::set_flag(phys_addr_t base, phys_addr_t size, std::uint32_t f
     merge_regions();
 }
 
+void memblock_type::set_node(phys_addr_t base, phys_addr_t size, int nid) {
+    const auto [first, last] = isolate_range(base, size);
+    for (std::size_t i = first; i < last; ++i) m_regions[i].nid = nid;
+    merge_regions();
+}
+
 // ---- memblock -----------------------------------------------------------------------------
+
+int memblock::set_node(phys_addr_t base, phys_addr_t size, int nid) {
+    m_memory.set_node(base, size, nid);
+    m_reserved.set_node(base, size, nid);
+    return 0;
+}
 
 int memblock::add_node(phys_addr_t base, phys_addr_t size, int nid, std::uint32_t flags) {
     m_memory.add_range(base, size, nid, flags);

@@ -73,6 +73,7 @@ private:
     void add_range(phys_addr_t base, phys_addr_t size, int nid, std::uint32_t flags);
     void remove_range(phys_addr_t base, phys_addr_t size);
     void set_flag(phys_addr_t base, phys_addr_t size, std::uint32_t flag, bool set);
+    void set_node(phys_addr_t base, phys_addr_t size, int nid);
     // Splits regions at base and base + size; returns the index range of regions inside.
     std::pair<std::size_t, std::size_t> isolate_range(phys_addr_t base, phys_addr_t size);
     void insert_region(std::size_t idx, phys_addr_t base, phys_addr_t size, int nid, std::uint32_t flags);
@@ -110,6 +111,9 @@ public:
     int mark_mirror(phys_addr_t base, phys_addr_t size);
     int mark_nomap(phys_addr_t base, phys_addr_t size);
     int clear_nomap(phys_addr_t base, phys_addr_t size);
+    // memblock_set_node: the memory and reserved regions in the range belong to node nid (split
+    // at its ends, merged again with neighbours of that node).
+    int set_node(phys_addr_t base, phys_addr_t size, int nid);
 
     // memblock_find_in_range_node: a free, suitably aligned range inside [start, end) without
     // reserving it; 0 when none.

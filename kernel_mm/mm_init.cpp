@@ -95,12 +95,16 @@ void page_allocator::build_nodes(const memblock& blocks) {
                 z.spanned_pages = span->end_pfn - span->start_pfn;
                 z.present_pages = pages_in(blocks, nid, span->start_pfn, span->end_pfn);
             }
-            // memmap_init_range: every pageblock starts out MIGRATE_MOVABLE.
-            std::uint64_t blocks_in_zone = z.spanned_pages
-                                               ? ((z.zone_end_pfn() - 1) >> m_config.pageblock_order) -
-                                                     (z.zone_start_pfn >> m_config.pageblock_order) + 1
-                                               : 0;
-            z.pageblock_type.assign(blocks_in_zone, MIGRATE_MOVABLE);
+            // memmap_init_range marks MIGRATE_MOVABLE each pageblock whose first pfn is memory it
+            // initialises; the others keep 0, MIGRATE_UNMOVABLE (DMA's first, as pfn 0 is not RAM).
+            unsigned order = m_config.pageblock_order;
+            pfn_t first = z.zone_start_pfn >> order;
+            std::uint64_t blocks_in_zone =
+                z.spanned_pages ? ((z.zone_end_pfn() - 1) >> order) - first + 1 : 0;
+            z.pageblock_type.assign(blocks_in_zone, MIGRATE_UNMOVABLE);
+            for (std::uint64_t b = 0; b < blocks_in_zone; ++b)
+                if (blocks.is_memory((first + b) << order << page_shift))
+                    z.pageblock_type[b] = MIGRATE_MOVABLE;
             z.pcp.resize(m_config.cpus);
             node.node_present_pages += z.present_pages;
             node.zones.push_back(std::move(z));
@@ -151,6 +155,7 @@ void page_allocator::free_range(pfn_t start, pfn_t end) {
         while (start + (pfn_t{1} << order) > end) --order;
         zone& z = *zone_of(start);
         z.managed_pages += pfn_t{1} << order;
+        m_events.pgfree += pfn_t{1} << order;  // __free_pages_ok counts boot's frees too
         free_one_page(z, start, order, pageblock_migratetype(z, start), true);
         start += pfn_t{1} << order;
     }

@@ -19,7 +19,8 @@ inline constexpr unsigned MAX_PAGE_ORDER = 10;
 inline constexpr unsigned NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1;
 inline constexpr unsigned PAGE_ALLOC_COSTLY_ORDER = 3;
 
-// enum migratetype with CONFIG_CMA, as Debian builds it; the first three have per-CPU lists.
+// enum migratetype; the first three have per-CPU lists. MIGRATE_CMA is kept as a type though
+// Debian's kernels are built without CONFIG_CMA (no CMA memory exists; /proc leaves it out).
 enum migratetype : std::uint8_t {
     MIGRATE_UNMOVABLE,
     MIGRATE_MOVABLE,

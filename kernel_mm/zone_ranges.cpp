@@ -1,6 +1,7 @@
 #include "kernel_mm/zone_ranges.h"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -62,9 +63,16 @@ std::vector<std::string> zone_range_lines(kernel_arch arch, const memblock& bloc
     }
     lines.push_back("Movable zone start for each node");
     lines.push_back("Early memory node ranges");
-    for (const memblock_region& r : blocks.memory().regions())
-        lines.push_back(fmt::format("  node {:>3}: {}", 0, mem_range(pfn_up(r.base), pfn_down(r.end()))));
-    lines.push_back(fmt::format("Initmem setup node 0 {}", mem_range(limits.min_pfn, limits.max_pfn)));
+    // Memory without a node yet is node 0's, as on a machine without NUMA.
+    std::map<int, std::pair<std::uint64_t, std::uint64_t>> spans;
+    for (const memblock_region& r : blocks.memory().regions()) {
+        int nid = r.nid == MAX_NUMNODES ? 0 : r.nid;
+        lines.push_back(fmt::format("  node {:>3}: {}", nid, mem_range(pfn_up(r.base), pfn_down(r.end()))));
+        auto [it, fresh] = spans.try_emplace(nid, pfn_up(r.base), pfn_down(r.end()));
+        if (!fresh) it->second.second = std::max(it->second.second, pfn_down(r.end()));
+    }
+    for (auto [nid, span] : spans)
+        lines.push_back(fmt::format("Initmem setup node {} {}", nid, mem_range(span.first, span.second)));
     return lines;
 }
 

@@ -138,6 +138,20 @@ TEST_CASE("memblock_add: regions, nids and flags, overlaps and merges") {
     }
 }
 
+TEST_CASE("memblock_set_node: a range's memory and reservations move to a node, split at its ends") {
+    memblock mb;
+    mb.add(0, SZ_1G);
+    mb.reserve(SZ_256M, SZ_16M);
+    CHECK(mb.set_node(SZ_512M, SZ_512M, 1) == 0);
+    CHECK(mb.memory().regions() == regions{rgn(0, SZ_512M), rgn(SZ_512M, SZ_512M, 1)});
+    CHECK(mb.set_node(0, SZ_512M, 0) == 0);
+    CHECK(mb.memory().regions() == regions{rgn(0, SZ_512M, 0), rgn(SZ_512M, SZ_512M, 1)});
+    CHECK(mb.reserved().regions() == regions{rgn(SZ_256M, SZ_16M, 0)});
+    // Neighbours of one node merge again.
+    CHECK(mb.set_node(SZ_512M, SZ_512M, 0) == 0);
+    CHECK(mb.memory().regions() == regions{rgn(0, SZ_1G, 0)});
+}
+
 TEST_CASE("memblock_reserve: the same rules on the reserved array") {
     memblock mb;
     SUBCASE("simple, with no node") {

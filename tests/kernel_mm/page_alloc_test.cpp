@@ -67,24 +67,44 @@ TEST_CASE("watermarks, lowmem_reserve and per-CPU batch/high follow mm/page_allo
     CHECK(m.zone_named(zone_type::dma).pcp[0].high == 10);
 }
 
-TEST_CASE("an order-0 GFP_DMA page steals an order-10 movable block and splits it once per order") {
+TEST_CASE("an order-0 GFP_DMA page comes from DMA's first pageblock, unmovable as pfn 0 is no RAM") {
     machine_under_test m(pc_memblock(4 * GiB));
+    zone& dma = m.zone_named(zone_type::dma);
+    // memmap_init_range never marked pageblock 0 (it starts at pfn 0, not memory): it is
+    // MIGRATE_UNMOVABLE, and the order-8 block at 0x100 that boot freed into it is on that list.
+    CHECK(dma.pageblock_type[0] == MIGRATE_UNMOVABLE);
+    CHECK(dma.pageblock_type[1] == MIGRATE_MOVABLE);
     page* p = m.alloc.alloc_pages(GFP_DMA, 0);
     REQUIRE(p != nullptr);
-    // Unmovable has nothing: __rmqueue_fallback takes the largest movable block (the first,
-    // pfn 0x400, as memblock freed to the tail) whole, and expand() leaves one block per order.
-    CHECK(m.alloc.page_to_pfn(p) == 0x400);
+    CHECK(m.alloc.page_to_pfn(p) == 0x100);
     CHECK(p->refcount == 1);
     CHECK(p->mapcount() == -1);
-    CHECK(m.nr_free(zone_type::dma) == std::vector<std::uint64_t>{1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2});
-    zone& dma = m.zone_named(zone_type::dma);
+    // expand() leaves one block of each order below 8.
+    CHECK(m.nr_free(zone_type::dma) == std::vector<std::uint64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 3});
     CHECK(dma.area[0].free_list[MIGRATE_UNMOVABLE].count == 1);
-    CHECK(dma.pageblock_type[(0x400 >> 9) - 0] == MIGRATE_UNMOVABLE);
     CHECK(m.alloc.events().pgalloc_of(zone_type::dma) == 1);
     // Freed, it waits on the per-CPU list (not in nr_free) until the list passes `high`.
     m.alloc.__free_pages(p, 0);
     CHECK(m.pcp_pages() == 1);
     CHECK(dma.counters.nr_free_pages == 3839);
+    CHECK(m.alloc.check_invariants() == "");
+}
+
+TEST_CASE("an unmovable request with no unmovable block steals a whole movable one") {
+    machine_under_test m(pc_memblock(4 * GiB));
+    zone& normal = m.zone_named(zone_type::normal);
+    // Normal is all movable: __rmqueue_fallback takes the largest movable block (the first,
+    // pfn 0x100000, as memblock freed to the tail), both its pageblocks become unmovable, and
+    // the per-CPU list is filled with a batch of 63 from it.
+    page* p = m.alloc.alloc_pages(GFP_KERNEL, 0);
+    REQUIRE(p != nullptr);
+    CHECK(m.alloc.page_to_pfn(p) == 0x100000);
+    CHECK(normal.pageblock_type[0] == MIGRATE_UNMOVABLE);
+    CHECK(normal.pageblock_type[1] == MIGRATE_UNMOVABLE);
+    CHECK(normal.pageblock_type[2] == MIGRATE_MOVABLE);
+    CHECK(normal.pcp[0].count == 62);
+    CHECK(normal.area[10].nr_free == 255);
+    CHECK(normal.counters.nr_free_pages == 262144 - 63);
     CHECK(m.alloc.check_invariants() == "");
 }
 
