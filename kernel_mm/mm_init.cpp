@@ -113,9 +113,9 @@ void page_allocator::build_nodes(const memblock& blocks) {
     }
 }
 
-// build_zonelists: this node's zones from the highest down (ZONELIST_NOFALLBACK), and for the
-// fallback list the same for every node in order of distance. Without a distance table nodes
-// follow in id order starting from this one.
+// build_zonelists: for each node its zones from the highest down (ZONELIST_NOFALLBACK), and
+// for the fallback list the same for every node, nearest first (ties by node id, as
+// find_next_best_node breaks them without load balancing).
 void page_allocator::build_zonelists() {
     m_zones_by_pfn.clear();
     for (pglist_data& node : m_nodes)
@@ -123,15 +123,25 @@ void page_allocator::build_zonelists() {
             if (z.populated()) m_zones_by_pfn.push_back(&z);
     std::sort(m_zones_by_pfn.begin(), m_zones_by_pfn.end(),
               [](const zone* a, const zone* b) { return a->zone_start_pfn < b->zone_start_pfn; });
-    for (pglist_data& node : m_nodes) {
+    auto distance = [&](std::size_t a, std::size_t b) -> unsigned {
+        const auto& table = m_config.node_distance;
+        if (a < table.size() && b < table[a].size()) return table[a][b];
+        return a == b ? 10 : 20;
+    };
+    for (std::size_t n = 0; n < m_nodes.size(); ++n) {
+        pglist_data& node = m_nodes[n];
+        std::vector<std::size_t> order(m_nodes.size());
+        for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return distance(n, a) < distance(n, b); });
         node.zonelist.clear();
         node.zonelist_nofallback.clear();
-        for (std::size_t k = 0; k < m_nodes.size(); ++k) {
-            pglist_data& other = m_nodes[(&node - m_nodes.data() + k) % m_nodes.size()];
+        for (std::size_t k : order) {
+            pglist_data& other = m_nodes[k];
             for (auto z = other.zones.rbegin(); z != other.zones.rend(); ++z) {
                 if (!z->populated()) continue;
                 node.zonelist.push_back(&*z);
-                if (&other == &node) node.zonelist_nofallback.push_back(&*z);
+                if (k == n) node.zonelist_nofallback.push_back(&*z);
             }
         }
     }

@@ -50,6 +50,8 @@ struct page_alloc_config {
     std::uint64_t struct_page_bytes = 64;
     bool panic_on_bug = false;
     page_alloc_costs costs;
+    // node_distance[a][b] (the SLIT); empty: 10 to itself, 20 to any other node.
+    std::vector<std::vector<unsigned>> node_distance;
 };
 
 // kernel.panic_on_bug: a kernel bug stops the machine ("Kernel panic - not syncing").

@@ -136,6 +136,7 @@ void kernel_state::enable_paging() {
 // e820__memblock_setup and early reservations: the first 1 MiB (x86 since 5.13) and the image.
 void kernel_state::setup_memblock() {
     add_to_memblock(m_e820, m_memblock);
+    if (m_config.arch == kernel_arch::x86_64) numa_init();
     m_memblock.reserve(0, isa_end);
     m_memblock.reserve(m_config.image.text, m_config.image.end() - m_config.image.text);
     pfn_limits limits = pfn_limits_of(m_config.arch, m_memblock);
@@ -157,6 +158,23 @@ void kernel_state::setup_memblock() {
                   kern_level::notice);
         print(fmt::format("{}MB LOWMEM available.", limits.max_low_pfn >> 8), kern_level::notice);
         m_memblock.set_current_limit(limits.max_low_pfn << page_shift);
+    }
+}
+
+// arch/x86/mm/numa.c: the configured nodes' ranges (numa_memblks), or one node faked over all
+// memory when there are none (dummy_numa_init, as Debian's CONFIG_NUMA kernels print it).
+void kernel_state::numa_init() {
+    if (m_config.numa_memblks.empty()) {
+        print("No NUMA configuration found");
+        print(fmt::format("Faking a node at [mem {:#018x}-{:#018x}]", 0, m_memblock.end_of_dram() - 1));
+        m_memblock.set_node(0, m_memblock.end_of_dram(), 0);
+        return;
+    }
+    print(fmt::format("NUMA: Initialized distance table, cnt={}", m_config.numa_distance.size()));
+    for (const numa_memblk& mb : m_config.numa_memblks) {
+        print(fmt::format("ACPI: SRAT: Node {} PXM {} [mem {:#010x}-{:#010x}]", mb.nid, mb.nid, mb.start,
+                          mb.end - 1));
+        m_memblock.set_node(mb.start, mb.end - mb.start, mb.nid);
     }
 }
 
@@ -233,6 +251,7 @@ void kernel_state::mem_init() {
     config.struct_page_bytes = struct_page_bytes(m_config);
     config.panic_on_bug = m_config.panic_on_bug;
     config.costs = m_config.alloc_costs;
+    config.node_distance = m_config.numa_distance;
     m_pages = std::make_unique<page_allocator>(config, m_memblock, m_machine, m_log);
     for (const std::string& line : zone_range_lines(m_config.arch, m_memblock)) print(line);
     std::uint64_t present = 0;

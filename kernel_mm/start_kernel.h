@@ -41,6 +41,12 @@ struct boot_costs {
     std::uint64_t memmap_init_per_page = 20;  // __init_single_page of each present frame
 };
 
+// A range of memory and its node, as an ACPI SRAT memory-affinity entry gives it.
+struct numa_memblk {
+    phys_addr_t start = 0, end = 0;  // end exclusive
+    int nid = 0;
+};
+
 struct kernel_config {
     kernel_arch arch = kernel_arch::x86_64;
     bool pae = false;     // i386 only: 3-level PAE paging with NX
@@ -48,6 +54,10 @@ struct kernel_config {
     bool gbpages = true;  // the direct map may use 1 GiB pages (x86_64)
     e820_table firmware_map;
     unsigned cpus = 1;
+    // NUMA (x86_64): node ranges and the SLIT distance table; with no ranges the kernel finds no
+    // NUMA configuration and fakes one node over all memory (dummy_numa_init).
+    std::vector<numa_memblk> numa_memblks;
+    std::vector<std::vector<unsigned>> numa_distance;
     std::uint64_t min_free_kbytes = 0;  // 0: computed
     std::uint64_t watermark_scale_factor = 10;
     bool panic_on_bug = false;
@@ -83,6 +93,7 @@ private:
     void enter_protected_mode();
     void enable_paging();
     void setup_memblock();
+    void numa_init();
     void init_mem_mapping();
     void sparse_init();
     void mem_init();

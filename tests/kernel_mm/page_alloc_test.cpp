@@ -253,6 +253,27 @@ TEST_CASE("__GFP_THISNODE stays on its node; without it the zonelist reaches the
     CHECK(m.alloc.check_invariants() == "");
 }
 
+TEST_CASE("zonelists follow the distance table: the nearest node first, ties by id") {
+    memblock blocks;
+    blocks.add_node(0x1000, 0x9fc00 - 0x1000, 0);
+    blocks.add_node(0x100000, 64 * MiB - 0x100000, 0);
+    blocks.add_node(64 * MiB, 64 * MiB, 1);
+    blocks.add_node(128 * MiB, 64 * MiB, 2);
+    blocks.reserve(0, 0x100000);
+    page_alloc_config config;
+    config.node_distance = {{10, 30, 20}, {30, 10, 20}, {20, 20, 10}};
+    machine_under_test m(std::move(blocks), config);
+    auto nodes_of = [](const std::vector<zone*>& list) {
+        std::vector<int> out;
+        for (const zone* z : list)
+            if (out.empty() || out.back() != z->node) out.push_back(z->node);
+        return out;
+    };
+    CHECK(nodes_of(m.alloc.nodes()[0].zonelist) == std::vector<int>{0, 2, 1});
+    CHECK(nodes_of(m.alloc.nodes()[1].zonelist) == std::vector<int>{1, 2, 0});
+    CHECK(nodes_of(m.alloc.nodes()[2].zonelist) == std::vector<int>{2, 0, 1});
+}
+
 TEST_CASE("__free_pages of a still-referenced order-2 block frees all but its first page") {
     machine_under_test m(pc_memblock(64 * MiB));
     std::uint64_t before = m.alloc.nr_free_pages() + m.pcp_pages();

@@ -176,3 +176,54 @@ TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
 }
 
 }  // namespace memsim::kernel
+
+namespace memsim::kernel {
+
+TEST_CASE("NUMA: nodes from SRAT-like ranges, their zones, and zonelists nearest first") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.firmware_map = pc_map(8 * GiB);
+    config.numa_memblks = {{0, 4 * GiB, 0}, {4 * GiB, 9 * GiB, 1}};
+    config.numa_distance = {{10, 21}, {21, 10}};
+    auto kernel = start_kernel(machine, config);
+    const printk_buffer& log = kernel->log();
+    CHECK(log.lines("NUMA:") == std::vector<std::string>{"NUMA: Initialized distance table, cnt=2"});
+    CHECK(lines_from(log, "Early memory node ranges", 6) ==
+          std::vector<std::string>{"Early memory node ranges",
+                                   "  node   0: [mem 0x0000000000001000-0x000000000009efff]",
+                                   "  node   0: [mem 0x0000000000100000-0x00000000bffdffff]",
+                                   "  node   1: [mem 0x0000000100000000-0x000000023fffffff]",
+                                   "Initmem setup node 0 [mem 0x0000000000001000-0x00000000bffdffff]",
+                                   "Initmem setup node 1 [mem 0x0000000100000000-0x000000023fffffff]"});
+    const auto& nodes = kernel->pages().nodes();
+    REQUIRE(nodes.size() == 2);
+    // Node 0 has DMA and DMA32 (all below 4 GiB), node 1 only Normal.
+    auto types = [](const std::vector<zone*>& list) {
+        std::vector<std::pair<int, zone_type>> out;
+        for (const zone* z : list) out.emplace_back(z->node, z->type);
+        return out;
+    };
+    using P = std::pair<int, zone_type>;
+    CHECK(types(nodes[0].zonelist) ==
+          std::vector<P>{{0, zone_type::dma32}, {0, zone_type::dma}, {1, zone_type::normal}});
+    CHECK(types(nodes[1].zonelist) ==
+          std::vector<P>{{1, zone_type::normal}, {0, zone_type::dma32}, {0, zone_type::dma}});
+    CHECK(types(nodes[1].zonelist_nofallback) == std::vector<P>{{1, zone_type::normal}});
+    // GFP_KERNEL on node 0 has no Normal there and takes DMA32 before reaching node 1.
+    page* p = kernel->pages().alloc_pages_node(0, GFP_KERNEL, 0);
+    REQUIRE(p);
+    CHECK(kernel->pages().page_zone(p).type == zone_type::dma32);
+    CHECK(kernel->pages().check_invariants() == "");
+}
+
+TEST_CASE("without NUMA ranges x86_64 fakes one node, as dummy_numa_init says") {
+    testing::fake_machine machine;
+    kernel_config config;
+    config.firmware_map = pc_map(4 * GiB);
+    auto kernel = start_kernel(machine, config);
+    CHECK(lines_from(kernel->log(), "No NUMA", 2) ==
+          std::vector<std::string>{"No NUMA configuration found",
+                                   "Faking a node at [mem 0x0000000000000000-0x000000013fffffff]"});
+}
+
+}  // namespace memsim::kernel
