@@ -61,7 +61,8 @@ constexpr std::array e820_type_names{
 
 // ---- The schema's keys ----
 
-constexpr std::string_view top_keys[] = {"profile", "cpu", "ram", "bus", "devices", "mmu", "kernel", "sim"};
+constexpr std::string_view top_keys[] = {"profile", "cpu",  "ram",    "bus", "devices",
+                                         "mmu",     "numa", "kernel", "sim"};
 constexpr std::string_view cpu_keys[] = {"frequency", "reach_bits"};
 constexpr std::string_view ram_keys[] = {"size",      "layout",         "regions",         "e820",
                                          "frequency", "latency_cycles", "bytes_per_cycle", "channels",
@@ -70,6 +71,7 @@ constexpr std::string_view region_keys[] = {"base", "size"};
 constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cycles", "on_overreach"};
 constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
+constexpr std::string_view numa_keys[] = {"nodes", "distances"};
 constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
@@ -223,6 +225,36 @@ void read_bus(const checker& r, const at& s, bus_config& bus) {
     if (auto f = r.field(s, "on_overreach")) bus.on_overreach = r.choice(*f, overreach_names);
 }
 
+// MAX_NUMNODES of this model (memblock.h); the SLIT's values: 10 local, up to 254 remote.
+constexpr std::size_t max_numa_nodes = 64;
+
+void read_numa(const checker& r, const at& n, const machine_config& m, numa_config& numa) {
+    std::optional<at> nodes = r.field(n, "nodes"), distances = r.field(n, "distances");
+    std::vector<at> sizes = nodes ? r.entries(*nodes) : std::vector<at>{};
+    std::vector<at> rows = distances ? r.entries(*distances) : std::vector<at>{};
+    if (sizes.empty()) {
+        if (!rows.empty()) r.fail(*distances, "distances without nodes");
+        return;
+    }
+    if (m.profile != machine_profile::x86_64) r.fail(*nodes, "NUMA needs the x86_64 profile");
+    if (sizes.size() > max_numa_nodes) r.fail(*nodes, fmt::format("at most {} nodes", max_numa_nodes));
+    std::uint64_t total = 0;
+    for (const at& s : sizes) total += numa.node_sizes.emplace_back(r.pages(s));
+    if (total != m.ram.size)
+        r.fail(*nodes, fmt::format("the nodes hold {} but ram.size is {}", format_size(total),
+                                   format_size(m.ram.size)));
+    if (rows.empty()) return;
+    if (rows.size() != sizes.size())
+        r.fail(*distances, fmt::format("expected {} rows, one per node", sizes.size()));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        std::vector<at> row = r.entries(rows[i]);
+        if (row.size() != sizes.size()) r.fail(rows[i], fmt::format("expected {} distances", sizes.size()));
+        auto& out = numa.distances.emplace_back();
+        for (std::size_t j = 0; j < row.size(); ++j)
+            out.push_back(i == j ? r.uint(row[j], 10, 10) : r.uint(row[j], 11, 254));
+    }
+}
+
 // The sysctls' own ranges (kernel/sysctl.c, mm/page_alloc.c): min_free_kbytes is `auto` or a
 // number of KiB; watermark_scale_factor 1..3000.
 void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
@@ -321,6 +353,7 @@ machine_config read_config(const checker& r, const YAML::Node& root) {
     std::optional<at> devices = r.field(top, "devices");
     if (devices) read_devices(r, *devices, m);
     read_mmu(r, top, m.mmu);
+    read_numa(r, r.section(top, "numa", numa_keys), m, m.numa);
     read_kernel(r, r.section(top, "kernel", kernel_keys), m.kernel);
     read_sim(r, r.section(top, "sim", sim_keys), m.sim);
     m.mmu.tlbs.seed = m.sim.seed;

@@ -77,6 +77,13 @@ struct mmu_config {
     mmu::psc_config paging_caches;
 };
 
+// NUMA (x86_64): RAM split into nodes in address order, and the SLIT distance table between
+// them (10 to itself; empty: 20 between any two nodes). No nodes: one node, no NUMA.
+struct numa_config {
+    std::vector<std::uint64_t> node_sizes;
+    std::vector<std::vector<unsigned>> distances;
+};
+
 // Knobs of the kernel's memory manager (the sysctls of the same names, docs/configuration.md).
 struct kernel_knobs {
     std::uint64_t min_free_kbytes = 0;  // 0: computed from low memory at boot, as Linux does
@@ -97,6 +104,7 @@ struct machine_config {
     bus_config bus;
     std::vector<dma_engine_config> dma_engines;  // YAML key `devices`, entries of type dma_engine
     mmu_config mmu;
+    numa_config numa;
     kernel_knobs kernel;
     sim_config sim;
 };

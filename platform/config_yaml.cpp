@@ -246,6 +246,20 @@ void write_mmu(YAML::Emitter& out, const machine_config& c) {
     out << YAML::EndMap << YAML::EndMap;
 }
 
+void write_numa(YAML::Emitter& out, const machine_config& c) {
+    begin_section(out, "numa");
+    out << YAML::Key << "nodes" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (std::uint64_t size : c.numa.node_sizes) out << format_size(size);
+    out << YAML::EndSeq;
+    out << YAML::Key << "distances" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& row : c.numa.distances) {
+        out << YAML::Flow << YAML::BeginSeq;
+        for (unsigned d : row) out << d;
+        out << YAML::EndSeq;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
+}
+
 void write_kernel(YAML::Emitter& out, const machine_config& c) {
     begin_section(out, "kernel");
     if (c.kernel.min_free_kbytes)
@@ -270,8 +284,8 @@ void write_sim(YAML::Emitter& out, const machine_config& c) {
 std::string to_yaml(const machine_config& config) {
     // One emitter per top-level key, joined by blank lines as configs/default.yaml is laid out.
     using section_writer = void (*)(YAML::Emitter&, const machine_config&);
-    constexpr section_writer sections[] = {write_profile, write_cpu, write_ram,    write_bus,
-                                           write_devices, write_mmu, write_kernel, write_sim};
+    constexpr section_writer sections[] = {write_profile, write_cpu,  write_ram,    write_bus, write_devices,
+                                           write_mmu,     write_numa, write_kernel, write_sim};
     std::string text;
     for (section_writer write : sections) {
         YAML::Emitter out;

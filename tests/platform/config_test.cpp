@@ -460,6 +460,10 @@ mmu:
     - {name: l2_stlb, level: 2, port: unified, page_sizes: [4K, 2M], entries: 1536, ways: 12, replacement: lru, hit_latency: 7}
   paging_structure_caches: {pml5e: 2, pml4e: 4, pdpte: 4, pde: 32}
 
+numa:
+  nodes: []
+  distances: []
+
 kernel:
   min_free_kbytes: auto
   watermark_scale_factor: 10
@@ -470,6 +474,28 @@ sim:
   seed: 1
   log_level: warning
 )");
+}
+
+TEST_CASE("numa: RAM split into nodes with a distance table") {
+    machine_config c =
+        load("ram:\n  size: 8 GiB\nnuma:\n  nodes: [4 GiB, 4 GiB]\n  distances: [[10, 21], [21, 10]]\n");
+    CHECK(c.numa.node_sizes == std::vector<std::uint64_t>{4 * GiB, 4 * GiB});
+    CHECK(c.numa.distances == std::vector<std::vector<unsigned>>{{10, 21}, {21, 10}});
+    machine_config shown = load_config_text(to_yaml(c), "shown");
+    CHECK(shown.numa.distances == c.numa.distances);
+    CHECK(load("numa:\n  nodes: []\n").numa.node_sizes.empty());
+    CHECK(error_of("numa:\n  nodes: [1 GiB]\n") ==
+          "test.yaml:2:10: numa.nodes: the nodes hold 1 GiB but ram.size is 4 GiB");
+    CHECK(error_of("profile: i386\nram:\n  size: 1 GiB\nnuma:\n  nodes: [1 GiB]\n") ==
+          "test.yaml:5:10: numa.nodes: NUMA needs the x86_64 profile");
+    CHECK(error_of("numa:\n  nodes: [2 GiB, 2 GiB]\n  distances: [[10, 20]]\n") ==
+          "test.yaml:3:14: numa.distances: expected 2 rows, one per node");
+    CHECK(error_of("numa:\n  nodes: [2 GiB, 2 GiB]\n  distances: [[10, 20], [5, 10]]\n") ==
+          "test.yaml:3:26: numa.distances[1][0]: must be 11..254 (got 5)");
+    CHECK(error_of("numa:\n  nodes: [2 GiB, 2 GiB]\n  distances: [[12, 20], [20, 10]]\n") ==
+          "test.yaml:3:16: numa.distances[0][0]: must be 10..10 (got 12)");
+    CHECK(error_of("numa:\n  distances: [[10]]\n") ==
+          "test.yaml:2:14: numa.distances: distances without nodes");
 }
 
 TEST_CASE("kernel: the sysctls of the memory manager") {
