@@ -76,7 +76,11 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
 }
 
 void cpu_core::run() {
-    if (!m_workload) return;
+    if (m_firmware) m_firmware->boot(*this);
+    if (!m_workload) {
+        port.quantum.sync();
+        return;
+    }
     const std::vector<op>& ops = m_workload->ops;
     while (m_next < ops.size()) {
         take_interrupts();
@@ -135,9 +139,11 @@ bool cpu_core::execute(const op& o) {
             return true;
         case op_kind::cpl:
             m_user = o.value == 3;
+            forget_hits();
             return true;
         case op_kind::ac:
             m_cr.eflags_ac = o.value != 0;
+            forget_hits();
             return true;
         case op_kind::invpcid:
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
@@ -173,6 +179,7 @@ bool cpu_core::write_cr0(const op& o) {
         return general_protection(o, "CR0.PG set with EFER.LME set and CR4.PAE clear");
     bool paging_changed = (value ^ m_cr.cr0) & mmu::cr0::pg;
     m_cr.cr0 = value;
+    forget_hits();
     bool long_mode = (value & mmu::cr0::pg) && (m_cr.efer & mmu::efer::lme);
     m_cr.efer = long_mode ? m_cr.efer | mmu::efer::lma : m_cr.efer & ~mmu::efer::lma;
     if (paging_changed) flush_everything();
@@ -185,6 +192,7 @@ bool cpu_core::write_efer(const op& o) {
     if ((m_cr.cr0 & mmu::cr0::pg) && ((o.value ^ m_cr.efer) & mmu::efer::lme))
         return general_protection(o, "EFER.LME changed while CR0.PG is set");
     m_cr.efer = (o.value & ~mmu::efer::lma) | (m_cr.efer & mmu::efer::lma);
+    forget_hits();
     return true;
 }
 
@@ -193,6 +201,7 @@ bool cpu_core::write_efer(const op& o) {
 void cpu_core::write_cr3(std::uint64_t value) {
     bool keep = (m_cr.cr4 & mmu::cr4::pcide) && (value & mmu::cr3::no_flush);
     m_cr.cr3 = value & ~mmu::cr3::no_flush;
+    forget_hits();
     if (keep) return;
     // Without PCIDE every entry is PCID 0's, so this is the whole non-global flush.
     m_tlbs.flush_pcid(mmu::current_pcid(m_cr), true);
@@ -214,6 +223,7 @@ bool cpu_core::write_cr4(const op& o) {
         return general_protection(o, "CR4.PCIDE set outside IA-32e mode or with CR3[11:0] not 0");
     bool pcide_cleared = changed & m_cr.cr4 & mmu::cr4::pcide;
     m_cr.cr4 = value;
+    forget_hits();
     constexpr std::uint64_t structural =
         mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::pse | mmu::cr4::la57 | mmu::cr4::smep;
     if ((changed & structural) || pcide_cleared) flush_everything();
@@ -249,6 +259,15 @@ bool cpu_core::general_protection(const op& o, const char* cause) { return raise
 
 bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physical,
                          std::uint64_t& page_end) {
+    bool fetch = a.kind == mmu::access_kind::fetch;
+    hit_memo& memo = m_hits[static_cast<unsigned>(a.kind)];
+    if (memo.serves(a.linear, m_tlbs.contents())) {
+        m_tlbs.rehit(memo.hit, fetch);
+        charge(memo.hit.latency);
+        physical = memo.frame + (a.linear & memo.offset_mask);
+        page_end = (a.linear | memo.offset_mask) + 1;
+        return true;
+    }
     mmu::paging_mode mode = mmu::mode_of(m_cr);
     if (mode == mmu::paging_mode::none) {
         physical = a.linear;
@@ -256,7 +275,6 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
         return true;
     }
     std::uint16_t pcid = mmu::current_pcid(m_cr);
-    bool fetch = a.kind == mmu::access_kind::fetch;
     for (;;) {
         mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, pcid, fetch);
         charge(hit.latency);
@@ -268,6 +286,7 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
             if (!denied && (a.kind != mmu::access_kind::write || t.dirty)) {
                 physical = t.frame + (a.linear & (mmu::page_bytes(t.size) - 1));
                 page_end = page_end_of(a.linear, t.size);
+                if (hit.array != mmu::tlb_lookup::no_array) remember(memo, a.linear, hit);
                 return true;
             }
             m_tlbs.drop(a.linear, pcid, fetch);
@@ -288,6 +307,11 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
         if (!raise(general ? 13 : 14, a.linear, walk.error_code, o, general ? "non-canonical address" : ""))
             return false;
     }
+}
+
+void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit) {
+    const std::uint64_t offset_mask = mmu::page_bytes(hit.hit->size) - 1;
+    memo = {linear & ~offset_mask, offset_mask, hit.hit->frame, m_tlbs.contents(), hit};
 }
 
 const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsigned length) {

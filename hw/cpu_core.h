@@ -49,6 +49,16 @@ protected:
     ~trap_handler() = default;
 };
 
+// Software that runs on the core before its workload, on the core's thread (the kernel's boot):
+// what it does through perform() and the port is timed on the core's clock.
+class firmware {
+public:
+    virtual void boot(cpu_core& cpu) = 0;
+
+protected:
+    ~firmware() = default;
+};
+
 struct cpu_params {
     sc_core::sc_time period;
     mmu::tlb_config tlbs;
@@ -64,6 +74,10 @@ public:
 
     void connect_interrupts(const irq_controller& interrupts) { m_interrupts = &interrupts; }
     void set_trap_handler(trap_handler* handler) { m_handler = handler; }
+    void set_firmware(firmware* software) { m_firmware = software; }
+    // Carries out one operation for the firmware as if the workload had it (control registers,
+    // A20, INVLPG, INVPCID, ...); false when it faulted.
+    bool perform(const traces::op& o) { return execute(o); }
     // The operations to run, from the first; the workload must outlive the simulation.
     void load(const traces::workload& work) { m_workload = &work; }
 
@@ -104,6 +118,27 @@ private:
     }
     const dmi_region* find_direct(std::uint64_t physical, unsigned length);
 
+    // The last TLB hit of one access kind that allowed the access, so that the next access of
+    // that kind to the same page skips the search and the rights check (DESIGN.md §6). It holds
+    // while the TLB contents and the paging context (control registers, CPL, EFLAGS.AC) stay
+    // as they were: a lookup would then find the same entry and the check give the same answer.
+    struct hit_memo {
+        std::uint64_t page = 1;  // the page's linear address; 1 is no page's, so empty
+        std::uint64_t offset_mask = mmu::page_bytes(mmu::page_size::size_4k) - 1;
+        std::uint64_t frame = 0;
+        std::uint64_t contents = 0;  // the TLBs' contents() it was taken at
+        mmu::tlb_lookup hit;
+
+        bool serves(std::uint64_t linear, std::uint64_t tlb_contents) const {
+            return (linear & ~offset_mask) == page && contents == tlb_contents;
+        }
+    };
+    void remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit);
+    // After any change of the paging context.
+    void forget_hits() {
+        for (hit_memo& m : m_hits) m.page = 1;
+    }
+
     bool write_cr0(const traces::op& o);
     void write_cr3(std::uint64_t value);
     bool write_cr4(const traces::op& o);
@@ -130,9 +165,11 @@ private:
     mmu::tlb_hierarchy m_tlbs;
     mmu::paging_structure_caches m_pscs;
     mmu::walker m_walker;
+    std::array<hit_memo, 3> m_hits;  // by mmu::access_kind
     const irq_controller* m_interrupts = nullptr;
     std::uint32_t m_serviced = 0;  // lines whose interrupt was taken and are still high
     trap_handler* m_handler = nullptr;
+    firmware* m_firmware = nullptr;
     const traces::workload* m_workload = nullptr;
     std::size_t m_next = 0;
     bool m_finished = false;

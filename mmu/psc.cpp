@@ -12,7 +12,9 @@ constexpr unsigned linear_bits = 57;
 }  // namespace
 
 paging_structure_caches::cache::cache(unsigned entries, unsigned tag_shift, const stats::scope& stats)
-    : m_ways(entries),
+    : m_keys(entries),
+      m_last_use(entries),
+      m_entries(entries),
       m_tag_shift(tag_shift),
       m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
@@ -24,65 +26,61 @@ std::uint64_t paging_structure_caches::cache::tag_of(std::uint64_t linear) const
     return (linear & address_mask(linear_bits)) >> m_tag_shift;
 }
 
-paging_structure_caches::cache::way* paging_structure_caches::cache::find(std::uint16_t pcid,
-                                                                          std::uint64_t tag) {
-    for (way& w : m_ways)
-        if (w.valid && w.pcid == pcid && w.tag == tag) return &w;
-    return nullptr;
+std::size_t paging_structure_caches::cache::find(std::uint64_t key) const {
+    for (std::size_t way = 0; way < m_keys.size(); ++way)
+        if (m_keys[way] == key) return way;
+    return none;
+}
+
+// Stamps are unique, so the first minimum is the only one.
+std::size_t paging_structure_caches::cache::least_recently_used() const {
+    std::size_t oldest = 0;
+    for (std::size_t way = 1; way < m_last_use.size(); ++way)
+        if (m_last_use[way] < m_last_use[oldest]) oldest = way;
+    return oldest;
 }
 
 std::optional<psc_entry> paging_structure_caches::cache::lookup(std::uint16_t pcid, std::uint64_t linear) {
-    if (m_ways.empty()) return std::nullopt;
+    if (m_keys.empty()) return std::nullopt;
     ++m_lookups;
-    way* w = find(pcid, tag_of(linear));
-    if (!w) {
+    std::size_t way = find(key_of(pcid, tag_of(linear)));
+    if (way == none) {
         ++m_misses;
         return std::nullopt;
     }
     ++m_hits;
-    w->last_use = ++m_clock;
-    return w->entry;
+    m_last_use[way] = ++m_clock;
+    return m_entries[way];
 }
 
-// One pass over the ways: the entry with the same tag if there is one, else the first free
-// way, else the least recently used (an eviction).
+// The way with the same tag if there is one, else the first free way, else the least recently
+// used (an eviction).
 void paging_structure_caches::cache::fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry) {
-    if (m_ways.empty()) return;
-    std::uint64_t tag = tag_of(linear);
-    way* free = nullptr;
-    way* oldest = &m_ways.front();
-    way* target = nullptr;
-    for (way& w : m_ways) {
-        if (!w.valid) {
-            if (!free) free = &w;
-            continue;
-        }
-        if (w.pcid == pcid && w.tag == tag) {
-            target = &w;
-            break;
-        }
-        if (w.last_use < oldest->last_use || !oldest->valid) oldest = &w;
-    }
-    if (!target) target = free;
-    if (!target) {
+    if (m_keys.empty()) return;
+    std::uint64_t key = key_of(pcid, tag_of(linear));
+    std::size_t way = find(key);
+    if (way == none) way = find(0);
+    if (way == none) {
         ++m_evictions;
-        target = oldest;
+        way = least_recently_used();
     }
-    *target = way{true, pcid, tag, ++m_clock, entry};
+    m_keys[way] = key;
+    m_last_use[way] = ++m_clock;
+    m_entries[way] = entry;
 }
 
 template <typename Pred>
 void paging_structure_caches::cache::invalidate_if(Pred pred) {
-    for (way& w : m_ways) {
-        if (!w.valid || !pred(w.pcid)) continue;
-        w.valid = false;
+    for (std::uint64_t& key : m_keys) {
+        if (!key || !pred(pcid_of(key))) continue;
+        key = 0;
         ++m_invalidations;
     }
 }
 
 unsigned paging_structure_caches::cache::valid_entries() const {
     unsigned n = 0;
-    for (const way& w : m_ways) n += w.valid;
+    for (std::uint64_t key : m_keys) n += key != 0;
     return n;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -63,21 +64,27 @@ private:
         template <typename Pred>
         void invalidate_if(Pred pred);
 
-        unsigned capacity() const { return static_cast<unsigned>(m_ways.size()); }
+        unsigned capacity() const { return static_cast<unsigned>(m_keys.size()); }
         unsigned valid_entries() const;
 
     private:
-        struct way {
-            bool valid = false;
-            std::uint16_t pcid = 0;
-            std::uint64_t tag = 0;
-            std::uint64_t last_use = 0;
-            psc_entry entry;
-        };
-        std::uint64_t tag_of(std::uint64_t linear) const;
-        way* find(std::uint16_t pcid, std::uint64_t tag);
+        static constexpr std::size_t none = ~std::size_t{0};
 
-        std::vector<way> m_ways;
+        // A way's PCID, tag and a valid bit in one word, so a search compares once per way over
+        // a packed array; 0 for an empty way. Tags have at most 57 - 21 = 36 bits.
+        static std::uint64_t key_of(std::uint16_t pcid, std::uint64_t tag) {
+            return tag << 17 | std::uint64_t{pcid} << 1 | 1;
+        }
+        static std::uint16_t pcid_of(std::uint64_t key) { return static_cast<std::uint16_t>(key >> 1); }
+        std::uint64_t tag_of(std::uint64_t linear) const;
+        // The way holding `key` (0: the first empty way), or none.
+        std::size_t find(std::uint64_t key) const;
+        std::size_t least_recently_used() const;
+
+        // Per way, in three arrays: the search reads only the keys.
+        std::vector<std::uint64_t> m_keys;
+        std::vector<std::uint64_t> m_last_use;
+        std::vector<psc_entry> m_entries;
         unsigned m_tag_shift;
         std::uint64_t m_clock = 0;
         stats::counter& m_lookups;

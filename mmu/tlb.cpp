@@ -123,7 +123,12 @@ void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translati
     const std::uint64_t key = tlb_key(linear, t.size);
     const unsigned set = set_of(key);
     const unsigned way = free_way(set, key, pcid, t.global);
-    m_entries[index(set, way)] = tlb_entry{key, t, pcid};
+    // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
+    // words right after its narrow stores, a store-forwarding stall on every fill.
+    tlb_entry& e = m_entries[index(set, way)];
+    e.key = key;
+    e.t = t;
+    e.pcid = pcid;
     m_replacement.touch(index(set, way));
     ++m_fills;
 }
@@ -204,15 +209,20 @@ void tlb_hierarchy::add_fill_target(std::vector<std::uint32_t>& targets, std::ui
     targets.push_back(id);
 }
 
-void tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
+bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                                  const translation& t) {
+    bool wrote = false;
     for (std::uint32_t id : p.fill_targets[size_slot(t.size)]) {
-        if (m_array_level[id] >= level) return;
+        if (m_array_level[id] >= level) break;
         m_arrays[id].insert(linear, pcid, t);
+        wrote = true;
     }
+    m_contents += wrote;
+    return wrote;
 }
 
 void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t) {
+    ++m_contents;
     ++*m_misses_by_size[size_slot(t.size)];
     for (std::uint32_t id : port_for(fetch).fill_targets[size_slot(t.size)]) {
         m_arrays[id].insert(linear, pcid, t);
@@ -223,12 +233,14 @@ void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, c
 // the current PCID" and "any global TLB entries for the specified page, regardless of PCID".
 // Other PCIDs' entries "may" go too; the minimal choice keeps them.
 void tlb_hierarchy::invlpg(std::uint64_t linear, std::uint16_t pcid) {
+    ++m_contents;
     invalidate_page(m_arrays, linear, tlb_flush_cause::invlpg, usable_by_pcid(pcid));
 }
 
 // SDM Vol. 3A, 4.10.4.1, MOV to CR3: with CR4.PCIDE = 0 the entries of PCID 000H, with
 // CR4.PCIDE = 1 and bit 63 clear those of CR3[11:0]; both "except those for global pages".
 void tlb_hierarchy::flush_pcid(std::uint16_t pcid, bool keep_global) {
+    ++m_contents;
     if (keep_global) return invalidate_all(m_arrays, tlb_flush_cause::cr3, private_to(pcid));
     invalidate_all(m_arrays, tlb_flush_cause::cr3, usable_by_pcid(pcid));
 }
@@ -236,11 +248,13 @@ void tlb_hierarchy::flush_pcid(std::uint16_t pcid, bool keep_global) {
 // SDM Vol. 3A, 4.10.4.1, MOV to CR0/CR4: changing CR0.PG, CR4.PGE or CR4.PCIDE (1 to 0)
 // invalidates every entry, global ones included.
 void tlb_hierarchy::flush_all(bool keep_global) {
+    ++m_contents;
     if (keep_global) return invalidate_all(m_arrays, tlb_flush_cause::all, non_global);
     invalidate_all(m_arrays, tlb_flush_cause::all, any_entry);
 }
 
 void tlb_hierarchy::invalidate_page_any_pcid(std::uint64_t linear) {
+    ++m_contents;
     invalidate_page(m_arrays, linear, tlb_flush_cause::invlpg, any_entry);
 }
 
@@ -248,6 +262,7 @@ void tlb_hierarchy::invalidate_page_any_pcid(std::uint64_t linear) {
 // cases ... may invalidate global translations or mappings for other linear addresses"), the
 // minimal set goes.
 void tlb_hierarchy::invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear) {
+    ++m_contents;
     switch (type) {
         case 0:  // individual address: the PCID's mappings for the page, "except global translations"
             return invalidate_page(m_arrays, linear, tlb_flush_cause::invpcid, private_to(pcid));
@@ -264,6 +279,7 @@ void tlb_hierarchy::invpcid(unsigned type, std::uint16_t pcid, std::uint64_t lin
 // SDM Vol. 3A, 4.8 and 4.10.4.1 ("Page faults"): the entry that was used for the page goes,
 // whichever PCID filled it, so the walk that follows is the only source of the translation.
 void tlb_hierarchy::drop(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
+    ++m_contents;
     const auto doomed = usable_by_pcid(pcid);
     for (tlb_array& a : m_arrays) {
         if (a.serves(fetch)) a.invalidate_page(linear, tlb_flush_cause::drop, doomed);

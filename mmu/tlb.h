@@ -37,9 +37,15 @@ struct tlb_config {
 };
 
 struct tlb_lookup {
+    static constexpr std::uint32_t no_array = ~std::uint32_t{0};
+
     const translation* hit = nullptr;  // nullptr on a miss at every level
     unsigned level = 0;                // where it hit
     unsigned latency = 0;              // cycles spent (all levels probed)
+    // The entry that answered, for tlb_hierarchy::rehit(): its array (no_array on a miss, or
+    // when the hit refilled upper levels, which the next lookup would hit instead) and slot.
+    std::uint32_t array = no_array;
+    std::uint32_t slot = 0;
 };
 
 // One cached translation. `key` folds the page number, the page size and a valid bit into one
@@ -70,17 +76,24 @@ public:
     // Throws std::invalid_argument for an impossible geometry.
     tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats);
 
-    // The entry that translates `linear` for `pcid`, made most recently used; nullptr if none.
-    const tlb_entry* probe(std::uint64_t linear, std::uint16_t pcid) {
-        ++m_lookups;
+    // The slot of the entry that translates `linear` for `pcid`, made most recently used; none
+    // if there is no such entry.
+    std::size_t probe(std::uint64_t linear, std::uint16_t pcid) {
         const std::size_t slot = find(linear, pcid);
         if (slot == none) {
-            ++m_misses;
-            return nullptr;
+            count_missed_lookup();
+            return none;
         }
+        rehit(slot);
+        return slot;
+    }
+    const tlb_entry& entry(std::size_t slot) const { return m_entries[slot]; }
+    // probe() of an address whose entry is known to be at `slot`: the same counts and the same
+    // replacement update, without the search.
+    void rehit(std::size_t slot) {
+        ++m_lookups;
         ++m_hits;
         m_replacement.touch(slot);
-        return &m_entries[slot];
     }
     // A lookup of this array's level that another array of the level answered: the hardware
     // probes a level's arrays in parallel, so this one looked and missed.
@@ -107,12 +120,13 @@ public:
     bool serves(bool fetch) const { return fetch ? m_config.instruction : m_config.data; }
     const tlb_array_config& config() const { return m_config; }
 
+    static constexpr std::size_t none = ~std::size_t{0};
+
 private:
     struct size_index {
         unsigned shift;          // page_shift(size)
         std::uint64_t key_bits;  // tlb_key()'s low bits for the size
     };
-    static constexpr std::size_t none = ~std::size_t{0};
 
     // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none.
     std::size_t find(std::uint64_t linear, std::uint16_t pcid) const {
@@ -197,6 +211,13 @@ public:
     // like Intel's STLB refilling the L1 TLBs). Latency: each probed level costs the largest
     // hit_latency of its arrays for this port.
     tlb_lookup lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch);
+    // Counts and touches exactly as lookup() did when it returned `hit` (a hit with an array),
+    // without the search: valid for the same page, PCID and port while contents() is unchanged,
+    // since the search depends on the entries alone. A lookup that hit the same entry again
+    // would touch it again, so the replacement state is the same too.
+    void rehit(const tlb_lookup& hit, bool fetch);
+    // Changes whenever an entry is written or invalidated (lookups that refill included).
+    std::uint64_t contents() const { return m_contents; }
     // After a walk: insert into the array of every level that serves this port and page size.
     void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
 
@@ -243,10 +264,12 @@ private:
     const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
     void build_port(bool fetch);
     void add_fill_target(std::vector<std::uint32_t>& targets, std::uint32_t id, bool fetch, page_size s);
-    void refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
+    // True if it wrote an entry.
+    bool refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                       const translation& t);
 
     std::vector<tlb_array> m_arrays;
+    std::uint64_t m_contents = 0;         // bumped by every change of any array's entries
     std::vector<unsigned> m_array_level;  // the level of each array
     unsigned m_level_count = 0;
     std::array<port, 2> m_ports;  // data, instruction
@@ -264,17 +287,37 @@ inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid
         result.latency += lv.latency;
         const std::uint32_t* ids = &p.arrays[lv.first];
         for (std::uint32_t i = 0; i < lv.count; ++i) {
-            const tlb_entry* e = m_arrays[ids[i]].probe(linear, pcid);
-            if (!e) continue;
+            const std::size_t slot = m_arrays[ids[i]].probe(linear, pcid);
+            if (slot == tlb_array::none) continue;
             for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
-            result.hit = &e->t;
+            const tlb_entry& e = m_arrays[ids[i]].entry(slot);
+            result.hit = &e.t;
             result.level = lv.level;
-            if (&lv != &p.levels.front()) refill_above(p, lv.level, linear, pcid, e->t);
+            if (&lv != &p.levels.front() && refill_above(p, lv.level, linear, pcid, e.t)) return result;
+            result.array = ids[i];
+            result.slot = static_cast<std::uint32_t>(slot);
             return result;
         }
     }
     ++m_misses;
     return result;
+}
+
+inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch) {
+    ++m_lookups;
+    const port& p = port_for(fetch);
+    for (const level_probe& lv : p.levels) {
+        const std::uint32_t* ids = &p.arrays[lv.first];
+        for (std::uint32_t i = 0; i < lv.count; ++i) {
+            if (ids[i] != hit.array) {
+                m_arrays[ids[i]].count_missed_lookup();
+                continue;
+            }
+            m_arrays[ids[i]].rehit(hit.slot);
+            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
+            return;
+        }
+    }
 }
 
 }  // namespace memsim::mmu

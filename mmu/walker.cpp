@@ -216,9 +216,10 @@ std::optional<std::uint32_t> descend(const walk_context& c, const start_point& f
     return std::nullopt;
 }
 
-translation translation_of(const walk_context& c, walk_path& path) {
+// Written field by field into the result: assembling a translation elsewhere and copying it
+// in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
+void translation_of(const walk_context& c, walk_path& path, translation& t) {
     used_entry& leaf = path.leaf();
-    translation t;
     t.frame = leaf.next;
     t.size = leaf.large ? leaf.lv->large_size : page_size::size_4k;
     t.writable = leaf.rights.writable;
@@ -227,7 +228,6 @@ translation translation_of(const walk_context& c, walk_path& path) {
     // SDM 4.10.2.4: G counts only in the entry that maps the page, and only with CR4.PGE = 1.
     t.global = (leaf.value & entry_flag::g) && (c.cr.cr4 & cr4::pge);
     t.dirty = leaf.value & entry_flag::d;
-    return t;
 }
 
 // SDM 4.8: A in every entry used, D in the leaf on a write; written back only when they change.
@@ -264,10 +264,9 @@ translation identity(std::uint64_t linear) {
     return t;
 }
 
-walk_result page_fault(walk_result r, std::uint32_t error_code) {
+void page_fault(walk_result& r, std::uint32_t error_code) {
     r.fault = fault_kind::page_fault;
     r.error_code = error_code;
-    return r;
 }
 
 }  // namespace
@@ -286,7 +285,8 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
 }
 
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
-    walk_result r = translate(cr, a, memory);
+    walk_result r;
+    translate(cr, a, memory, r);
     ++m_walks;
     if (!r.ok()) ++m_faults;
     m_reads += r.reads;
@@ -299,17 +299,16 @@ walk_result walker::walk(const control_registers& cr, const access& a, pte_port&
 // Faulting walks change nothing in memory nor in the caches: the SDM (4.8) lets a processor set
 // Accessed flags on a walk that faults, or not; this model does not, so a fault is side-effect
 // free and the handler sees the entries as software left them.
-walk_result walker::translate(const control_registers& cr, const access& a, pte_port& memory) {
-    walk_result r;
+void walker::translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r) {
     paging_mode mode = mode_of(cr);
     if (mode == paging_mode::none) {
         r.result = identity(a.linear);
-        return r;
+        return;
     }
     walk_context c{cr, a, format_of(mode), m_maxphyaddr, memory};
     if (c.format.ia32e && !canonical(c.format, a.linear)) {
         r.fault = fault_kind::general_protection;
-        return r;
+        return;
     }
     // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
     std::uint16_t pcid = current_pcid(cr);
@@ -319,12 +318,11 @@ walk_result walker::translate(const control_registers& cr, const access& a, pte_
 
     walk_path path;
     if (std::optional<std::uint32_t> error = descend(c, from, path, r.reads)) return page_fault(r, *error);
-    r.result = translation_of(c, path);
+    translation_of(c, path, r.result);
     if (std::uint32_t error = access_fault(cr, a, r.result)) return page_fault(r, error);
     r.writes = set_accessed_dirty(c, path);
     r.result.dirty = path.leaf().value & entry_flag::d;
     fill_caches(caches, pcid, a.linear, path);
-    return r;
 }
 
 }  // namespace memsim::mmu

@@ -34,7 +34,8 @@ public:
     walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
 
 private:
-    walk_result translate(const control_registers& cr, const access& a, pte_port& memory);
+    // Fills `r` in place (see translation_of() in walker.cpp for why).
+    void translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r);
 
     paging_structure_caches* m_caches;
     unsigned m_maxphyaddr;

@@ -170,6 +170,65 @@ TEST_CASE("cpu: INVLPG makes the next access walk again") {
     CHECK(rig.g.count("cpu.walker.walks") == 2);
 }
 
+// The core serves repeated accesses to one page from a memo of the last TLB hit; each case
+// below goes wrong (wrong frame, wrong counts, no fault) if a stale memo answered.
+TEST_CASE("cpu: after a PTE change and INVLPG the same page's next access uses the new frame") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "write 0x400000 8 0x11\n"  // a walk; the filled entry is dirty
+        "write 0x400008 8 0x22\n"  // hits
+        "poke 0x103000 8 0x210063\n"
+        "write 0x400010 8 0x33\n"  // still the cached translation: the TLB is not coherent
+        "invlpg 0x400000\n"
+        "write 0x400018 8 0x44\n");  // walks again and finds the new frame
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.word(0x200010) == 0x33);
+    CHECK(rig.word(0x210018) == 0x44);
+    CHECK(rig.word(0x200018) == 0);
+    CHECK(rig.g.count("cpu.walker.walks") == 2);
+    CHECK(rig.g.count("cpu.tlb.lookups") == 4);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.lookups") == 4);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 2);
+    CHECK(rig.g.count("cpu.tlb.l1d_2m.misses") == 4);
+    CHECK(rig.g.count("cpu.tlb.l1d_1g.misses") == 4);
+}
+
+TEST_CASE("cpu: after MOV to CR3 with another PCID the same page is looked up for that PCID") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "cr4 0x200a0\n"  // PCIDE on (with PAE and PGE)
+        "cr3 0x100000 pcid 1\n"
+        "read 0x400000 8\nread 0x400008 8\n"  // a walk, then a hit
+        "poke 0x103000 8 0x210023\n"
+        "cr3 0x100000 pcid 2 noflush\n"
+        "read 0x400010 8\n"        // PCID 2 has no entry: a walk finds the new frame
+        "write 0x400018 8 0x55\n"  // a hit on the clean entry: walk again to set Dirty
+        "read 0x400020 8\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.word(0x210018) == 0x55);
+    CHECK(rig.word(0x200018) == 0);
+    CHECK(rig.g.count("cpu.walker.walks") == 3);
+    CHECK(rig.g.count("cpu.rewalks") == 1);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 3);
+}
+
+TEST_CASE("cpu: after a change to CPL 3 the same supervisor page faults") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x500000 0x300000 4K\n"
+        "read 0x500000 8\nread 0x500008 8\n"
+        "cpl 3\n"
+        "read 0x500010 8\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].cr2 == 0x500010);
+    CHECK(rig.handler.faults[0].error_code == (mmu::pf::p | mmu::pf::us));
+}
+
 TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum boundary") {
     cpu_rig rig("compute 600\ncompute 600\ncompute 600\n");  // 1.8 us: past one 1 us quantum
     hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));

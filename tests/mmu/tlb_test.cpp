@@ -378,6 +378,52 @@ TEST_CASE("split L1: a fetch does not hit a data entry; a unified L2 serves both
     CHECK(m.tlb.levels() == 2);
 }
 
+TEST_CASE("rehit counts and touches as the lookup it stands for; contents() marks every change") {
+    tlb_config config;
+    config.levels = {
+        {{array("l1", 4, 4), array("l1_2m", 4, 4, replacement_policy::lru, {page_size::size_2m})}},
+        {{array("l2", 16, 16)}}};
+    machine looked(config), rehit(config);
+    for (machine* m : {&looked, &rehit}) {
+        for (unsigned n = 0; n < 5; ++n) m->access(page(n));  // A falls out of L1, stays in L2
+    }
+    // An L2 hit refills L1, so the next lookup would hit L1 instead: nothing to rehit.
+    const std::uint64_t before = rehit.tlb.contents();
+    const tlb_lookup from_l2 = rehit.tlb.lookup(page(0), 0, false);
+    looked.tlb.lookup(page(0), 0, false);
+    CHECK(from_l2.level == 1);
+    CHECK(from_l2.array == tlb_lookup::no_array);
+    CHECK(rehit.tlb.contents() != before);
+    // An L1 hit changes no entry; rehitting it is the same lookup without the search.
+    const std::uint64_t stable = rehit.tlb.contents();
+    const tlb_lookup c = rehit.tlb.lookup(page(2), 0, false);
+    looked.tlb.lookup(page(2), 0, false);
+    REQUIRE(c.array != tlb_lookup::no_array);
+    CHECK(rehit.tlb.contents() == stable);
+    for (unsigned round = 0; round < 3; ++round) {
+        rehit.tlb.lookup(page(3), 0, false);  // another way of the set becomes the MRU
+        looked.tlb.lookup(page(3), 0, false);
+        rehit.tlb.rehit(c, false);  // and C is again
+        looked.tlb.lookup(page(2), 0, false);
+    }
+    // The same counts, and the same LRU order: the next two fills evict the same ways.
+    for (machine* m : {&looked, &rehit}) {
+        m->access(page(7));
+        m->access(page(8));
+    }
+    for (const char* name : {"lookups", "misses", "l1.lookups", "l1.hits", "l1.misses", "l1_2m.lookups",
+                             "l1_2m.misses", "l2.hits", "l1.evictions", "l1.fills"})
+        CHECK_MESSAGE(rehit.stat(name) == looked.stat(name), name);
+    for (unsigned n = 0; n < 9; ++n) CHECK(rehit.frame(page(n)) == looked.frame(page(n)));
+    CHECK(rehit.resident(page(2)));
+    CHECK(rehit.resident(page(3)));
+    CHECK_FALSE(rehit.resident(page(4)));
+    const std::uint64_t filled = rehit.tlb.contents();
+    CHECK(filled != stable);
+    rehit.tlb.invlpg(page(2), 0);
+    CHECK(rehit.tlb.contents() != filled);
+}
+
 TEST_CASE("an L2 hit refills L1") {
     tlb_config config;
     config.levels = {{{array("l1", 4, 4)}}, {{array("l2", 16, 16)}}};
