@@ -38,11 +38,12 @@ e820_table pc_map(std::uint64_t ram) {
 
 struct booted {
     testing::fake_machine machine;
+    printk_buffer log;
     std::unique_ptr<kernel_state> kernel;
     explicit booted(std::uint64_t ram) {
         kernel_config config;
         config.firmware_map = pc_map(ram);
-        kernel = start_kernel(machine, config);
+        kernel = start_kernel(machine, config, log);
     }
 };
 

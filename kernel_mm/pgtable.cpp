@@ -59,6 +59,7 @@ bool page_table::map(std::uint64_t linear, phys_addr_t physical, mmu::page_size 
         phys_addr_t at = table + ((linear >> l.shift) & ((1ull << l.index_bits) - 1)) * l.entry_bytes;
         if (l.shift == leaf_shift) {
             write_entry(at, l.entry_bytes, physical | flags | (leaf_shift > 12 ? pte::pse : 0));
+            ++m_leaves[static_cast<unsigned>(size)];
             return true;
         }
         std::uint64_t entry = read_entry(at, l.entry_bytes);

@@ -4,6 +4,7 @@
 // allocator later).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -40,6 +41,8 @@ public:
     mmu::paging_mode mode() const { return m_mode; }
     phys_addr_t root() const { return m_root; }
     std::uint64_t tables() const { return m_tables; }
+    // Leaf entries written, by page size (the direct map's DirectMap4k/2M/1G in /proc/meminfo).
+    std::uint64_t leaves(mmu::page_size size) const { return m_leaves[static_cast<unsigned>(size)]; }
 
     // Maps one page of `size` (4K; 4M on bits32; 2M on the others; 1G on ia32e). `flags` are
     // the leaf's bits (pte::*); PSE is added for large pages. Returns false when a table could
@@ -67,6 +70,7 @@ private:
     table_alloc m_alloc;
     phys_addr_t m_root = 0;
     std::uint64_t m_tables = 0;
+    std::array<std::uint64_t, 4> m_leaves{};
 };
 
 }  // namespace memsim::kernel

@@ -50,9 +50,10 @@ phys_addr_t kernel_image::init_start() const { return round_up(data_start() + rw
 phys_addr_t kernel_image::bss_start() const { return round_up(init_start() + init, page_size); }
 phys_addr_t kernel_image::end() const { return round_up(bss_start() + bss, page_size); }
 
-kernel_state::kernel_state(machine_ops& machine, const kernel_config& config)
+kernel_state::kernel_state(machine_ops& machine, const kernel_config& config, printk_buffer& log)
     : m_config(config),
       m_machine(machine),
+      m_log(log),
       m_e820(config.firmware_map),
       m_memblock([&machine](phys_addr_t base, phys_addr_t size) { machine.fill_phys(base, 0, size); }) {
     enter_protected_mode();
@@ -285,8 +286,9 @@ void kernel_state::free_initmem() {
     print(fmt::format("Freeing unused kernel image (initmem) memory: {}K", kbytes(freed)));
 }
 
-std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config) {
-    return std::make_unique<kernel_state>(machine, config);
+std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config,
+                                           printk_buffer& log) {
+    return std::make_unique<kernel_state>(machine, config, log);
 }
 
 }  // namespace memsim::kernel

@@ -71,7 +71,8 @@ struct kernel_config {
 class kernel_state {
 public:
     // Boots: every step of the sequence above, in order.
-    kernel_state(machine_ops& machine, const kernel_config& config);
+    // The log lives with the caller, so that what was printed survives a panic.
+    kernel_state(machine_ops& machine, const kernel_config& config, printk_buffer& log);
     kernel_state(const kernel_state&) = delete;
     kernel_state& operator=(const kernel_state&) = delete;
 
@@ -83,6 +84,7 @@ public:
     page_allocator& pages() { return *m_pages; }
     const page_allocator& pages() const { return *m_pages; }
     page_table& swapper_pg_dir() { return *m_swapper; }
+    const page_table& swapper_pg_dir() const { return *m_swapper; }
     std::uint64_t page_offset() const;
     // The kernel's page tables as CR3 holds them.
     phys_addr_t cr3() const { return m_swapper->root(); }
@@ -103,7 +105,7 @@ private:
 
     kernel_config m_config;
     machine_ops& m_machine;
-    printk_buffer m_log;
+    printk_buffer& m_log;
     e820_table m_e820;
     memblock m_memblock;
     std::unique_ptr<page_table> m_early;
@@ -114,6 +116,7 @@ private:
 
 // Boots the kernel on the machine; the machine's CPU ends in the profile's paging mode with
 // CR3 on swapper_pg_dir. Throws kernel_panic when memory does not suffice to boot.
-std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config);
+std::unique_ptr<kernel_state> start_kernel(machine_ops& machine, const kernel_config& config,
+                                           printk_buffer& log);
 
 }  // namespace memsim::kernel

@@ -67,10 +67,23 @@ int run_cli(int argc, char** argv) {
         "--config", config_path, "Machine config (YAML); default: configs/default.yaml");
     CLI::Option* workload_option = run_command->add_option("--workload", workload_path, "Workload file");
     CLI::Option* out_option = run_command->add_option(
-        "--out", out_dir, "Directory for stats.json, stats.txt, dmesg.log, config.yaml");
+        "--out", out_dir, "Directory for stats.json, stats.txt, dmesg.log, config.yaml and proc/");
     add_set_option(*run_command, run.sets);
     CLI::Option* seed_option = run_command->add_option("--seed", seed, "Random seed (overrides sim.seed)")
                                    ->check(CLI::Validator(unsigned_integer, "UINT"));
+
+    run_options boot;
+    std::string boot_config, boot_out, proc;
+    CLI::App* boot_command =
+        app.add_subcommand("boot", "Boot the machine's kernel and print its boot log (or one /proc file)");
+    CLI::Option* boot_config_option = boot_command->add_option(
+        "--config", boot_config, "Machine config (YAML); default: configs/default.yaml");
+    CLI::Option* boot_out_option = boot_command->add_option(
+        "--out", boot_out, "Directory for stats.json, dmesg.log, config.yaml and proc/");
+    CLI::Option* proc_option = boot_command->add_option(
+        "--proc", proc,
+        "Print this /proc file instead: buddyinfo, iomem, meminfo, pagetypeinfo, vmstat, zoneinfo");
+    add_set_option(*boot_command, boot.sets);
 
     CLI::App* config_command = app.add_subcommand("config", "Validate or print a machine config");
     config_command->require_subcommand(1);
@@ -113,6 +126,11 @@ int run_cli(int argc, char** argv) {
         if (convert_command->parsed()) {
             convert_workload(convert_in, convert_out);
             return 0;
+        }
+        if (boot_command->parsed()) {
+            if (*boot_config_option) boot.config_path = boot_config;
+            if (*boot_out_option) boot.out_dir = boot_out;
+            return boot_machine(boot, *proc_option ? std::optional<std::string>(proc) : std::nullopt);
         }
         if (*config_option) run.config_path = config_path;
         if (*workload_option) run.workload_path = workload_path;

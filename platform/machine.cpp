@@ -49,8 +49,8 @@ machine::machine(sc_core::sc_module_name name, const machine_config& config, sta
     }
 }
 
-void machine::bind_cpu(tlm::tlm_initiator_socket<>& cpu) {
-    m_bus.bind_initiator(cpu, "cpu", m_config.cpu.reach_bits);
+void machine::bind_cpu(tlm::tlm_initiator_socket<>& cpu, std::string_view name) {
+    m_bus.bind_initiator(cpu, name, m_config.cpu.reach_bits);
 }
 
 unsigned char* machine::host_address(std::uint64_t physical, std::uint64_t length) {

@@ -23,8 +23,9 @@ class machine : public sc_core::sc_module {
 public:
     machine(sc_core::sc_module_name name, const machine_config& config, stats::registry& stats, logger& log);
 
-    // Connects the CPU's port with the profile's reach (cpu.reach_bits).
-    void bind_cpu(tlm::tlm_initiator_socket<>& cpu);
+    // Connects the CPU's port with the profile's reach (cpu.reach_bits); another CPU-like master
+    // (the self-test traffic) binds under its own name with the same reach.
+    void bind_cpu(tlm::tlm_initiator_socket<>& cpu, std::string_view name = "cpu");
 
     const machine_config& config() const { return m_config; }
     hw::irq_controller& interrupts() { return m_irqs; }

@@ -15,8 +15,10 @@
 #include "base/stats.h"
 #include "hw/sim_time.h"
 #include "platform/config.h"
+#include "platform/kernel_machine.h"
 #include "platform/machine.h"
 #include "platform/output.h"
+#include "platform/proc_files.h"
 #include "platform/self_test.h"
 #include "platform/trap_report.h"
 #include "traces/workload.h"
@@ -56,7 +58,8 @@ std::string describe_machine(const machine_config& c) {
 }
 
 std::string describe_steps(const self_test& traffic) {
-    std::string text = "self-test (built-in traffic until the CPU core and kernel arrive):\n";
+    std::string text =
+        "self-test (built-in device traffic beside the kernel, until workloads drive devices):\n";
     for (const self_test_step& s : traffic.steps())
         text += fmt::format("  {:<6}{:<36}{}\n", s.passed ? "ok" : "FAIL", s.name, s.detail);
     return text;
@@ -101,6 +104,76 @@ std::string describe_cpu_run(const traces::workload& work, const hw::cpu_core& c
     return text;
 }
 
+// What the kernel's boot left: its Memory: line, or the panic that stopped it.
+std::string describe_kernel(const kernel_machine& host) {
+    if (host.panic()) return fmt::format("kernel: panic: {}\n", *host.panic());
+    const kernel::kernel_state* k = host.kernel();
+    if (!k) return {};
+    std::vector<std::string> memory = k->log().lines("Memory:");
+    std::string text = fmt::format("kernel: booted; {}\n", memory.empty() ? "" : memory.front());
+    if (k->pages().bugs())
+        text += fmt::format("kernel: {} bugs reported (see dmesg.log)\n", k->pages().bugs());
+    return text;
+}
+
+void add_kernel_stats(stats::registry& stats, const kernel_machine& host) {
+    const kernel::kernel_state* k = host.kernel();
+    if (!k) return;
+    const kernel::page_allocator& pages = k->pages();
+    stats::scope s = stats.under("kernel");
+    s.add_counter("nr_free_pages", "Pages on the buddy allocator's free lists at the end").value =
+        pages.nr_free_pages();
+    s.add_counter("totalram_pages", "Pages the buddy allocator manages").value = pages.totalram_pages();
+    s.add_counter("pgfree", "Pages freed to the buddy allocator (vmstat pgfree)").value =
+        pages.events().pgfree;
+    s.add_counter("bugs", "Kernel bugs reported (bad page states, impossible requests)").value = pages.bugs();
+}
+
+// Every /proc file into DIR/proc/.
+void write_proc(const fs::path& out, const kernel_machine& host, const machine_config& config) {
+    const kernel::kernel_state* k = host.kernel();
+    if (!k) return;
+    fs::path dir = prepare_out_dir((out / "proc").string());
+    for (std::string_view name : proc_names)
+        write_output(dir, std::string(name), proc_file(*k, config, name));
+}
+
+// The machine with its CPU core, as both commands build it: the simulator's log, the board,
+// the core on the bus with its interrupts and trap handler.
+struct assembly {
+    stats::registry stats;
+    std::ostringstream dmesg;
+    hw::systemc_time clock;
+    logger log;
+    machine board;
+    trap_report traps;
+    hw::cpu_core cpu;
+
+    explicit assembly(const machine_config& config)
+        : log(dmesg, config.sim.level),
+          board("machine", config, stats, log),
+          traps(log),
+          cpu("cpu", cpu_params_of(config), stats.under("cpu"), log) {
+        log.set_time_source(&clock);
+        board.bind_cpu(cpu.port.socket);
+        cpu.connect_interrupts(board.interrupts());
+        cpu.set_trap_handler(&traps);
+    }
+
+    // stats.json, stats.txt, dmesg.log (the kernel's log first, then the simulator's own lines),
+    // config.yaml, and proc/ when a kernel booted.
+    void write_outputs(const fs::path& out, const machine_config& config, const kernel_machine* host) const {
+        std::ostringstream json, text;
+        stats.write_json(json);
+        stats.write_text(text);
+        write_output(out, "stats.json", json.str());
+        write_output(out, "stats.txt", text.str());
+        write_output(out, "dmesg.log", (host ? host->log().dmesg() : std::string{}) + dmesg.str());
+        write_output(out, "config.yaml", to_yaml(config));
+        if (host) write_proc(out, *host, config);
+    }
+};
+
 }  // namespace
 
 int run_machine(const run_options& options) {
@@ -108,23 +181,17 @@ int run_machine(const run_options& options) {
     std::optional<traces::workload> work;
     if (options.workload_path) work = traces::load_workload(*options.workload_path);
 
-    stats::registry stats;
-    std::ostringstream dmesg;
-    hw::systemc_time clock;
-    logger log(dmesg, config.sim.level);
-    log.set_time_source(&clock);
-    machine board("machine", config, stats, log);
-    trap_report traps(log);
-    std::unique_ptr<hw::cpu_core> cpu;
+    assembly m(config);
+    // A workload owns the machine from reset (its own page tables and mode switches); without
+    // one the kernel boots and the self-test traffic drives the devices beside it.
+    std::unique_ptr<kernel_machine> host;
     std::unique_ptr<self_test> traffic;
     if (work) {
-        cpu = std::make_unique<hw::cpu_core>("cpu", cpu_params_of(config), stats.under("cpu"), log);
-        board.bind_cpu(cpu->port.socket);
-        cpu->connect_interrupts(board.interrupts());
-        cpu->set_trap_handler(&traps);
-        cpu->load(*work);
+        m.cpu.load(*work);
     } else {
-        traffic = std::make_unique<self_test>("self_test", board, config.sim.seed);
+        host = std::make_unique<kernel_machine>(m.cpu, config);
+        m.cpu.set_firmware(host.get());
+        traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
     }
     // Only once the machine stands, so a config it cannot build leaves nothing behind.
     std::optional<fs::path> out;
@@ -132,28 +199,43 @@ int run_machine(const run_options& options) {
 
     auto host_began = std::chrono::steady_clock::now();
     sc_core::sc_start();
-    std::chrono::duration<double> host = std::chrono::steady_clock::now() - host_began;
-    stats.add_counter("sim.time_ps", "Simulated time at the end of the run (ps)").value =
+    std::chrono::duration<double> host_time = std::chrono::steady_clock::now() - host_began;
+    m.stats.add_counter("sim.time_ps", "Simulated time at the end of the run (ps)").value =
         sc_core::sc_time_stamp().value();
+    if (host) add_kernel_stats(m.stats, *host);
 
-    fmt::print("{}{}", describe_machine(config),
-               work ? describe_cpu_run(*work, *cpu, traps, config, stats) : describe_steps(*traffic));
+    fmt::print("{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
+               work ? describe_cpu_run(*work, m.cpu, m.traps, config, m.stats) : describe_steps(*traffic));
     fmt::print(
         "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
-        format_duration(sc_core::sc_time_stamp().value()), host.count(), counter(stats, "bus.transactions"),
-        counter(stats, "bus.bytes"), format_duration(counter(stats, "bus.wait_ps")),
-        counter(stats, "bus.overreach"));
+        format_duration(sc_core::sc_time_stamp().value()), host_time.count(),
+        counter(m.stats, "bus.transactions"), counter(m.stats, "bus.bytes"),
+        format_duration(counter(m.stats, "bus.wait_ps")), counter(m.stats, "bus.overreach"));
     if (out) {
-        std::ostringstream json, text;
-        stats.write_json(json);
-        stats.write_text(text);
-        write_output(*out, "stats.json", json.str());
-        write_output(*out, "stats.txt", text.str());
-        write_output(*out, "dmesg.log", dmesg.str());
-        write_output(*out, "config.yaml", to_yaml(config));
-        fmt::print("outputs: {}/{{stats.json, stats.txt, dmesg.log, config.yaml}}\n", out->string());
+        m.write_outputs(*out, config, host.get());
+        fmt::print("outputs: {}/{{stats.json, stats.txt, dmesg.log, config.yaml{}}}\n", out->string(),
+                   host && host->kernel() ? ", proc/" : "");
     }
+    if (host && host->panic()) return 1;
     return traffic && !traffic->passed() ? 1 : 0;
+}
+
+int boot_machine(const run_options& options, const std::optional<std::string>& proc) {
+    machine_config config = load(options);
+    if (proc) check_proc_name(*proc);
+    assembly m(config);
+    kernel_machine host(m.cpu, config);
+    m.cpu.set_firmware(&host);
+    std::optional<fs::path> out;
+    if (options.out_dir) out = prepare_out_dir(*options.out_dir);
+
+    sc_core::sc_start();
+    add_kernel_stats(m.stats, host);
+    fmt::print("{}", proc && host.kernel() ? proc_file(*host.kernel(), config, *proc) : host.log().dmesg());
+    if (out) m.write_outputs(*out, config, &host);
+    if (!host.panic()) return 0;
+    fmt::print(stderr, "memsim: kernel panic: {}\n", *host.panic());
+    return 1;
 }
 
 }  // namespace memsim::platform

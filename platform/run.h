@@ -1,4 +1,5 @@
-// `memsim run`: build the configured machine, drive it, print a summary, write the outputs.
+// `memsim run`: build the configured machine, drive it, print a summary, write the outputs;
+// `memsim boot`: boot its kernel and show the boot log or a /proc file.
 #pragma once
 
 #include <optional>
@@ -16,5 +17,7 @@ struct run_options {
 
 // Returns the process's exit status; throws user_error for bad input.
 int run_machine(const run_options& options);
+// `memsim boot`: boots the kernel and prints its log, or the /proc file `proc` names.
+int boot_machine(const run_options& options, const std::optional<std::string>& proc);
 
 }  // namespace memsim::platform

@@ -14,7 +14,7 @@ using namespace hw;
 
 self_test::self_test(sc_core::sc_module_name name, machine& target, std::uint64_t seed)
     : sc_module(name), m_machine(target), m_cpu("cpu"), m_random(seed) {
-    m_machine.bind_cpu(m_cpu.socket);
+    m_machine.bind_cpu(m_cpu.socket, "self_test");
     SC_HAS_PROCESS(self_test);
     SC_THREAD(run);
 }

@@ -42,9 +42,10 @@ std::vector<std::string> lines_from(const printk_buffer& log, std::string_view f
 
 TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swapper_pg_dir") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config);
+    auto kernel = start_kernel(machine, config, log);
     CHECK(machine.a20);
     using mmu::cr0::pe, mmu::cr0::pg, mmu::cr0::wp;
     auto& w = machine.control_writes;
@@ -62,10 +63,10 @@ TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swappe
 
 TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config);
-    const printk_buffer& log = kernel->log();
+    auto kernel = start_kernel(machine, config, log);
     CHECK(lines_from(log, "BIOS-provided", 8) ==
           std::vector<std::string>{"BIOS-provided physical RAM map:",
                                    "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
@@ -105,9 +106,10 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
 
 TEST_CASE("the direct map is real page tables the software walk follows") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config);
+    auto kernel = start_kernel(machine, config, log);
     page_table& pgd = kernel->swapper_pg_dir();
     const std::uint64_t base = 0xffff888000000000;
     CHECK(pgd.translate(base + 0x12345678) == 0x12345678);
@@ -123,12 +125,12 @@ TEST_CASE("the direct map is real page tables the software walk follows") {
 
 TEST_CASE("i386 boot: 2-level paging with PSE, low memory mapped, HighMem in the Memory: line") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.arch = kernel_arch::i386;
     config.image = kernel_image::debian_686_pae();
     config.firmware_map = pc_map(2 * GiB);
-    auto kernel = start_kernel(machine, config);
-    const printk_buffer& log = kernel->log();
+    auto kernel = start_kernel(machine, config, log);
     CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pse | mmu::cr4::pge});
     // 0x7ffe0 - 0x36ffe = 298978 pages of HighMem = 1167 MiB; 0x36ffe pages of low memory = 879 MiB.
     CHECK(log.lines("", kern_level::notice) ==
@@ -151,12 +153,13 @@ TEST_CASE("i386 boot: 2-level paging with PSE, low memory mapped, HighMem in the
 TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
     SUBCASE("pae") {
         testing::fake_machine machine;
+        printk_buffer log;
         kernel_config config;
         config.arch = kernel_arch::i386;
         config.pae = true;
         config.image = kernel_image::debian_686_pae();
         config.firmware_map = pc_map(8 * GiB);
-        auto kernel = start_kernel(machine, config);
+        auto kernel = start_kernel(machine, config, log);
         CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
         CHECK(machine.control_writes[2] == std::pair{control_register::efer, mmu::efer::nxe});
         CHECK(kernel->swapper_pg_dir().translate(0xc0000000 + 0x2345678) == 0x2345678);
@@ -165,10 +168,11 @@ TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
     }
     SUBCASE("la57") {
         testing::fake_machine machine;
+        printk_buffer log;
         kernel_config config;
         config.la57 = true;
         config.firmware_map = pc_map(2 * GiB);
-        auto kernel = start_kernel(machine, config);
+        auto kernel = start_kernel(machine, config, log);
         CHECK(machine.control_writes[1] ==
               std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge | mmu::cr4::la57});
         CHECK(kernel->swapper_pg_dir().translate(0xff11000000000000 + 0x7654321) == 0x7654321);
@@ -181,12 +185,12 @@ namespace memsim::kernel {
 
 TEST_CASE("NUMA: nodes from SRAT-like ranges, their zones, and zonelists nearest first") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.firmware_map = pc_map(8 * GiB);
     config.numa_memblks = {{0, 4 * GiB, 0}, {4 * GiB, 9 * GiB, 1}};
     config.numa_distance = {{10, 21}, {21, 10}};
-    auto kernel = start_kernel(machine, config);
-    const printk_buffer& log = kernel->log();
+    auto kernel = start_kernel(machine, config, log);
     CHECK(log.lines("NUMA:") == std::vector<std::string>{"NUMA: Initialized distance table, cnt=2"});
     CHECK(lines_from(log, "Early memory node ranges", 6) ==
           std::vector<std::string>{"Early memory node ranges",
@@ -218,9 +222,10 @@ TEST_CASE("NUMA: nodes from SRAT-like ranges, their zones, and zonelists nearest
 
 TEST_CASE("without NUMA ranges x86_64 fakes one node, as dummy_numa_init says") {
     testing::fake_machine machine;
+    printk_buffer log;
     kernel_config config;
     config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config);
+    auto kernel = start_kernel(machine, config, log);
     CHECK(lines_from(kernel->log(), "No NUMA", 2) ==
           std::vector<std::string>{"No NUMA configuration found",
                                    "Faking a node at [mem 0x0000000000000000-0x000000013fffffff]"});

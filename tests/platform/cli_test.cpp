@@ -96,6 +96,46 @@ TEST_CASE("memsim run --out writes stats, log and config, the same bytes every t
           std::string::npos);
 }
 
+TEST_CASE("memsim run --out writes the kernel's /proc files after the run") {
+    scratch s;
+    REQUIRE(s.memsim("run --out " + (s.dir / "a").string()).status == 0);
+    for (const char* name : {"buddyinfo", "iomem", "meminfo", "pagetypeinfo", "vmstat", "zoneinfo"}) {
+        CAPTURE(name);
+        CHECK(!slurp(s.dir / "a" / "proc" / name).empty());
+    }
+    CHECK(slurp(s.dir / "a" / "proc" / "zoneinfo").starts_with("Node 0, zone      DMA\n  per-node stats\n"));
+    CHECK(slurp(s.dir / "a" / "proc" / "iomem").find("fe000000-fe000fff : isa_dma\n") != std::string::npos);
+    std::string dmesg = slurp(s.dir / "a" / "dmesg.log");
+    CHECK(dmesg.find("] Memory: 4093488K/4193784K available") != std::string::npos);
+    CHECK(slurp(s.dir / "a" / "stats.txt").find("kernel.totalram_pages") != std::string::npos);
+}
+
+TEST_CASE("memsim boot prints the boot log; --proc prints one file; both deterministic") {
+    scratch s;
+    outcome boot = s.memsim("boot");
+    CHECK(boot.status == 0);
+    CHECK(boot.err.empty());
+    CHECK(boot.out.find("] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n") !=
+          std::string::npos);
+    CHECK(boot.out.find("]   DMA32    [mem 0x0000000001000000-0x00000000ffffffff]\n") != std::string::npos);
+    CHECK(boot.out == s.memsim("boot").out);
+    outcome buddy = s.memsim("boot --proc buddyinfo --set ram.size=2GiB --set profile=i386");
+    CHECK(buddy.status == 0);
+    CHECK(buddy.out.starts_with("Node 0, zone      DMA "));
+    CHECK(buddy.out.find("Node 0, zone  HighMem ") != std::string::npos);
+    CHECK(s.error_of("boot --proc slabinfo") ==
+          "memsim: error: --proc: no /proc file 'slabinfo' (one of buddyinfo, iomem, meminfo, pagetypeinfo, "
+          "vmstat, "
+          "zoneinfo)\n");
+}
+
+TEST_CASE("a machine too small for its kernel panics at boot: reported, exit status 1") {
+    scratch s;
+    outcome o = s.memsim("boot --set ram.size=16MiB");
+    CHECK(o.status == 1);
+    CHECK(o.err.find("memsim: kernel panic: ") == 0);
+}
+
 TEST_CASE("memsim run in truncate mode shows the narrow device's write wrapping to low memory") {
     scratch s;
     outcome o = s.memsim("run --set bus.on_overreach=truncate");

@@ -1,0 +1,65 @@
+// The machine as the kernel sees it (kernel::machine_ops) on a CPU core: physical memory through
+// the core's bus port, timed on the core's clock; control registers, A20 and TLB maintenance
+// as operations of the core; the kernel's own cycles added to the core's local time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <systemc>
+
+#include "hw/cpu_core.h"
+#include "kernel_mm/machine_ops.h"
+#include "kernel_mm/start_kernel.h"
+#include "platform/config.h"
+
+namespace memsim::platform {
+
+// The boot parameters a machine config gives the kernel: profile, firmware map, NUMA, knobs.
+kernel::kernel_config kernel_config_of(const machine_config& config);
+
+class kernel_machine final : public kernel::machine_ops, public hw::firmware {
+public:
+    kernel_machine(hw::cpu_core& cpu, const machine_config& config);
+
+    // hw::firmware: boots the kernel on the core's thread, before its workload.
+    void boot(hw::cpu_core& cpu) override;
+
+    // The booted kernel, or nullptr when the boot panicked (see panic()).
+    kernel::kernel_state* kernel() { return m_kernel.get(); }
+    const kernel::kernel_state* kernel() const { return m_kernel.get(); }
+    const std::optional<std::string>& panic() const { return m_panic; }
+    // The kernel's log, up to the panic if it did not boot.
+    const kernel::printk_buffer& log() const { return m_log; }
+
+    void read_phys(kernel::phys_addr_t addr, void* data, std::size_t length) override;
+    void write_phys(kernel::phys_addr_t addr, const void* data, std::size_t length) override;
+    void fill_phys(kernel::phys_addr_t addr, std::uint8_t value, std::size_t length) override;
+    void copy_phys(kernel::phys_addr_t to, kernel::phys_addr_t from, std::size_t length) override;
+    kernel::cpu_context& context() override { return m_context; }
+    picoseconds now() const override;
+    void write_control(kernel::control_register reg, std::uint64_t value) override;
+    void enable_a20() override;
+    void flush_tlb_page(std::uint64_t linear) override;
+    void flush_tlb_pcid(std::uint16_t pcid) override;
+    void flush_tlb_all() override;
+    unsigned cpu_count() const override { return 1; }
+
+private:
+    // The kernel's pending cycles onto the core's clock, before anything else it does is timed.
+    void drain();
+    void transfer(tlm::tlm_command command, kernel::phys_addr_t addr, void* data, std::size_t length);
+    void perform(const traces::op& o);
+
+    hw::cpu_core& m_cpu;
+    kernel::kernel_config m_config;
+    kernel::cpu_context m_context;
+    sc_core::sc_time m_period;
+    kernel::printk_buffer m_log;
+    std::unique_ptr<kernel::kernel_state> m_kernel;
+    std::optional<std::string> m_panic;
+};
+
+}  // namespace memsim::platform
