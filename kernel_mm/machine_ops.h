@@ -31,6 +31,10 @@ public:
     virtual void write_phys(phys_addr_t addr, const void* data, std::size_t length) = 0;
     virtual void fill_phys(phys_addr_t addr, std::uint8_t value, std::size_t length) = 0;
     virtual void copy_phys(phys_addr_t to, phys_addr_t from, std::size_t length) = 0;
+    // RAM as host memory, for the kernel's hot paths (slab free pointers, poison bytes): the
+    // host address of [addr, addr + length), or nullptr where that is not all plain RAM. The
+    // machine does not time these accesses: the caller charges them in context().cycles.
+    virtual unsigned char* direct(phys_addr_t addr, std::size_t length) = 0;
 
     virtual cpu_context& context() = 0;
     // The running CPU's time, the kernel's pending cycles included.

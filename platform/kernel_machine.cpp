@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "platform/firmware_map.h"
-#include "platform/machine.h"
 
 namespace memsim::platform {
 namespace {
@@ -57,8 +56,11 @@ kernel::kernel_config kernel_config_of(const machine_config& c) {
     return k;
 }
 
-kernel_machine::kernel_machine(hw::cpu_core& cpu, const machine_config& config)
-    : m_cpu(cpu), m_config(kernel_config_of(config)), m_period(clock_period(config.cpu.frequency_hz)) {}
+kernel_machine::kernel_machine(hw::cpu_core& cpu, machine& board, const machine_config& config)
+    : m_cpu(cpu),
+      m_board(board),
+      m_config(kernel_config_of(config)),
+      m_period(clock_period(config.cpu.frequency_hz)) {}
 
 void kernel_machine::boot(hw::cpu_core&) {
     try {
@@ -116,6 +118,10 @@ void kernel_machine::copy_phys(kernel::phys_addr_t to, kernel::phys_addr_t from,
         read_phys(from + done, buffer.data(), n);
         write_phys(to + done, buffer.data(), n);
     }
+}
+
+unsigned char* kernel_machine::direct(kernel::phys_addr_t addr, std::size_t length) {
+    return m_board.host_address(addr, length);
 }
 
 // Control registers and TLB maintenance are the core's own operations, with its checks: a #GP

@@ -14,6 +14,7 @@
 #include "kernel_mm/machine_ops.h"
 #include "kernel_mm/start_kernel.h"
 #include "platform/config.h"
+#include "platform/machine.h"
 
 namespace memsim::platform {
 
@@ -22,7 +23,7 @@ kernel::kernel_config kernel_config_of(const machine_config& config);
 
 class kernel_machine final : public kernel::machine_ops, public hw::firmware {
 public:
-    kernel_machine(hw::cpu_core& cpu, const machine_config& config);
+    kernel_machine(hw::cpu_core& cpu, machine& board, const machine_config& config);
 
     // hw::firmware: boots the kernel on the core's thread, before its workload.
     void boot(hw::cpu_core& cpu) override;
@@ -38,6 +39,7 @@ public:
     void write_phys(kernel::phys_addr_t addr, const void* data, std::size_t length) override;
     void fill_phys(kernel::phys_addr_t addr, std::uint8_t value, std::size_t length) override;
     void copy_phys(kernel::phys_addr_t to, kernel::phys_addr_t from, std::size_t length) override;
+    unsigned char* direct(kernel::phys_addr_t addr, std::size_t length) override;
     kernel::cpu_context& context() override { return m_context; }
     picoseconds now() const override;
     void write_control(kernel::control_register reg, std::uint64_t value) override;
@@ -54,6 +56,7 @@ private:
     void perform(const traces::op& o);
 
     hw::cpu_core& m_cpu;
+    machine& m_board;
     kernel::kernel_config m_config;
     kernel::cpu_context m_context;
     sc_core::sc_time m_period;

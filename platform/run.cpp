@@ -189,7 +189,7 @@ int run_machine(const run_options& options) {
     if (work) {
         m.cpu.load(*work);
     } else {
-        host = std::make_unique<kernel_machine>(m.cpu, config);
+        host = std::make_unique<kernel_machine>(m.cpu, m.board, config);
         m.cpu.set_firmware(host.get());
         traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
     }
@@ -224,7 +224,7 @@ int boot_machine(const run_options& options, const std::optional<std::string>& p
     machine_config config = load(options);
     if (proc) check_proc_name(*proc);
     assembly m(config);
-    kernel_machine host(m.cpu, config);
+    kernel_machine host(m.cpu, m.board, config);
     m.cpu.set_firmware(&host);
     std::optional<fs::path> out;
     if (options.out_dir) out = prepare_out_dir(*options.out_dir);

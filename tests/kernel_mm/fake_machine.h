@@ -1,11 +1,13 @@
-// A machine for kernel tests: physical memory is a sparse map of touched pages, time advances
-// by the cycles charged, and TLB and control-register operations are recorded.
+// A machine for kernel tests: physical memory is one reserved, uncommitted host mapping of the
+// whole physical address space tests use (2 TiB), time advances by the cycles charged, and TLB
+// and control-register operations are recorded.
 #pragma once
 
-#include <array>
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <cstring>
-#include <unordered_map>
+#include <new>
 #include <vector>
 
 #include "kernel_mm/machine_ops.h"
@@ -14,20 +16,33 @@ namespace memsim::kernel::testing {
 
 class fake_machine final : public machine_ops {
 public:
+    static constexpr std::uint64_t memory_bytes = 2ull << 40;
+
+    fake_machine() {
+        void* p = mmap(nullptr, memory_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        m_memory = static_cast<std::uint8_t*>(p);
+    }
+    ~fake_machine() { munmap(m_memory, memory_bytes); }
+    fake_machine(const fake_machine&) = delete;
+    fake_machine& operator=(const fake_machine&) = delete;
+
     void read_phys(phys_addr_t addr, void* data, std::size_t length) override {
-        auto* out = static_cast<std::uint8_t*>(data);
-        for (std::size_t i = 0; i < length; ++i) out[i] = byte(addr + i);
+        std::memcpy(data, m_memory + addr, length);
     }
     void write_phys(phys_addr_t addr, const void* data, std::size_t length) override {
-        const auto* in = static_cast<const std::uint8_t*>(data);
-        for (std::size_t i = 0; i < length; ++i) byte(addr + i) = in[i];
+        std::memcpy(m_memory + addr, data, length);
     }
     void fill_phys(phys_addr_t addr, std::uint8_t value, std::size_t length) override {
         filled += length;
-        for (std::size_t i = 0; i < length; ++i) byte(addr + i) = value;
+        std::memset(m_memory + addr, value, length);
     }
     void copy_phys(phys_addr_t to, phys_addr_t from, std::size_t length) override {
-        for (std::size_t i = 0; i < length; ++i) byte(to + i) = byte(from + i);
+        std::memmove(m_memory + to, m_memory + from, length);
+    }
+    unsigned char* direct(phys_addr_t addr, std::size_t length) override {
+        return addr + length <= memory_bytes ? m_memory + addr : nullptr;
     }
     cpu_context& context() override { return cpu; }
     picoseconds now() const override { return cpu.cycles * 500; }  // a 2 GHz clock
@@ -40,13 +55,8 @@ public:
     void flush_tlb_all() override { ++full_flushes; }
     unsigned cpu_count() const override { return cpus; }
 
-    std::uint8_t& byte(phys_addr_t addr) {
-        auto& page = memory[addr >> 12];
-        if (page.empty()) page.assign(4096, 0);
-        return page[addr & 4095];
-    }
+    std::uint8_t& byte(phys_addr_t addr) { return m_memory[addr]; }
 
-    std::unordered_map<std::uint64_t, std::vector<std::uint8_t>> memory;
     cpu_context cpu;
     std::uint64_t filled = 0;
     std::vector<std::pair<control_register, std::uint64_t>> control_writes;
@@ -55,6 +65,9 @@ public:
     unsigned full_flushes = 0;
     bool a20 = false;
     unsigned cpus = 1;
+
+private:
+    std::uint8_t* m_memory;
 };
 
 }  // namespace memsim::kernel::testing
