@@ -214,28 +214,90 @@ void kernel_state::init_mem_mapping() {
     m_machine.flush_tlb_all();
 }
 
-// sparse_init: each node's mem_map, one chunk for its present sections, from memblock above
-// 16 MiB; with SPARSEMEM_VMEMMAP (x86_64) 2 MiB aligned per section. The struct pages live in
-// host memory; this reservation is their footprint in the machine.
+// The memory map's footprint: x86_64 (SPARSEMEM_VMEMMAP, sparse_init) takes one chunk per node
+// for its present sections, 2 MiB aligned per section, from memblock above 16 MiB; i386 (FLATMEM,
+// alloc_node_mem_map) one array over the node's span rounded to MAX_ORDER_NR_PAGES, in low
+// memory. The struct pages live in host memory; this reservation is their cost in the machine.
 void kernel_state::sparse_init() {
+    if (m_config.arch != kernel_arch::x86_64) {
+        constexpr std::uint64_t max_order_pages = 1024;
+        pfn_t start = (m_memblock.start_of_dram() >> page_shift) & ~(max_order_pages - 1);
+        pfn_t end = round_up(m_memblock.end_of_dram() >> page_shift, max_order_pages);
+        reserve_memmap((end - start) * struct_page_bytes(m_config), SMP_CACHE_BYTES, 0, NUMA_NO_NODE, false);
+        return;
+    }
     unsigned bits = section_bits(m_config);
-    std::uint64_t per_section = struct_page_bytes(m_config) << (bits - page_shift);
-    bool vmemmap = m_config.arch == kernel_arch::x86_64;
-    if (vmemmap) per_section = round_up(per_section, 2 * MiB);
-    // Memory without a node (no NUMA configuration) is node 0's, placed anywhere.
+    std::uint64_t per_section = round_up(struct_page_bytes(m_config) << (bits - page_shift), 2 * MiB);
     std::map<int, std::set<std::uint64_t>> sections;
+    for (const memblock_region& r : m_memblock.memory().regions())
+        for (std::uint64_t s = r.base >> bits; s <= (r.end() - 1) >> bits; ++s) sections[r.nid].insert(s);
+    for (const auto& [nid, present] : sections)
+        reserve_memmap(present.size() * per_section, 2 * MiB, 16 * MiB, nid, true);
+}
+
+void kernel_state::reserve_memmap(std::uint64_t size, phys_addr_t align, phys_addr_t min, int nid,
+                                  bool exact) {
+    if (!m_memblock.alloc_try_nid_raw(size, align, min, MEMBLOCK_ALLOC_ACCESSIBLE, nid, exact))
+        throw kernel_panic(fmt::format("Cannot allocate {} bytes for the memory map", size));
+}
+
+// memmap_init (mm/mm_init.c): the frames between memory ranges get a struct page too, and each
+// stretch of them is reported against the zone being initialised. With SPARSEMEM only frames
+// in present sections count, and the last section is filled to its end.
+void kernel_state::report_unavailable_ranges() {
+    bool sparse = m_config.arch == kernel_arch::x86_64;
+    unsigned bits = section_bits(m_config) - page_shift;
+    auto valid = [&](pfn_t pfn) {
+        return !sparse ||
+               m_memblock.memory().overlaps((pfn >> bits) << bits << page_shift, 1ull << bits << page_shift);
+    };
+    auto report = [&](pfn_t from, pfn_t to, const zone& z) {
+        std::uint64_t pages = 0;
+        for (pfn_t pfn = from; pfn < to; ++pfn) pages += valid(pfn) ? 1 : 0;
+        if (pages)
+            print(fmt::format("On node {}, zone {}: {} pages in unavailable ranges", z.node,
+                              zone_name(z.type), pages));
+    };
+    pfn_t hole = 0, last_end = 0;
+    const zone* last = nullptr;
     for (const memblock_region& r : m_memblock.memory().regions()) {
-        int nid = r.nid == MAX_NUMNODES ? NUMA_NO_NODE : r.nid;
-        for (std::uint64_t s = r.base >> bits; s <= (r.end() - 1) >> bits; ++s) sections[nid].insert(s);
+        pfn_t start_pfn = (r.base + page_size - 1) >> page_shift, end_pfn = r.end() >> page_shift;
+        last_end = end_pfn;
+        for (const pglist_data& node : m_pages->nodes()) {
+            for (const zone& z : node.zones) {
+                if (!z.populated() || (r.nid != MAX_NUMNODES && r.nid != z.node)) continue;
+                pfn_t start = std::clamp(start_pfn, z.zone_start_pfn, z.zone_end_pfn());
+                pfn_t end = std::clamp(end_pfn, z.zone_start_pfn, z.zone_end_pfn());
+                if (start >= end) continue;
+                if (hole < start) report(hole, start, z);
+                hole = end;
+                last = &z;
+            }
+        }
     }
-    for (const auto& [nid, present] : sections) {
-        std::uint64_t size = present.size() * per_section;
-        phys_addr_t at =
-            m_memblock.alloc_try_nid_raw(size, vmemmap ? 2 * MiB : page_size, 16 * MiB,
-                                         MEMBLOCK_ALLOC_ACCESSIBLE, nid, vmemmap && nid != NUMA_NO_NODE);
-        if (!at) throw kernel_panic(fmt::format("Cannot allocate the memory map of node {}", nid));
-        m_memmap_bytes += size;
-    }
+    pfn_t end = sparse ? round_up(last_end, pfn_t{1} << bits) : last_end;
+    if (last && hole < end) report(hole, end, *last);
+}
+
+// build_all_zonelists' line (v6.1): the pages every zone up to Movable would have, as
+// free_area_init estimated them (present less the memory map's pages in low memory), since
+// no watermark is set yet; grouping by mobility needs a pageblock per migratetype at least.
+void kernel_state::build_all_zonelists() {
+    std::uint64_t total = 0;
+    for (const pglist_data& node : m_pages->nodes())
+        for (const zone& z : node.zones) {
+            if (z.type == zone_type::device) continue;
+            std::uint64_t pages = z.spanned_pages > z.present_pages + (z.present_pages >> 4)
+                                      ? z.present_pages
+                                      : z.spanned_pages;
+            std::uint64_t memmap = round_up(pages * struct_page_bytes(m_config), page_size) >> page_shift;
+            bool high = z.type == zone_type::highmem;
+            total += high || z.present_pages < memmap ? z.present_pages : z.present_pages - memmap;
+        }
+    std::uint64_t pageblock = std::uint64_t{1} << m_pages->config().pageblock_order;
+    print(fmt::format("Built {} zonelists, mobility grouping {}.  Total pages: {}", m_pages->nodes().size(),
+                      total < pageblock * MIGRATE_TYPES ? "off" : "on", total));
+    if (m_pages->nodes().size() > 1) print("Policy zone: Normal");
 }
 
 // mem_init: memblock's free ranges go to the buddy allocator; mem_init_print_info.
@@ -255,6 +317,8 @@ void kernel_state::mem_init() {
     config.node_distance = m_config.numa_distance;
     m_pages = std::make_unique<page_allocator>(config, m_memblock, m_machine, m_log);
     for (const std::string& line : zone_range_lines(m_config.arch, m_memblock)) print(line);
+    report_unavailable_ranges();
+    build_all_zonelists();
     std::uint64_t present = 0;
     for (const pglist_data& node : m_pages->nodes()) present += node.node_present_pages;
     m_machine.context().cycles += present * m_config.costs.memmap_init_per_page;

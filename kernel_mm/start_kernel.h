@@ -98,6 +98,9 @@ private:
     void numa_init();
     void init_mem_mapping();
     void sparse_init();
+    void reserve_memmap(std::uint64_t size, phys_addr_t align, phys_addr_t min, int nid, bool exact);
+    void report_unavailable_ranges();
+    void build_all_zonelists();
     void mem_init();
     void free_initmem();
     phys_addr_t alloc_table();
@@ -111,7 +114,6 @@ private:
     std::unique_ptr<page_table> m_early;
     std::unique_ptr<page_table> m_swapper;
     std::unique_ptr<page_allocator> m_pages;
-    std::uint64_t m_memmap_bytes = 0;
 };
 
 // Boots the kernel on the machine; the machine's CPU ends in the profile's paging mode with

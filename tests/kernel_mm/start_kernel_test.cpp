@@ -88,6 +88,16 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
                                    "  DMA32    [mem 0x0000000001000000-0x00000000ffffffff]",
                                    "  Normal   [mem 0x0000000100000000-0x000000013fffffff]",
                                    "  Device   empty"});
+    // memmap_init's holes: pfn 0 and 0x9f..0xff before DMA's ranges; 0xbffe0..0xc0000 (the rest
+    // of the hole below 4 GiB is in absent sections) is reported against Normal, whose range
+    // it precedes.
+    CHECK(lines_from(log, "On node", 4) ==
+          std::vector<std::string>{"On node 0, zone DMA: 1 pages in unavailable ranges",
+                                   "On node 0, zone DMA: 97 pages in unavailable ranges",
+                                   "On node 0, zone Normal: 32 pages in unavailable ranges",
+                                   // v6.1's estimate: present less the memory map's pages,
+                                   // (3998 - 64) + (782304 - 12224) + (262144 - 4096).
+                                   "Built 1 zonelists, mobility grouping on.  Total pages: 1032062"});
     // present: 3998 + 782304 + 262144 = 1048446 pages = 4193784K. Reserved:
     //   the first 1 MiB's memory, pfn 1..0x9e:                              158 pages
     //   the image, 0x1000000 + code 3586 + rodata 2257 + data 592 + init 732 + bss 1359 pages: 8526
