@@ -72,7 +72,8 @@ constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cy
 constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
 constexpr std::string_view numa_keys[] = {"nodes", "distances"};
-constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug"};
+constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug",
+                                            "costs"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
 // Each channel keeps its own busy times; real memory controllers have a handful.
@@ -225,6 +226,9 @@ void read_bus(const checker& r, const at& s, bus_config& bus) {
     if (auto f = r.field(s, "on_overreach")) bus.on_overreach = r.choice(*f, overreach_names);
 }
 
+// Upper bound of a cost in cycles: the workload's own compute limit.
+constexpr std::uint64_t max_compute_cycles = 1'000'000'000'000;
+
 // MAX_NUMNODES of this model (memblock.h); the SLIT's values: 10 local, up to 254 remote.
 constexpr std::size_t max_numa_nodes = 64;
 
@@ -262,6 +266,10 @@ void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
         kernel.min_free_kbytes = r.integer(*f, 1, std::uint64_t{1} << 40);
     if (auto f = r.field(k, "watermark_scale_factor")) kernel.watermark_scale_factor = r.integer(*f, 1, 3000);
     if (auto f = r.field(k, "panic_on_bug")) kernel.panic_on_bug = r.boolean(*f);
+    at costs = r.section(k, "costs", kernel_cost_names);
+    auto fields = kernel_cost_fields(kernel);
+    for (std::size_t i = 0; i < fields.size(); ++i)
+        if (auto f = r.field(costs, kernel_cost_names[i])) *fields[i] = r.integer(*f, 0, max_compute_cycles);
 }
 
 void read_sim(const checker& r, const at& s, sim_config& sim) {
@@ -337,6 +345,16 @@ void read_devices(const checker& r, const at& list, machine_config& m) {
     }
     for (device_entry& d : devices) m.dma_engines.push_back(std::move(d.config));
 }
+
+}  // namespace
+
+std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kernel_knobs& k) {
+    return {&k.boot_costs.mode_switch, &k.boot_costs.memmap_init_per_page,
+            &k.alloc_costs.alloc_pcp,  &k.alloc_costs.alloc_buddy,
+            &k.alloc_costs.free_pcp,   &k.alloc_costs.free_buddy};
+}
+
+namespace {
 
 machine_config read_config(const checker& r, const YAML::Node& root) {
     at top{root, ""};

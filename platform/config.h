@@ -3,6 +3,7 @@
 // the emitter behind `memsim config show`.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "base/log.h"
 #include "base/units.h"
 #include "kernel_mm/e820.h"
+#include "kernel_mm/start_kernel.h"
 #include "mmu/psc.h"
 #include "mmu/tlb.h"
 
@@ -89,7 +91,15 @@ struct kernel_knobs {
     std::uint64_t min_free_kbytes = 0;  // 0: computed from low memory at boot, as Linux does
     std::uint64_t watermark_scale_factor = 10;
     bool panic_on_bug = false;  // a kernel bug (bad page state, ...) stops the machine
+    // Cycles the kernel's own code costs per operation, beyond its timed memory accesses.
+    kernel::boot_costs boot_costs;
+    kernel::page_alloc_costs alloc_costs;
 };
+
+// kernel.costs: each key and the cost-table entry it sets, in the order config show writes them.
+inline constexpr std::string_view kernel_cost_names[] = {
+    "mode_switch", "memmap_init_per_page", "alloc_pcp", "alloc_buddy", "free_pcp", "free_buddy"};
+std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kernel_knobs& k);
 
 struct sim_config {
     picoseconds quantum = 1 * ps_per_us;

@@ -268,7 +268,11 @@ void write_kernel(YAML::Emitter& out, const machine_config& c) {
         entry(out, "min_free_kbytes", "auto");
     entry(out, "watermark_scale_factor", c.kernel.watermark_scale_factor);
     entry(out, "panic_on_bug", c.kernel.panic_on_bug ? "true" : "false");
-    out << YAML::EndMap;
+    kernel_knobs knobs = c.kernel;
+    auto fields = kernel_cost_fields(knobs);
+    out << YAML::Key << "costs" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (std::size_t i = 0; i < fields.size(); ++i) entry(out, kernel_cost_names[i].data(), *fields[i]);
+    out << YAML::EndMap << YAML::EndMap;
 }
 
 void write_sim(YAML::Emitter& out, const machine_config& c) {

@@ -53,6 +53,8 @@ kernel::kernel_config kernel_config_of(const machine_config& c) {
     k.min_free_kbytes = c.kernel.min_free_kbytes;
     k.watermark_scale_factor = c.kernel.watermark_scale_factor;
     k.panic_on_bug = c.kernel.panic_on_bug;
+    k.costs = c.kernel.boot_costs;
+    k.alloc_costs = c.kernel.alloc_costs;
     return k;
 }
 

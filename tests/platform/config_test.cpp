@@ -468,6 +468,7 @@ kernel:
   min_free_kbytes: auto
   watermark_scale_factor: 10
   panic_on_bug: false
+  costs: {mode_switch: 200, memmap_init_per_page: 20, alloc_pcp: 60, alloc_buddy: 200, free_pcp: 50, free_buddy: 150}
 
 sim:
   quantum: 1 us
@@ -505,6 +506,9 @@ TEST_CASE("kernel: the sysctls of the memory manager") {
     CHECK(c.kernel.watermark_scale_factor == 150);
     CHECK(c.kernel.panic_on_bug);
     CHECK(load("kernel:\n  min_free_kbytes: auto\n").kernel.min_free_kbytes == 0);
+    CHECK(load("kernel:\n  costs: {alloc_pcp: 7}\n").kernel.alloc_costs.alloc_pcp == 7);
+    CHECK(error_of("kernel:\n  costs: {alloc: 7}\n") ==
+          "test.yaml:2:11: unknown key 'alloc' in 'kernel.costs'");
     CHECK(load_config_text(to_yaml(c), "shown").kernel.watermark_scale_factor == 150);
     CHECK(error_of("kernel:\n  panic_on_bug: yes\n") ==
           "test.yaml:2:17: kernel.panic_on_bug: 'yes' is not true or false");
