@@ -102,9 +102,10 @@ void trim_bios_range(e820_table& table) {
     table.sanitize();
 }
 
-void add_to_memblock(const e820_table& table, memblock& blocks) {
+void add_to_memblock(const e820_table& table, memblock& blocks, unsigned phys_bits) {
     for (const e820_entry& e : table.entries())
-        if (e.type == e820_type::ram) blocks.add(e.addr, e.size);
+        if (e.type == e820_type::ram && (phys_bits >= 64 || e.end() - 1 < (std::uint64_t{1} << phys_bits)))
+            blocks.add(e.addr, e.size);
 }
 
 std::string e820_type_name(e820_type type) {

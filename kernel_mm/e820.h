@@ -61,8 +61,9 @@ private:
 // and RAM reported in the legacy hole 0xa0000-0xfffff is not RAM.
 void trim_bios_range(e820_table& table);
 
-// e820__memblock_setup: every usable range becomes memblock memory.
-void add_to_memblock(const e820_table& table, memblock& blocks);
+// e820__memblock_setup: every usable range becomes memblock memory, except one whose end does
+// not fit a physical address of `phys_bits` (resource_size_t is 32 bits on i386 without PAE).
+void add_to_memblock(const e820_table& table, memblock& blocks, unsigned phys_bits = 64);
 
 // e820_print_type's words: "usable", "reserved", "ACPI data", "ACPI NVS", "unusable",
 // "persistent (type 7)", "persistent (type 12)", "soft reserved".

@@ -136,7 +136,7 @@ void kernel_state::enable_paging() {
 
 // e820__memblock_setup and early reservations: the first 1 MiB (x86 since 5.13) and the image.
 void kernel_state::setup_memblock() {
-    add_to_memblock(m_e820, m_memblock);
+    add_to_memblock(m_e820, m_memblock, m_config.arch == kernel_arch::i386 && !m_config.pae ? 32 : 64);
     if (m_config.arch == kernel_arch::x86_64) numa_init();
     m_memblock.reserve(0, isa_end);
     m_memblock.reserve(m_config.image.text, m_config.image.end() - m_config.image.text);

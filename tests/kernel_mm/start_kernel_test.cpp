@@ -160,6 +160,19 @@ TEST_CASE("i386 boot: 2-level paging with PSE, low memory mapped, HighMem in the
     CHECK(kernel->pages().check_invariants() == "");
 }
 
+TEST_CASE("i386 without PAE leaves RAM above 4 GiB out of memblock, as e820__memblock_setup does") {
+    testing::fake_machine machine;
+    printk_buffer log;
+    kernel_config config;
+    config.arch = kernel_arch::i386;
+    config.image = kernel_image::debian_686_pae();
+    config.firmware_map = pc_map(4 * GiB);  // 1 GiB of it from 4 GiB
+    auto kernel = start_kernel(machine, config, log);
+    CHECK(kernel->blocks().end_of_dram() == 0xbffe0000);
+    CHECK(lines_from(log, "last_pfn", 1) ==
+          std::vector<std::string>{"last_pfn = 0xbffe0 max_arch_pfn = 0x100000"});
+}
+
 TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
     SUBCASE("pae") {
         testing::fake_machine machine;
