@@ -87,7 +87,7 @@ void cpu_core::run() {
         const op& o = ops[m_next];
         ++m_ops;
         bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
-        if (!(is_memory ? memory(o) : execute(o))) break;
+        if (!(is_memory ? memory(o.handle < 0 ? o : at_handle(o)) : execute(o))) break;
         ++m_next;
         if (port.quantum.need_sync()) port.quantum.sync();
     }
@@ -149,8 +149,16 @@ bool cpu_core::execute(const op& o) {
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
             return true;
         default:
-            return true;
+            return !traces::is_kernel_op(o.kind) || (m_handler && m_handler->service(*this, o));
     }
+}
+
+// `h+offset`: the handle's address now, as the kernel operation that defined it left it.
+op cpu_core::at_handle(const op& o) const {
+    op resolved = o;
+    resolved.address += m_handler ? m_handler->handle_address(o.handle) : 0;
+    resolved.handle = -1;
+    return resolved;
 }
 
 void cpu_core::poke(const op& o) {

@@ -44,6 +44,10 @@ public:
     // Returns true when the handler made the access possible and it should be retried.
     virtual bool fault(cpu_core& cpu, const fault_report& report) = 0;
     virtual void interrupt(cpu_core& cpu, unsigned line) = 0;
+    // A kernel operation of the workload (a driver's or a subsystem's call); false stops the
+    // run. And the address a handle an earlier one defined stands for, for `h+offset` accesses.
+    virtual bool service(cpu_core& cpu, const traces::op& o) = 0;
+    virtual std::uint64_t handle_address(std::int32_t handle) const = 0;
 
 protected:
     ~trap_handler() = default;
@@ -93,6 +97,7 @@ private:
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
     bool memory(const traces::op& o);
+    traces::op at_handle(const traces::op& o) const;
     // Translates one access to a physical address; false if it faulted and was not fixed.
     bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
                    std::uint64_t& page_end);

@@ -2,6 +2,7 @@
 // include/trace/events/mmflags.h __def_gfpflag_names).
 #include "kernel_mm/gfp.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <string_view>
@@ -111,6 +112,28 @@ std::string format_gfp(gfp_t flags) {
     }
     if (flags != 0) append_hex(out, flags);
     return out;
+}
+
+std::optional<gfp_t> parse_gfp(std::string_view text) {
+    gfp_t flags = 0;
+    while (true) {
+        std::size_t bar = text.find('|');
+        std::string_view word = text.substr(0, bar);
+        auto named = std::find_if(std::begin(gfp_names), std::end(gfp_names),
+                                  [&](const gfp_name& n) { return n.name == word; });
+        if (named != std::end(gfp_names)) {
+            flags |= named->mask;
+        } else {
+            int base = word.starts_with("0x") ? 16 : 10;
+            if (base == 16) word.remove_prefix(2);
+            gfp_t value = 0;
+            auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value, base);
+            if (word.empty() || ec != std::errc{} || end != word.data() + word.size()) return std::nullopt;
+            flags |= value;
+        }
+        if (bar == std::string_view::npos) return flags;
+        text.remove_prefix(bar + 1);
+    }
 }
 
 std::string gfp_mode(gfp_t flags) {

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "kernel_mm/zone_ranges.h"
 #include "kernel_mm/zone_type.h"
@@ -125,6 +126,9 @@ std::optional<zone_type> gfp_zone(gfp_t flags, const zone_set& configured);
 // __def_gfpflag_names, each printed when all its bits are still set and then cleared, joined by
 // '|'; bits no name covers follow as one "0x..." number. 0 prints as "".
 std::string format_gfp(gfp_t flags);
+// The inverse for workload files and configs: names as format_gfp prints them (composites and
+// single bits) and numbers (decimal or 0x hex), joined by '|'; nullopt for anything else.
+std::optional<gfp_t> parse_gfp(std::string_view text);
 // "mode:%#x(%pGg)" of mm/page_alloc.c warn_alloc without "mode:": "0xdc0(GFP_KERNEL|__GFP_ZERO)";
 // 0 gives "0x0()" (the kernel's %#x prints 0 as 0x0).
 std::string gfp_mode(gfp_t flags);

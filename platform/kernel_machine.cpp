@@ -72,10 +72,10 @@ void kernel_machine::boot(hw::cpu_core&) {
         m_log.print(now(), kernel::kern_level::emerg,
                     fmt::format("Kernel panic - not syncing: {}", e.what()));
     }
-    drain();
+    settle();
 }
 
-void kernel_machine::drain() {
+void kernel_machine::settle() {
     if (m_context.cycles == 0) return;
     m_cpu.port.quantum.inc(m_period * static_cast<double>(m_context.cycles));
     m_context.cycles = 0;
@@ -87,7 +87,7 @@ picoseconds kernel_machine::now() const {
 
 void kernel_machine::transfer(tlm::tlm_command command, kernel::phys_addr_t addr, void* data,
                               std::size_t length) {
-    drain();
+    settle();
     auto* bytes = static_cast<unsigned char*>(data);
     for (std::size_t done = 0; done < length;) {
         auto n = static_cast<unsigned>(std::min(chunk_bytes, length - done));
@@ -129,7 +129,7 @@ unsigned char* kernel_machine::direct(kernel::phys_addr_t addr, std::size_t leng
 // Control registers and TLB maintenance are the core's own operations, with its checks: a #GP
 // there is a kernel bug the machine cannot go on from.
 void kernel_machine::perform(const traces::op& o) {
-    drain();
+    settle();
     if (!m_cpu.perform(o))
         throw kernel::kernel_panic(fmt::format("general protection fault in {}", traces::to_text(o)));
 }

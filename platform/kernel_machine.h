@@ -49,9 +49,11 @@ public:
     void flush_tlb_all() override;
     unsigned cpu_count() const override { return 1; }
 
+    // The kernel's pending cycles onto the core's clock: before anything else it does is timed,
+    // and when it returns to the workload.
+    void settle();
+
 private:
-    // The kernel's pending cycles onto the core's clock, before anything else it does is timed.
-    void drain();
     void transfer(tlm::tlm_command command, kernel::phys_addr_t addr, void* data, std::size_t length);
     void perform(const traces::op& o);
 

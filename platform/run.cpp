@@ -16,6 +16,7 @@
 #include "hw/sim_time.h"
 #include "platform/config.h"
 #include "platform/kernel_machine.h"
+#include "platform/kernel_services.h"
 #include "platform/machine.h"
 #include "platform/output.h"
 #include "platform/proc_files.h"
@@ -182,15 +183,23 @@ int run_machine(const run_options& options) {
     if (options.workload_path) work = traces::load_workload(*options.workload_path);
 
     assembly m(config);
-    // A workload owns the machine from reset (its own page tables and mode switches); without
-    // one the kernel boots and the self-test traffic drives the devices beside it.
+    // A workload of memory operations owns the machine from reset (its own page tables and mode
+    // switches); one with kernel operations runs on the booted kernel; without a workload the
+    // kernel boots and the self-test traffic drives the devices beside it.
     std::unique_ptr<kernel_machine> host;
+    std::unique_ptr<kernel_services> services;
     std::unique_ptr<self_test> traffic;
-    if (work) {
-        m.cpu.load(*work);
-    } else {
+    if (!work || work->needs_kernel()) {
         host = std::make_unique<kernel_machine>(m.cpu, m.board, config);
         m.cpu.set_firmware(host.get());
+    }
+    if (work) {
+        m.cpu.load(*work);
+        if (host) {
+            services = std::make_unique<kernel_services>(*host, m.traps, *work);
+            m.cpu.set_trap_handler(services.get());
+        }
+    } else {
         traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
     }
     // Only once the machine stands, so a config it cannot build leaves nothing behind.

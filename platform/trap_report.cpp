@@ -32,4 +32,14 @@ void trap_report::interrupt(hw::cpu_core&, unsigned line) {
     m_log.log(log_level::info, "cpu", "interrupt on line {}; no kernel to handle it", line);
 }
 
+bool trap_report::service(hw::cpu_core&, const traces::op& o) {
+    return refuse(fmt::format("kernel operation '{}' with no kernel booted", traces::to_text(o)));
+}
+
+bool trap_report::refuse(std::string why) {
+    m_log.log(log_level::error, "cpu", "{}", why);
+    m_ending = std::move(why);
+    return false;
+}
+
 }  // namespace memsim::platform

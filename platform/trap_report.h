@@ -16,6 +16,11 @@ public:
 
     bool fault(hw::cpu_core& cpu, const hw::fault_report& report) override;
     void interrupt(hw::cpu_core& cpu, unsigned line) override;
+    // Without a kernel there is nobody to serve a kernel operation: the run ends, reported.
+    bool service(hw::cpu_core& cpu, const traces::op& o) override;
+    std::uint64_t handle_address(std::int32_t) const override { return 0; }
+    // Ends the run for an operation nobody can carry out, saying why; false.
+    bool refuse(std::string why);
 
     // The fault that ended the run, in words, if one did.
     const std::optional<std::string>& ending() const { return m_ending; }

@@ -1,6 +1,7 @@
 // Loading a workload file in either form.
 #include "traces/workload.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -38,9 +39,17 @@ std::string problem_with(const op& o) {
         case op_kind::cpl:
             if (o.value > 3) return fmt::format("privilege level {} is not 0-3", o.value);
             return "";
+        case op_kind::alloc_pages:
+            if (o.size > 10) return fmt::format("order {} is more than MAX_PAGE_ORDER (10)", o.size);
+            return "";
         default:
             return "";
     }
+}
+
+bool workload::needs_kernel() const {
+    return std::any_of(ops.begin(), ops.end(),
+                       [](const op& o) { return is_kernel_op(o.kind) || o.handle >= 0; });
 }
 
 workload load_workload(const std::string& path) {

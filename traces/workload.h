@@ -1,6 +1,7 @@
 // A workload: the stream of operations the CPU core executes (format v1, docs/workload-format.md).
 // Memory operations, compute time, control-register writes (an address space switch is a CR3
-// write), TLB maintenance, and physical stores for boot code that builds page tables.
+// write), TLB maintenance, physical stores for boot code that builds page tables, and the kernel
+// operations a driver or subsystem performs (allocations named by handles).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,25 @@ enum class op_kind : std::uint8_t {
     invpcid,  // size: the type (0-3); value: the PCID; address: linear (type 0)
     cpl,      // value: the privilege level accesses run at (3: user-mode accesses, SDM 4.6)
     ac,       // value: EFLAGS.AC, which lets supervisor accesses reach user pages under SMAP
+    // Kernel operations; `handle` is the handle the operation defines or uses.
+    alloc_pages,         // size: the order; value: the gfp flags
+    free_pages,          // the block alloc_pages gave `handle`
+    kmalloc,             // address: the size in bytes; value: the gfp flags
+    kfree,               //
+    kmem_cache_create,   // address: the object size; value: SLAB_* flags; size: log2(align) + 1, 0 none
+    kmem_cache_alloc,    // value: the cache's handle; address: the gfp flags
+    kmem_cache_free,     // value: the cache's handle
+    kmem_cache_destroy,  //
+    vmalloc,             // address: the size in bytes
+    vfree,               //
+    kmap,                // value: the handle of the page (an alloc_pages block) to map
+    kunmap,              //
 };
+
+inline constexpr op_kind last_op_kind = op_kind::kunmap;
+
+// Whether an operation is the kernel's (the workload then runs on a booted kernel).
+constexpr bool is_kernel_op(op_kind kind) { return kind >= op_kind::alloc_pages; }
 
 struct op {
     op_kind kind = op_kind::compute;
@@ -32,6 +51,9 @@ struct op {
     std::int32_t segment = -1;  // real-mode segment for segment:offset addresses, else -1
     std::uint64_t address = 0;
     std::uint64_t value = 0;
+    // read/write/fetch: the address is this handle's plus `address`; kernel operations: the
+    // handle they define or use. -1: none.
+    std::int32_t handle = -1;
 
     bool operator==(const op&) const = default;
 };
@@ -47,6 +69,9 @@ std::string problem_with(const op& o);
 struct workload {
     std::string name;  // where it came from, for reports
     std::vector<op> ops;
+    std::vector<std::string> handles = {};  // op::handle indexes it
+
+    bool needs_kernel() const;
 };
 
 // Text form (hand-written, `memsim workload 1` header) and binary form (compact, for long

@@ -1,5 +1,7 @@
 // The text form of workload v1: one operation a line, `#` comments, a `memsim workload 1`
 // header; `paging` and `map` lines expand into the stores that build page tables.
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -10,11 +12,14 @@
 
 #include "base/error.h"
 #include "base/units.h"
+#include "kernel_mm/gfp.h"
 #include "traces/page_tables.h"
 #include "traces/workload.h"
 
 namespace memsim::traces {
 namespace {
+
+using kernel::gfp_t;
 
 constexpr std::string_view header = "memsim workload 1";
 
@@ -47,6 +52,8 @@ public:
         throw user_error(source_location{m_file, m_line, column}, what);
     }
     std::size_t count() const { return m_tokens.size(); }
+    int line() const { return m_line; }
+    int column(std::size_t i) const { return m_tokens[i].column; }
     std::string_view word(std::size_t i) const {
         if (i >= m_tokens.size()) fail(i, fmt::format("'{}' needs more operands", m_tokens[0].text));
         return m_tokens[i].text;
@@ -118,7 +125,8 @@ std::optional<mmu::page_size> page_named(std::string_view name) {
 
 class text_parser {
 public:
-    explicit text_parser(const std::string& name) : m_name(name) {}
+    explicit text_parser(const std::string& name, std::vector<std::string>& handles)
+        : m_name(name), m_handles(handles) {}
 
     void line(int number, std::string_view text, std::vector<op>& out) {
         std::vector<token> tokens = split(text);
@@ -142,6 +150,7 @@ public:
         if (verb == "ac") return ac(p, out);
         if (verb == "paging") return paging(p, out);
         if (verb == "map") return map(p, out);
+        if (kernel_op(p, verb, out)) return;
         p.fail(0, fmt::format("unknown operation '{}'", verb));
     }
     void finish(int last_line) const {
@@ -155,16 +164,16 @@ private:
             p.fail(0, fmt::format("expected the header '{}'", header));
         m_seen_header = true;
     }
-    static void access(const line_parser& p, op_kind kind, std::vector<op>& out) {
+    void access(const line_parser& p, op_kind kind, std::vector<op>& out) {
         p.expect_count(3, 3);
         op o{kind, static_cast<std::uint8_t>(p.access_size(2))};
-        p.address(1, o);
+        address(p, 1, o);
         out.push_back(o);
     }
-    static void write(const line_parser& p, std::vector<op>& out) {
+    void write(const line_parser& p, std::vector<op>& out) {
         p.expect_count(3, 4);
         op o{op_kind::write, static_cast<std::uint8_t>(p.access_size(2))};
-        p.address(1, o);
+        address(p, 1, o);
         if (p.count() == 4) o.value = p.number(3);
         out.push_back(o);
     }
@@ -251,44 +260,184 @@ private:
         }
     }
 
+    // ADDR, SEG:OFF, or HANDLE[+OFFSET]: handles are names, addresses start with a digit.
+    void address(const line_parser& p, std::size_t i, op& o) const {
+        std::string_view t = p.word(i);
+        if (!is_name_start(t.front())) return p.address(i, o);
+        std::size_t plus = t.find('+');
+        o.handle = use(p, i, t.substr(0, plus));
+        if (plus == std::string_view::npos) return;
+        line_parser offset(m_name, p.line(), {{t.substr(plus + 1), p.column(i) + int(plus) + 1}});
+        o.address = offset.number(0);
+    }
+
+    static bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+
+    // A handle an operation defines: a name it may reuse (the old object is then unreachable
+    // from the workload, as a leaked pointer is).
+    std::int32_t define(const line_parser& p, std::size_t i) {
+        std::string_view name = p.word(i);
+        bool valid = is_name_start(name.front()) && std::all_of(name.begin(), name.end(), [](char c) {
+                         return is_name_start(c) || (c >= '0' && c <= '9');
+                     });
+        if (!valid) p.fail(i, fmt::format("'{}' is not a handle name ([A-Za-z_][A-Za-z0-9_]*)", name));
+        auto it = std::find(m_handles.begin(), m_handles.end(), name);
+        if (it != m_handles.end()) return static_cast<std::int32_t>(it - m_handles.begin());
+        m_handles.emplace_back(name);
+        return static_cast<std::int32_t>(m_handles.size() - 1);
+    }
+    std::int32_t use(const line_parser& p, std::size_t i, std::string_view name) const {
+        auto it = std::find(m_handles.begin(), m_handles.end(), name);
+        if (it == m_handles.end())
+            p.fail(i, fmt::format("handle '{}' is not defined before this line", name));
+        return static_cast<std::int32_t>(it - m_handles.begin());
+    }
+    std::int32_t use(const line_parser& p, std::size_t i) const { return use(p, i, p.word(i)); }
+
+    static gfp_t gfp(const line_parser& p, std::size_t i) {
+        std::optional<kernel::gfp_t> flags = kernel::parse_gfp(p.word(i));
+        if (!flags)
+            p.fail(i,
+                   fmt::format("'{}' is not GFP flags (e.g. GFP_KERNEL|__GFP_ZERO or a number)", p.word(i)));
+        return *flags;
+    }
+
+    // The kernel operations (docs/workload-format.md); false for a verb that is none of them.
+    bool kernel_op(const line_parser& p, std::string_view verb, std::vector<op>& out) {
+        op o;
+        if (verb == "alloc_pages") {
+            p.expect_count(4, 4);
+            o = {op_kind::alloc_pages, static_cast<std::uint8_t>(p.number(2, 10)), -1, 0, gfp(p, 3),
+                 define(p, 1)};
+        } else if (verb == "kmalloc") {
+            p.expect_count(4, 4);
+            o = {op_kind::kmalloc, 0, -1, p.number(2), gfp(p, 3), define(p, 1)};
+        } else if (verb == "kmem_cache_create") {
+            p.expect_count(3, 5);
+            std::uint64_t align = p.count() > 3 ? p.number(3, 4096) : 0;
+            if (align & (align - 1)) p.fail(3, "the alignment is a power of two");
+            auto log2 = static_cast<std::uint8_t>(align ? std::countr_zero(align) + 1 : 0);
+            o = {op_kind::kmem_cache_create,      log2,        -1, p.number(2),
+                 p.count() > 4 ? p.number(4) : 0, define(p, 1)};
+        } else if (verb == "kmem_cache_alloc") {
+            p.expect_count(4, 4);
+            o = {op_kind::kmem_cache_alloc, 0, -1, gfp(p, 3), std::uint64_t(use(p, 2)), define(p, 1)};
+        } else if (verb == "kmem_cache_free") {
+            p.expect_count(3, 3);
+            o = {op_kind::kmem_cache_free, 0, -1, 0, std::uint64_t(use(p, 2)), use(p, 1)};
+        } else if (verb == "vmalloc") {
+            p.expect_count(3, 3);
+            o = {op_kind::vmalloc, 0, -1, p.number(2), 0, define(p, 1)};
+        } else if (verb == "kmap") {
+            p.expect_count(3, 3);
+            o = {op_kind::kmap, 0, -1, 0, std::uint64_t(use(p, 2)), define(p, 1)};
+        } else if (std::optional<op_kind> kind = release_named(verb)) {
+            p.expect_count(2, 2);
+            o = {*kind, 0, -1, 0, 0, use(p, 1)};
+        } else {
+            return false;
+        }
+        out.push_back(o);
+        return true;
+    }
+
+    static std::optional<op_kind> release_named(std::string_view verb) {
+        if (verb == "free_pages") return op_kind::free_pages;
+        if (verb == "kfree") return op_kind::kfree;
+        if (verb == "kmem_cache_destroy") return op_kind::kmem_cache_destroy;
+        if (verb == "vfree") return op_kind::vfree;
+        if (verb == "kunmap") return op_kind::kunmap;
+        return std::nullopt;
+    }
+
     const std::string& m_name;
+    std::vector<std::string>& m_handles;
     bool m_seen_header = false;
     std::unique_ptr<page_table_builder> m_builder;
 };
 
 std::string_view name_of(op_kind kind) {
-    constexpr std::string_view names[] = {"read", "write", "fetch", "compute", "cr0",     "cr3", "cr4",
-                                          "efer", "a20",   "poke",  "invlpg",  "invpcid", "cpl", "ac"};
+    constexpr std::string_view names[] = {"read",
+                                          "write",
+                                          "fetch",
+                                          "compute",
+                                          "cr0",
+                                          "cr3",
+                                          "cr4",
+                                          "efer",
+                                          "a20",
+                                          "poke",
+                                          "invlpg",
+                                          "invpcid",
+                                          "cpl",
+                                          "ac",
+                                          "alloc_pages",
+                                          "free_pages",
+                                          "kmalloc",
+                                          "kfree",
+                                          "kmem_cache_create",
+                                          "kmem_cache_alloc",
+                                          "kmem_cache_free",
+                                          "kmem_cache_destroy",
+                                          "vmalloc",
+                                          "vfree",
+                                          "kmap",
+                                          "kunmap"};
+    static_assert(std::size(names) == static_cast<unsigned>(last_op_kind) + 1);
     return names[static_cast<unsigned>(kind)];
 }
 
-std::string address_text(const op& o) {
+// Handles print as h<id> where the names are not at hand (a single operation's text).
+std::string handle_text(std::int32_t id, const std::vector<std::string>* names) {
+    if (names && id >= 0 && static_cast<std::size_t>(id) < names->size())
+        return (*names)[static_cast<std::size_t>(id)];
+    return fmt::format("h{}", id);
+}
+
+std::string address_text(const op& o, const std::vector<std::string>* names) {
+    if (o.handle >= 0) {
+        std::string h = handle_text(o.handle, names);
+        return o.address ? fmt::format("{}+{:#x}", h, o.address) : h;
+    }
     if (o.segment >= 0) return fmt::format("{:#x}:{:#x}", o.segment, o.address);
     return fmt::format("{:#x}", o.address);
 }
 
-}  // namespace
-
-workload parse_text(const std::string& text, const std::string& name) {
-    workload w{name, {}};
-    text_parser parser(name);
-    std::istringstream in(text);
-    int number = 0;
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();  // files written on Windows
-        parser.line(++number, line, w.ops);
+std::string kernel_op_text(const op& o, const std::vector<std::string>* names) {
+    std::string h = handle_text(o.handle, names);
+    std::string other = handle_text(static_cast<std::int32_t>(o.value), names);
+    std::string_view name = name_of(o.kind);
+    switch (o.kind) {
+        case op_kind::alloc_pages:
+            return fmt::format("{} {} {} {}", name, h, o.size,
+                               kernel::format_gfp(static_cast<gfp_t>(o.value)));
+        case op_kind::kmalloc:
+            return fmt::format("{} {} {} {}", name, h, o.address,
+                               kernel::format_gfp(static_cast<gfp_t>(o.value)));
+        case op_kind::kmem_cache_create:
+            return fmt::format("{} {} {} {} {:#x}", name, h, o.address, o.size ? 1u << (o.size - 1) : 0,
+                               o.value);
+        case op_kind::kmem_cache_alloc:
+            return fmt::format("{} {} {} {}", name, h, other,
+                               kernel::format_gfp(static_cast<gfp_t>(o.address)));
+        case op_kind::kmem_cache_free:
+        case op_kind::kmap:
+            return fmt::format("{} {} {}", name, h, other);
+        case op_kind::vmalloc:
+            return fmt::format("{} {} {}", name, h, o.address);
+        default:
+            return fmt::format("{} {}", name, h);
     }
-    parser.finish(number);
-    return w;
 }
 
-std::string to_text(const op& o) {
+std::string op_text(const op& o, const std::vector<std::string>* names) {
+    if (is_kernel_op(o.kind)) return kernel_op_text(o, names);
     switch (o.kind) {
         case op_kind::read:
         case op_kind::fetch:
-            return fmt::format("{} {} {}", name_of(o.kind), address_text(o), o.size);
+            return fmt::format("{} {} {}", name_of(o.kind), address_text(o, names), o.size);
         case op_kind::write:
-            return fmt::format("write {} {} {:#x}", address_text(o), o.size, o.value);
+            return fmt::format("write {} {} {:#x}", address_text(o, names), o.size, o.value);
         case op_kind::poke:
             return fmt::format("poke {:#x} {} {:#x}", o.address, o.size, o.value);
         case op_kind::invlpg:
@@ -306,9 +455,26 @@ std::string to_text(const op& o) {
     }
 }
 
+}  // namespace
+
+workload parse_text(const std::string& text, const std::string& name) {
+    workload w{name, {}, {}};
+    text_parser parser(name, w.handles);
+    std::istringstream in(text);
+    int number = 0;
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();  // files written on Windows
+        parser.line(++number, line, w.ops);
+    }
+    parser.finish(number);
+    return w;
+}
+
+std::string to_text(const op& o) { return op_text(o, nullptr); }
+
 std::string to_text(const workload& w) {
     std::string out = fmt::format("{}\n", header);
-    for (const op& o : w.ops) out += to_text(o) + "\n";
+    for (const op& o : w.ops) out += op_text(o, &w.handles) + "\n";
     return out;
 }
 

@@ -28,6 +28,13 @@ struct recording_handler final : hw::trap_handler {
         return false;
     }
     void interrupt(hw::cpu_core&, unsigned line) override { interrupts.push_back(line); }
+    // Kernel operations are recorded; every handle stands for 0x10000 plus 0x1000 per id.
+    std::vector<traces::op> services;
+    bool service(hw::cpu_core&, const traces::op& o) override {
+        services.push_back(o);
+        return true;
+    }
+    std::uint64_t handle_address(std::int32_t handle) const override { return 0x10000 + 0x1000 * handle; }
 };
 
 // 64 MiB of RAM at 0 (1 GHz, 10 cycles, 16 bytes a cycle) behind a 1 GHz, 8-byte bus with one
@@ -71,6 +78,24 @@ TEST_CASE("cpu: real mode forms segment * 16 + offset and wraps at 1 MiB while A
     CHECK(rig.word(0x100000, 2) == 0);
     CHECK(rig.word(0x100010, 2) == 0x1234);
     CHECK(rig.word(0x12345, 1) == 0x77);
+}
+
+TEST_CASE("cpu: kernel operations go to the trap handler; h+offset accesses use the handle's address") {
+    cpu_rig rig(
+        "kmalloc buf 64 GFP_KERNEL\n"
+        "kmalloc other 8 GFP_ATOMIC\n"
+        "cr0 1\n"
+        "write buf+8 4 0xdeadbeef\n"
+        "write other 2 0x55aa\n"
+        "kfree buf\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    REQUIRE(rig.handler.services.size() == 3);
+    CHECK(rig.handler.services[0].kind == traces::op_kind::kmalloc);
+    CHECK(rig.handler.services[1].handle == 1);
+    CHECK(rig.handler.services[2].kind == traces::op_kind::kfree);
+    CHECK(rig.word(0x10008, 4) == 0xdeadbeef);
+    CHECK(rig.word(0x11000, 2) == 0x55aa);
 }
 
 TEST_CASE("cpu: without paging an access costs the DMI latency of bus and RAM") {

@@ -129,6 +129,29 @@ TEST_CASE("memsim boot prints the boot log; --proc prints one file; both determi
           "zoneinfo)\n");
 }
 
+TEST_CASE("a workload with kernel operations runs on the booted kernel, through its page tables") {
+    scratch s;
+    fs::path work = s.write("k.txt",
+                            "memsim workload 1\n"
+                            "alloc_pages buf 1 GFP_DMA|__GFP_ZERO\n"
+                            "write buf+0x1ff8 8 0x1122334455667788\n"
+                            "read buf+0x1ff8 8\n"
+                            "free_pages buf\n");
+    outcome o = s.memsim("run --workload " + work.string() + " --out " + (s.dir / "out").string());
+    CHECK(o.status == 0);
+    CHECK(o.out.find("kernel: booted; Memory: ") != std::string::npos);
+    CHECK(o.out.find(": 4 of 4 operations\n") != std::string::npos);
+    std::string vmstat = slurp(s.dir / "out" / "proc" / "vmstat");
+    CHECK(vmstat.find("\npgalloc_dma 2\n") != std::string::npos);
+    // An access through a NULL handle (HighMem pages have no address) is a kernel oops.
+    fs::path oops = s.write("oops.txt", "memsim workload 1\nalloc_pages h 0 GFP_HIGHUSER\nread h+8 8\n");
+    outcome bad = s.memsim("run --set profile=i386 --set ram.size=2GiB --workload " + oops.string());
+    CHECK(bad.status == 0);
+    CHECK(bad.out.find(
+              "stopped by a page fault at 0x8 (error 0x0: not present, read, supervisor) in operation 2 "
+              "(read 0x8 8): a kernel oops") != std::string::npos);
+}
+
 TEST_CASE("a machine too small for its kernel panics at boot: reported, exit status 1") {
     scratch s;
     outcome o = s.memsim("boot --set ram.size=16MiB");

@@ -117,7 +117,8 @@ TEST_CASE("workload binary: a damaged file is an error, not a crash") {
         return std::string("no error");
     };
     std::string good = to_binary(workload{"w", {{op_kind::read, 8, -1, 0x1000, 0}}});
-    CHECK(error_of_binary("memsimW2") == "w.bin: byte 0: not a memsim binary workload (no 'memsimW1' magic)");
+    CHECK(error_of_binary("memsimW3") ==
+          "w.bin: byte 0: not a memsim binary workload (no 'memsimW1' or 'memsimW2' magic)");
     CHECK(error_of_binary(good.substr(0, good.size() - 1)) ==
           "w.bin: byte 13: the trace ends inside an operation");
     std::string bad_kind = good;
@@ -135,4 +136,64 @@ TEST_CASE("workload binary: a damaged file is an error, not a crash") {
     std::string bad_size = good;
     bad_size[9] = 0;
     CHECK(error_of_binary(bad_size) == "w.bin: byte 8: an access is 1 to 64 bytes (got 0)");
+}
+
+TEST_CASE("workload kernel operations: handles, GFP flags as the kernel spells them, both forms") {
+    workload w = parse_text(
+        "memsim workload 1\n"
+        "alloc_pages buf 2 GFP_KERNEL|__GFP_ZERO\n"
+        "kmalloc obj 96 GFP_ATOMIC\n"
+        "kmem_cache_create cache 40 64 0x2000\n"
+        "kmem_cache_alloc item cache GFP_NOWAIT\n"
+        "write obj+0x10 4 0xfeed\n"
+        "read buf 8\n"
+        "kmap m buf\n"
+        "kunmap m\n"
+        "kmem_cache_free item cache\n"
+        "vmalloc area 65536\n"
+        "vfree area\n"
+        "kfree obj\n"
+        "free_pages buf\n",
+        "w.txt");
+    CHECK(w.handles == std::vector<std::string>{"buf", "obj", "cache", "item", "m", "area"});
+    CHECK(w.needs_kernel());
+    CHECK(w.ops[0] == op{op_kind::alloc_pages, 2, -1, 0, 0xdc0, 0});
+    CHECK(w.ops[2] == op{op_kind::kmem_cache_create, 7, -1, 40, 0x2000, 2});  // align 64 = 2^6
+    CHECK(w.ops[3] == op{op_kind::kmem_cache_alloc, 0, -1, 0x2800, 2, 3});
+    CHECK(w.ops[4] == op{op_kind::write, 4, -1, 0x10, 0xfeed, 1});
+    CHECK(to_text(w) ==
+          "memsim workload 1\n"
+          "alloc_pages buf 2 GFP_KERNEL|__GFP_ZERO\n"
+          "kmalloc obj 96 GFP_ATOMIC\n"
+          "kmem_cache_create cache 40 64 0x2000\n"
+          "kmem_cache_alloc item cache GFP_NOWAIT\n"
+          "write obj+0x10 4 0xfeed\n"
+          "read buf 8\n"
+          "kmap m buf\n"
+          "kunmap m\n"
+          "kmem_cache_free item cache\n"
+          "vmalloc area 65536\n"
+          "vfree area\n"
+          "kfree obj\n"
+          "free_pages buf\n");
+    std::string binary = to_binary(w);
+    CHECK(binary.rfind("memsimW2", 0) == 0);
+    workload again = parse_binary(binary, "w.bin");
+    CHECK(again.ops == w.ops);
+    CHECK(again.handles == w.handles);
+    CHECK_FALSE(parse_text("memsim workload 1\nread 0x1000 8\n", "w.txt").needs_kernel());
+}
+
+TEST_CASE("workload kernel operations: errors name the line and column") {
+    CHECK(error_of("memsim workload 1\nkfree p\n") ==
+          "w.txt:2:7: handle 'p' is not defined before this line");
+    CHECK(error_of("memsim workload 1\nkmalloc p 8 GFP_KERNAL\n") ==
+          "w.txt:2:13: 'GFP_KERNAL' is not GFP flags (e.g. GFP_KERNEL|__GFP_ZERO or a number)");
+    CHECK(error_of("memsim workload 1\nkmalloc 9p 8 GFP_KERNEL\n") ==
+          "w.txt:2:9: '9p' is not a handle name ([A-Za-z_][A-Za-z0-9_]*)");
+    CHECK(error_of("memsim workload 1\nalloc_pages b 11 GFP_KERNEL\n") == "w.txt:2:15: 11 is more than 10");
+    CHECK(error_of("memsim workload 1\nread q+8 4\n") ==
+          "w.txt:2:6: handle 'q' is not defined before this line");
+    CHECK(error_of("memsim workload 1\nkmem_cache_create c 8 48\n") ==
+          "w.txt:2:23: the alignment is a power of two");
 }

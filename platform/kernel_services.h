@@ -1,0 +1,44 @@
+// The workload's kernel operations served by the booted kernel, as a driver's calls would be:
+// each handle names what an operation gave it (a block of pages, an object, an area, a
+// mapping), and `h+offset` accesses reach it through the kernel's page tables. Faults and
+// interrupts go on to the trap report.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "hw/cpu_core.h"
+#include "platform/kernel_machine.h"
+#include "platform/trap_report.h"
+#include "traces/workload.h"
+
+namespace memsim::platform {
+
+class kernel_services final : public hw::trap_handler {
+public:
+    kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work);
+
+    // A fault in kernel mode is a kernel oops (there are no processes yet): logged as Linux
+    // logs it, and the run ends.
+    bool fault(hw::cpu_core& cpu, const hw::fault_report& report) override;
+    void interrupt(hw::cpu_core& cpu, unsigned line) override { m_traps.interrupt(cpu, line); }
+    bool service(hw::cpu_core& cpu, const traces::op& o) override;
+    std::uint64_t handle_address(std::int32_t handle) const override;
+
+private:
+    // What a handle stands for: its kernel virtual address, and for a block of pages the
+    // block itself (HighMem pages have no address until kmapped).
+    struct handle {
+        std::uint64_t address = 0;
+        kernel::page* block = nullptr;
+        unsigned order = 0;
+    };
+    bool alloc_pages(const traces::op& o);
+    bool free_pages(const traces::op& o);
+
+    kernel_machine& m_host;
+    trap_report& m_traps;
+    std::vector<handle> m_handles;
+};
+
+}  // namespace memsim::platform
