@@ -114,8 +114,7 @@ void page_allocator::build_nodes(const memblock& blocks) {
 }
 
 // build_zonelists: for each node its zones from the highest down (ZONELIST_NOFALLBACK), and
-// for the fallback list the same for every node, nearest first (ties by node id, as
-// find_next_best_node breaks them without load balancing).
+// for the fallback list the same for every node in find_next_best_node's order.
 void page_allocator::build_zonelists() {
     m_zones_by_pfn.clear();
     for (pglist_data& node : m_nodes)
@@ -123,28 +122,54 @@ void page_allocator::build_zonelists() {
             if (z.populated()) m_zones_by_pfn.push_back(&z);
     std::sort(m_zones_by_pfn.begin(), m_zones_by_pfn.end(),
               [](const zone* a, const zone* b) { return a->zone_start_pfn < b->zone_start_pfn; });
-    auto distance = [&](std::size_t a, std::size_t b) -> unsigned {
-        const auto& table = m_config.node_distance;
-        if (a < table.size() && b < table[a].size()) return table[a][b];
-        return a == b ? 10 : 20;
-    };
+    std::vector<unsigned> node_load(m_nodes.size(), 0);  // __build_all_zonelists clears it once
     for (std::size_t n = 0; n < m_nodes.size(); ++n) {
         pglist_data& node = m_nodes[n];
-        std::vector<std::size_t> order(m_nodes.size());
-        for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::size_t a, std::size_t b) { return distance(n, a) < distance(n, b); });
         node.zonelist.clear();
         node.zonelist_nofallback.clear();
-        for (std::size_t k : order) {
-            pglist_data& other = m_nodes[k];
-            for (auto z = other.zones.rbegin(); z != other.zones.rend(); ++z) {
+        for (std::size_t k : node_order(n, node_load)) {
+            for (auto z = m_nodes[k].zones.rbegin(); z != m_nodes[k].zones.rend(); ++z) {
                 if (!z->populated()) continue;
                 node.zonelist.push_back(&*z);
                 if (k == n) node.zonelist_nofallback.push_back(&*z);
             }
         }
     }
+}
+
+unsigned page_allocator::node_distance(std::size_t a, std::size_t b) const {
+    const auto& table = m_config.node_distance;
+    if (a < table.size() && b < table[a].size()) return table[a][b];
+    return a == b ? 10 : 20;
+}
+
+// mm/page_alloc.c find_next_best_node, repeated: the local node, then the nearest, preferring a
+// node above this one, one without CPUs (the one CPU is node 0's), and the least loaded; the
+// first node of each new distance gets load, so that equal nodes take turns across zonelists.
+std::vector<std::size_t> page_allocator::node_order(std::size_t local,
+                                                    std::vector<unsigned>& node_load) const {
+    std::vector<std::size_t> order{local};
+    std::vector<bool> used(m_nodes.size(), false);
+    used[local] = true;
+    std::size_t prev = local;
+    while (order.size() < m_nodes.size()) {
+        std::size_t best = 0;
+        std::uint64_t best_val = ~std::uint64_t{0};
+        for (std::size_t n = 0; n < m_nodes.size(); ++n) {
+            if (used[n]) continue;
+            std::uint64_t val = node_distance(local, n) + (n < local ? 1 : 0) + (n == 0 ? 1 : 0);
+            val = val * MAX_NUMNODES + node_load[n];
+            if (val < best_val) {
+                best_val = val;
+                best = n;
+            }
+        }
+        used[best] = true;
+        if (node_distance(local, best) != node_distance(local, prev)) ++node_load[best];
+        order.push_back(best);
+        prev = best;
+    }
+    return order;
 }
 
 // reserve_bootmem_region: frames memblock holds reserved are PageReserved with one reference,

@@ -38,6 +38,17 @@ bool can_steal_fallback(unsigned order, migratetype start_type, unsigned pageblo
            start_type == MIGRATE_UNMOVABLE;
 }
 
+// page_bad_reason: a page given back must be unmapped, unowned, unreferenced and without the
+// flags a page in use carries; as in Linux the last problem found names the report.
+const char* page_bad_reason(const page& p) {
+    const char* reason = nullptr;
+    if (p.mapcount() != -1) reason = "nonzero mapcount";
+    if (p.mapping != 0) reason = "non-NULL mapping";
+    if (p.refcount != 0) reason = "nonzero _refcount";
+    if (p.flags & PAGE_FLAGS_CHECK_AT_FREE) reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
+    return reason;
+}
+
 }  // namespace
 
 // ---- free lists ------------------------------------------------------------------------------
@@ -151,22 +162,10 @@ void page_allocator::free_one_page(zone& z, pfn_t pfn, unsigned order, migratety
     add_to_free_list(z, pfn, order, type, to_tail);
 }
 
-// free_pages_prepare with free_page_is_bad: a page given back must be unmapped, unowned,
-// unreferenced and without the flags a page in use carries; a bad one is reported and leaked.
+// free_pages_prepare: every page of the block is checked (free_page_is_bad on the head and each
+// tail); a bad block is reported page by page and leaked, a good one loses its flags.
 bool page_allocator::free_pages_prepare(page* p, unsigned order) {
-    const char* reason = nullptr;
-    if (p->mapcount() != -1)
-        reason = "nonzero mapcount";
-    else if (p->mapping != 0)
-        reason = "non-NULL mapping";
-    else if (p->refcount != 0)
-        reason = "nonzero _refcount";
-    else if (p->flags & PAGE_FLAGS_CHECK_AT_FREE)
-        reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
-    if (reason) {
-        bad_page(p, reason);
-        return false;
-    }
+    bool bad = false;
     if (p->test(PG_head)) {
         // The compound order lives in the first tail page (folio_order).
         page* first_tail = p + 1;
@@ -175,9 +174,19 @@ bool page_allocator::free_pages_prepare(page* p, unsigned order) {
             return false;
         }
         first_tail->private_ = 0;
+        p->clear(PG_head);
     }
-    p->flags = 0;
-    p->private_ = 0;
+    for (std::uint64_t i = 0; i < pages_of(order); ++i) {
+        if (const char* reason = page_bad_reason(p[i])) {
+            bad_page(p + i, reason);
+            bad = true;
+        }
+    }
+    if (bad) return false;
+    for (std::uint64_t i = 0; i < pages_of(order); ++i) {
+        p[i].flags = 0;
+        p[i].private_ = 0;
+    }
     m_events.pgfree += pages_of(order);
     return true;
 }
@@ -194,7 +203,8 @@ void page_allocator::free_the_page(page* p, unsigned order) {
 }
 
 // free_unref_page: order-0 pages go to this CPU's list for their pageblock's migratetype
-// (HighAtomic and CMA ones to the movable list); a list over `high` gives `batch` pages back.
+// (HighAtomic and CMA ones to the movable list), which each remembers; a list set at `high`
+// gives nr_pcp_free's count back, starting with the list just freed to.
 void page_allocator::free_unref_page(page* p) {
     pfn_t pfn = page_to_pfn(p);
     zone& z = *zone_of(pfn);
@@ -209,21 +219,34 @@ void page_allocator::free_unref_page(page* p) {
     list_add(pcp.lists[type], pfn, false);
     ++pcp.count;
     m_cpu.cycles += m_config.costs.free_pcp;
-    if (pcp.count >= pcp.high) free_pcppages_bulk(z, pcp, std::min(pcp.batch, pcp.count));
+    if (pcp.count >= pcp.high) free_pcppages_bulk(z, pcp, nr_pcp_free(pcp), type);
 }
 
-// free_pcppages_bulk: the oldest pages (list tails), taking the lists in turn.
-void page_allocator::free_pcppages_bulk(zone& z, per_cpu_pages& pcp, std::uint64_t count) {
-    unsigned list = 0;
+// nr_pcp_free (v6.1): batch << free_factor, at least batch and leaving at least batch.
+std::uint64_t page_allocator::nr_pcp_free(per_cpu_pages& pcp) {
+    if (pcp.high < pcp.batch) return 1;
+    std::uint64_t min_free = pcp.batch, max_free = pcp.high - pcp.batch;
+    std::uint64_t count = pcp.batch << pcp.free_factor;
+    if (count < max_free) ++pcp.free_factor;
+    return std::clamp(count, min_free, max_free);
+}
+
+// free_pcppages_bulk: the oldest pages (list tails) with the migratetype each was freed with,
+// draining a list before the next, from the list given.
+void page_allocator::free_pcppages_bulk(zone& z, per_cpu_pages& pcp, std::uint64_t count, unsigned first) {
+    count = std::min(count, pcp.count);
+    unsigned list = first;
     while (count > 0) {
         page_list& l = pcp.lists[list];
         list = (list + 1) % MIGRATE_PCPTYPES;
-        if (l.head == no_page) continue;
-        pfn_t pfn = m_map[l.head].prev;
-        list_del(l, pfn);
-        --pcp.count;
-        --count;
-        free_one_page(z, pfn, 0, pageblock_migratetype(z, pfn), false);
+        while (count > 0 && l.head != no_page) {
+            pfn_t pfn = m_map[l.head].prev;
+            auto type = static_cast<migratetype>(m_map[static_cast<page_link>(pfn)].index);
+            list_del(l, pfn);
+            --pcp.count;
+            --count;
+            free_one_page(z, pfn, 0, type, false);
+        }
     }
 }
 
@@ -315,7 +338,7 @@ std::uint64_t page_allocator::move_freepages_block(zone& z, pfn_t pfn, migratety
         }
         unsigned order = pg.private_;
         del_from_free_list(z, p, order);
-        add_to_free_list(z, p, order, type, false);
+        add_to_free_list(z, p, order, type, true);  // move_to_free_list: list_move_tail
         moved += pages_of(order);
         p += pages_of(order);
     }
@@ -342,7 +365,7 @@ void page_allocator::steal_suitable_fallback(zone& z, pfn_t pfn, migratetype sta
         if (free_pages) return;
     }
     del_from_free_list(z, pfn, order);
-    add_to_free_list(z, pfn, order, start_type, false);
+    add_to_free_list(z, pfn, order, start_type, true);
 }
 
 // __rmqueue_fallback: steal the largest block another type has (the smallest one when a
@@ -400,6 +423,7 @@ page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
     pfn_t pfn = list.head;
     list_del(list, pfn);
     --pcp.count;
+    pcp.free_factor >>= 1;
     m_cpu.cycles += m_config.costs.alloc_pcp;
     return m_map.pfn_to_page(pfn);
 }
@@ -465,14 +489,19 @@ void page_allocator::prep_new_page(page* p, unsigned order, gfp_t gfp) {
 }
 
 page* page_allocator::alloc_pages(gfp_t gfp, unsigned order) {
-    return alloc_pages_node(m_nodes.empty() ? 0 : m_nodes.front().node_id, gfp, order);
+    return alloc_pages_node(NUMA_NO_NODE, gfp, order);
 }
 
 page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
+    // NUMA_NO_NODE: the running CPU's node (numa_mem_id); the one CPU sits on the first node.
+    if (nid == NUMA_NO_NODE && !m_nodes.empty()) nid = m_nodes.front().node_id;
     if (order > MAX_PAGE_ORDER) {
-        if (!(gfp & __GFP_NOWARN))
+        // WARN_ON_ONCE_GFP: once per boot, and not for __GFP_NOWARN.
+        if (!(gfp & __GFP_NOWARN) && !m_warned_order) {
+            m_warned_order = true;
             print(kern_level::warning,
                   fmt::format("WARNING: at mm/page_alloc.c __alloc_pages: order {} > MAX_PAGE_ORDER", order));
+        }
         return nullptr;
     }
     // might_alloc: a request that may sleep is a bug in interrupt context.
@@ -494,29 +523,48 @@ page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
     return alloc_pages_slowpath(gfp, order, zonelist, highest);
 }
 
-// __alloc_pages_slowpath without reclaim or compaction (nothing to reclaim yet: a later
-// reclaim issue plugs in here): the min watermark with the reserves the flags allow, then, for
-// requests the OOM killer would serve, the OOM report; then the failure warning.
+// __alloc_pages_slowpath (v6.1) without reclaim or compaction: nothing reclaims yet, so a
+// later reclaim issue plugs in where "retry" is: the min watermark with the reserves the flags
+// allow; for requests the OOM killer would serve, __alloc_pages_may_oom (whose victim would be
+// the only thing able to free memory: __GFP_NOFAIL then gets every reserve); __GFP_NOFAIL's
+// last resort; the failure warning. Where Linux would retry for ever, the request fails.
 page* page_allocator::alloc_pages_slowpath(gfp_t gfp, unsigned order, const std::vector<zone*>& zonelist,
                                            std::size_t highest) {
+    bool blocking = gfpflags_allow_blocking(gfp);
     unsigned alloc_flags = ALLOC_WMARK_MIN;
     if (gfp_high(gfp)) alloc_flags |= ALLOC_MIN_RESERVE;
-    if (!gfpflags_allow_blocking(gfp) && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_NON_BLOCK;
-    if (gfp & __GFP_MEMALLOC) alloc_flags |= ALLOC_NO_WATERMARKS;
+    if (!blocking && !(gfp & __GFP_NOMEMALLOC)) alloc_flags |= ALLOC_NON_BLOCK;
+    // __gfp_pfmemalloc_flags: __GFP_NOMEMALLOC overrides __GFP_MEMALLOC.
+    if ((gfp & (__GFP_MEMALLOC | __GFP_NOMEMALLOC)) == __GFP_MEMALLOC) alloc_flags |= ALLOC_NO_WATERMARKS;
     if (page* p = get_page_from_freelist(gfp, order, alloc_flags, zonelist, highest)) return p;
-    // __GFP_NOFAIL may use every reserve (__alloc_pages_cpuset_fallback with ALLOC_NO_WATERMARKS);
-    // Linux would then loop for ever, here the failure is reported instead.
-    if (gfp & __GFP_NOFAIL) {
-        if (page* p = get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, zonelist, highest)) return p;
+    if (blocking && !(gfp & __GFP_NORETRY)) {
+        if (page* p = may_oom(gfp, order, zonelist, highest)) return p;
     }
-    // __alloc_pages_may_oom: only blocking requests up to the costly order that may retry, not
-    // for one node and not for lowmem-only requests.
-    bool oom = gfpflags_allow_blocking(gfp) && order <= PAGE_ALLOC_COSTLY_ORDER &&
-               !(gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL | __GFP_THISNODE)) &&
-               m_nodes.front().zones[highest].type >= zone_type::normal;
-    if (oom) out_of_memory(gfp, order);
+    if (gfp & __GFP_NOFAIL) {
+        // Every user of __GFP_NOFAIL is expected to block: a non-blocking one fails, warned.
+        if (!blocking) {
+            print(kern_level::warning,
+                  "WARNING: at mm/page_alloc.c __alloc_pages_slowpath: __GFP_NOFAIL without "
+                  "__GFP_DIRECT_RECLAIM");
+        } else if (page* p = get_page_from_freelist(gfp, order, ALLOC_WMARK_MIN | ALLOC_MIN_RESERVE, zonelist,
+                                                    highest)) {
+            return p;
+        }
+    }
     if (!(gfp & __GFP_NOWARN)) warn_alloc(gfp, order);
     return nullptr;
+}
+
+// __alloc_pages_may_oom: not for costly orders, for requests that may fail on their own, for
+// one node or for low memory only; out_of_memory does nothing for a request without __GFP_FS.
+page* page_allocator::may_oom(gfp_t gfp, unsigned order, const std::vector<zone*>& zonelist,
+                              std::size_t highest) {
+    if (order > PAGE_ALLOC_COSTLY_ORDER || (gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE)) ||
+        m_nodes.front().zones[highest].type < zone_type::normal)
+        return nullptr;
+    if (gfp & __GFP_FS) out_of_memory(gfp, order);
+    if (!(gfp & __GFP_NOFAIL)) return nullptr;
+    return get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, zonelist, highest);
 }
 
 std::uint64_t page_allocator::__get_free_pages(gfp_t gfp, unsigned order) {

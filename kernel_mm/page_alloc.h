@@ -50,7 +50,8 @@ struct page_alloc_config {
     std::uint64_t struct_page_bytes = 64;
     bool panic_on_bug = false;
     page_alloc_costs costs;
-    // node_distance[a][b] (the SLIT); empty: 10 to itself, 20 to any other node.
+    // node_distance[a][b] (the SLIT); empty: 10 to itself, 20 to any other node. Nodes are
+    // numbered 0..n-1 in address order.
     std::vector<std::vector<unsigned>> node_distance;
 };
 
@@ -102,13 +103,21 @@ public:
 
     // The name printed as the current task in reports ("swapper/0" while booting).
     void set_current_comm(std::string comm) { m_comm = std::move(comm); }
+    // kernel/panic.c add_taint(TAINT_BAD_PAGE): one taint state for the kernel, shared with the
+    // slab allocator's reports (print_tainted); the first taint says so in the log.
+    void taint();
+    bool tainted() const { return m_tainted; }
 
+    // Whether the frame lies inside a free block of the buddy lists (mm/page_alloc.c).
+    bool is_free_buddy_page(pfn_t pfn) const;
     // Every invariant in the header comment; returns the first violation, empty when sound.
     std::string check_invariants() const;
 
 private:
     void build_nodes(const memblock& blocks);
     void build_zonelists();
+    unsigned node_distance(std::size_t a, std::size_t b) const;
+    std::vector<std::size_t> node_order(std::size_t local, std::vector<unsigned>& node_load) const;
     void setup_zone_pagesets();
     void setup_watermarks();
     void reserve_bootmem_region(pfn_t start, pfn_t end);
@@ -131,6 +140,7 @@ private:
     // Allocation.
     page* alloc_pages_slowpath(gfp_t gfp, unsigned order, const std::vector<zone*>& zonelist,
                                std::size_t highest);
+    page* may_oom(gfp_t gfp, unsigned order, const std::vector<zone*>& zonelist, std::size_t highest);
     page* get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                  const std::vector<zone*>& zonelist, std::size_t highest);
     bool zone_watermark_ok(const zone& z, unsigned order, std::uint64_t mark, std::size_t highest,
@@ -151,14 +161,14 @@ private:
     void free_the_page(page* p, unsigned order);
     bool free_pages_prepare(page* p, unsigned order);
     void free_unref_page(page* p);
-    void free_pcppages_bulk(zone& z, per_cpu_pages& pcp, std::uint64_t count);
+    std::uint64_t nr_pcp_free(per_cpu_pages& pcp);
+    void free_pcppages_bulk(zone& z, per_cpu_pages& pcp, std::uint64_t count, unsigned first);
     void free_one_page(zone& z, pfn_t pfn, unsigned order, migratetype type, bool tail);
 
     // Reports.
     void bad_page(const page* p, const char* reason);
     void kernel_bug(const std::string& what);
     void print(kern_level level, std::string text) { m_log.print(m_machine.now(), level, std::move(text)); }
-    void taint();
     std::string invariant_violation(const zone& z) const;
 
     page_alloc_config m_config;
@@ -178,6 +188,9 @@ private:
     // bad_page's ratelimit: a burst of 60 reports, then quiet until a minute has passed.
     std::uint64_t m_bad_page_shown = 0;
     std::uint64_t m_bad_page_unshown = 0;
+    picoseconds m_warn_alloc_window = 0;  // warn_alloc's ratelimit: ten in five seconds
+    std::uint64_t m_warn_alloc_shown = 0;
+    bool m_warned_order = false;
     picoseconds m_bad_page_resume = 0;
     bool m_tainted = false;
     std::string m_comm = "swapper/0";

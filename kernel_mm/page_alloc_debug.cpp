@@ -108,10 +108,28 @@ void page_allocator::kernel_bug(const std::string& what) {
     }
 }
 
-// warn_alloc: "<comm>: page allocation failure: order:N, mode:0x…(…), nodemask=(null)".
+// warn_alloc: "<comm>: page allocation failure: order:N, mode:0x…(…), nodemask=(null)",
+// rate-limited as nopage_rs is: ten in five seconds.
 void page_allocator::warn_alloc(gfp_t gfp, unsigned order) {
+    constexpr picoseconds interval = 5ull * 1000 * 1000 * ps_per_us;
+    picoseconds now = m_machine.now();
+    if (now >= m_warn_alloc_window + interval) {
+        m_warn_alloc_window = now;
+        m_warn_alloc_shown = 0;
+    }
+    if (m_warn_alloc_shown++ >= 10) return;
     print(kern_level::warning, fmt::format("{}: page allocation failure: order:{}, mode:{}, nodemask=(null)",
                                            m_comm, order, gfp_mode(gfp)));
+}
+
+// is_free_buddy_page: whether the frame lies inside a free block on the buddy lists.
+bool page_allocator::is_free_buddy_page(pfn_t pfn) const {
+    for (unsigned order = 0; order < NR_PAGE_ORDERS; ++order) {
+        pfn_t head = pfn & ~((pfn_t{1} << order) - 1);
+        const page& p = *m_map.pfn_to_page(head);
+        if (p.test(PG_buddy) && p.private_ >= order) return true;
+    }
+    return false;
 }
 
 // out_of_memory's first line (dump_header). With no process to kill and nothing to reclaim the

@@ -253,7 +253,7 @@ TEST_CASE("__GFP_THISNODE stays on its node; without it the zonelist reaches the
     CHECK(m.alloc.check_invariants() == "");
 }
 
-TEST_CASE("zonelists follow the distance table: the nearest node first, ties by id") {
+TEST_CASE("zonelists follow find_next_best_node: nearest first, nodes above and without CPUs preferred") {
     memblock blocks;
     blocks.add_node(0x1000, 0x9fc00 - 0x1000, 0);
     blocks.add_node(0x100000, 64 * MiB - 0x100000, 0);
@@ -271,7 +271,33 @@ TEST_CASE("zonelists follow the distance table: the nearest node first, ties by 
     };
     CHECK(nodes_of(m.alloc.nodes()[0].zonelist) == std::vector<int>{0, 2, 1});
     CHECK(nodes_of(m.alloc.nodes()[1].zonelist) == std::vector<int>{1, 2, 0});
-    CHECK(nodes_of(m.alloc.nodes()[2].zonelist) == std::vector<int>{2, 0, 1});
+    // From node 2 both others are 20 away: node 0 is below it and has the CPU (+1 each), node 1
+    // only below (+1), so node 1 comes first.
+    CHECK(nodes_of(m.alloc.nodes()[2].zonelist) == std::vector<int>{2, 1, 0});
+}
+
+TEST_CASE("four equidistant nodes take turns, as node_load makes them in Linux") {
+    memblock blocks;
+    blocks.add_node(0x1000, 0x9fc00 - 0x1000, 0);
+    blocks.add_node(0x100000, 64 * MiB - 0x100000, 0);
+    for (int n = 1; n < 4; ++n) blocks.add_node(n * 64 * MiB, 64 * MiB, n);
+    blocks.reserve(0, 0x100000);
+    machine_under_test m(std::move(blocks));
+    auto nodes_of = [](const std::vector<zone*>& list) {
+        std::vector<int> out;
+        for (const zone* z : list)
+            if (out.empty() || out.back() != z->node) out.push_back(z->node);
+        return out;
+    };
+    // val = distance + (n below the local node) + (n has the CPU: node 0), then node_load.
+    // Node 0: 1, 2, 3 all 20: by id; node 1, first of the 20-group, gets load 1.
+    // Node 1: 2 and 3 at 20, 0 at 22: 2 (load 0), which gets load 1; 3; 0.
+    // Node 2: 3 at 20, 1 at 21, 0 at 22: 3 (load 0, gets 1), 1, 0.
+    // Node 3: 1 and 2 at 21 with load 1 each: 1 by id, 2, then 0 at 22.
+    CHECK(nodes_of(m.alloc.nodes()[0].zonelist) == std::vector<int>{0, 1, 2, 3});
+    CHECK(nodes_of(m.alloc.nodes()[1].zonelist) == std::vector<int>{1, 2, 3, 0});
+    CHECK(nodes_of(m.alloc.nodes()[2].zonelist) == std::vector<int>{2, 3, 1, 0});
+    CHECK(nodes_of(m.alloc.nodes()[3].zonelist) == std::vector<int>{3, 1, 2, 0});
 }
 
 TEST_CASE("__free_pages of a still-referenced order-2 block frees all but its first page") {
@@ -398,6 +424,89 @@ TEST_CASE("bad page states: double free, reserved, mapped, owned; reported, coun
     CHECK(m.alloc.check_invariants() == "");
 }
 
+TEST_CASE("every page of a freed block is checked: a bad tail page is reported and the block kept") {
+    machine_under_test m(pc_memblock(64 * MiB));
+    page* p = m.alloc.alloc_pages(GFP_KERNEL, 2);
+    pfn_t pfn = m.alloc.page_to_pfn(p);
+    (p + 1)->set_mapcount(0);
+    (p + 2)->set(PG_dirty);
+    m.alloc.__free_pages(p, 2);
+    CHECK(m.alloc.bugs() == 1);
+    CHECK(m.log.lines("BUG: Bad page state") ==
+          std::vector<std::string>{
+              fmt::format("BUG: Bad page state in process swapper/0  pfn:{:05x}", pfn + 1)});
+    CHECK(m.log.lines("page dumped because") ==
+          std::vector<std::string>{"page dumped because: nonzero mapcount"});
+    // PG_dirty is not among PAGE_FLAGS_CHECK_AT_FREE: the dirty page alone would be fine, but
+    // the block goes nowhere while one of its pages is bad.
+    for (pfn_t f = pfn; f < pfn + 4; ++f) CHECK_FALSE(m.alloc.is_free_buddy_page(f));
+    CHECK(m.alloc.check_invariants() == "");
+}
+
+TEST_CASE("the last problem found names a bad page, as page_bad_reason's order has it") {
+    machine_under_test m(pc_memblock(64 * MiB));
+    page* reserved = m.alloc.pfn_to_page(0x50);
+    reserved->set_mapcount(0);
+    reserved->refcount = 1;
+    m.alloc.__free_pages(reserved, 0);
+    CHECK(m.log.lines("page dumped because") ==
+          std::vector<std::string>{"page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set"});
+}
+
+TEST_CASE("out of memory: GFP_NOFS and GFP_NOIO fail without the OOM killer; __GFP_NOFAIL") {
+    machine_under_test m(pc_memblock(16 * MiB));
+    zone& dma = m.zone_named(zone_type::dma);
+    while (m.alloc.alloc_pages(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY, 0)) {
+    }
+    REQUIRE(dma.counters.nr_free_pages == 123);
+    // out_of_memory does nothing for a request that may not enter the filesystem.
+    CHECK(m.alloc.alloc_pages(GFP_NOFS | __GFP_NOWARN, 0) == nullptr);
+    CHECK(m.alloc.alloc_pages(GFP_NOIO | __GFP_NOWARN, 0) == nullptr);
+    CHECK(m.log.lines("swapper/0 invoked oom-killer").empty());
+    // A non-blocking __GFP_NOFAIL is a caller bug: warned, and it fails at GFP_ATOMIC's floor.
+    while (m.alloc.alloc_pages(GFP_ATOMIC | __GFP_NOFAIL | __GFP_NOWARN, 0)) {
+    }
+    CHECK(dma.counters.nr_free_pages == 47);
+    CHECK(m.log.lines("WARNING: at mm/page_alloc.c __alloc_pages_slowpath").size() >= 1);
+    // A blocking one goes through the OOM killer, which would free memory; with nothing to kill
+    // it takes the reserves (ALLOC_NO_WATERMARKS), down to the last page.
+    unsigned taken = 0;
+    while (m.alloc.alloc_pages(GFP_KERNEL | __GFP_NOFAIL | __GFP_NOWARN, 0)) ++taken;
+    CHECK(taken == 47);
+    CHECK(dma.counters.nr_free_pages == 0);
+    CHECK(m.log.lines("swapper/0 invoked oom-killer").size() == 48);
+    CHECK(m.alloc.check_invariants() == "");
+}
+
+TEST_CASE("per-CPU lists: frees at high give back batch << free_factor, the factor doubling") {
+    machine_under_test m(pc_memblock(4 * GiB));
+    per_cpu_pages& pcp = m.zone_named(zone_type::dma).pcp[0];
+    REQUIRE(pcp.batch == 1);
+    REQUIRE(pcp.high == 10);
+    std::vector<page*> pages;
+    for (int i = 0; i < 20; ++i) pages.push_back(m.alloc.alloc_pages(GFP_DMA, 0));
+    REQUIRE(pcp.count == 0);
+    // nr_pcp_free: at count 10 free 1 << free_factor (clamped to 1..9) and raise the factor
+    // while that is below 9: 1, 2, 4, then 8, then 9 pages.
+    std::vector<std::uint64_t> counts;
+    for (page* p : pages) {
+        m.alloc.__free_pages(p, 0);
+        counts.push_back(pcp.count);
+    }
+    CHECK(counts == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 8, 9, 6, 7, 8, 9, 2, 3, 4, 5});
+    // An allocation halves the factor.
+    unsigned factor = pcp.free_factor;
+    m.alloc.alloc_pages(GFP_DMA, 0);
+    CHECK(pcp.free_factor == factor / 2);
+    CHECK(m.alloc.check_invariants() == "");
+}
+
+TEST_CASE("NUMA_NO_NODE means the running CPU's node") {
+    machine_under_test m(pc_memblock(64 * MiB));
+    CHECK(m.alloc.alloc_pages_node(NUMA_NO_NODE, GFP_KERNEL, 0) != nullptr);
+    CHECK(m.alloc.bugs() == 0);
+}
+
 TEST_CASE("bad page reports are rate-limited to 60 a minute, as bad_page does") {
     machine_under_test m(pc_memblock(64 * MiB));
     page* p = m.alloc.alloc_pages(GFP_KERNEL, 0);
@@ -458,6 +567,10 @@ TEST_CASE("a million random allocations and frees keep every invariant and leak 
         if (op % 100'000 == 0) {
             REQUIRE(m.alloc.check_invariants() == "");
             REQUIRE(m.alloc.nr_free_pages() + m.pcp_pages() + held_pages == total);
+            // No frame of a held block is inside a free one.
+            for (auto [p, order] : held)
+                for (pfn_t f = m.alloc.page_to_pfn(p); f < m.alloc.page_to_pfn(p) + (1u << order); ++f)
+                    REQUIRE_FALSE(m.alloc.is_free_buddy_page(f));
         }
     }
     for (auto [p, order] : held) m.alloc.__free_pages(p, order);
