@@ -14,6 +14,7 @@ constexpr unsigned ALLOC_NO_WATERMARKS = 0x04;
 constexpr unsigned ALLOC_OOM = 0x08;
 constexpr unsigned ALLOC_NON_BLOCK = 0x10;
 constexpr unsigned ALLOC_MIN_RESERVE = 0x20;
+constexpr unsigned ALLOC_NOFRAGMENT = 0x100;
 constexpr unsigned ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_OOM;
 
 // include/linux/gfp.h gfp_migratetype: __GFP_MOVABLE and __GFP_RECLAIMABLE pick the list.
@@ -370,7 +371,8 @@ void page_allocator::steal_suitable_fallback(zone& z, pfn_t pfn, migratetype sta
 
 // __rmqueue_fallback: steal the largest block another type has (the smallest one when a
 // movable request could not claim its pageblock), so that types stay apart.
-bool page_allocator::rmqueue_fallback(zone& z, unsigned order, migratetype start_type) {
+// With ALLOC_NOFRAGMENT only whole pageblocks are taken (min_order = pageblock_order).
+bool page_allocator::rmqueue_fallback(zone& z, unsigned order, migratetype start_type, bool no_fragment) {
     auto find = [&](unsigned current, bool& can_steal) -> int {
         if (z.area[current].nr_free == 0) return -1;
         for (migratetype type : fallbacks[start_type]) {
@@ -382,8 +384,9 @@ bool page_allocator::rmqueue_fallback(zone& z, unsigned order, migratetype start
     };
     bool can_steal = false;
     int type = -1;
+    unsigned min_order = no_fragment ? m_config.pageblock_order : order;
     unsigned current = MAX_PAGE_ORDER + 1;
-    while (current-- > order) {
+    while (current-- > min_order) {
         type = find(current, can_steal);
         if (type < 0) continue;
         if (!can_steal && start_type == MIGRATE_MOVABLE && current > order) {
@@ -399,20 +402,20 @@ bool page_allocator::rmqueue_fallback(zone& z, unsigned order, migratetype start
 }
 
 // __rmqueue: this type's lists first, then a fallback steal and again.
-pfn_t page_allocator::rmqueue_buddy(zone& z, unsigned order, migratetype type) {
+pfn_t page_allocator::rmqueue_buddy(zone& z, unsigned order, migratetype type, bool no_fragment) {
     for (;;) {
         pfn_t pfn = rmqueue_smallest(z, order, type);
-        if (pfn != no_page || !rmqueue_fallback(z, order, type)) return pfn;
+        if (pfn != no_page || !rmqueue_fallback(z, order, type, no_fragment)) return pfn;
     }
 }
 
 // rmqueue_pcplist: refill an empty list with `batch` pages (rmqueue_bulk), take the first.
-page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
+page* page_allocator::rmqueue_pcplist(zone& z, migratetype type, bool no_fragment) {
     per_cpu_pages& pcp = this_cpu_pcp(z);
     page_list& list = pcp.lists[type];
     if (list.head == no_page) {
         for (std::uint64_t i = 0; i < pcp.batch; ++i) {
-            pfn_t pfn = rmqueue_buddy(z, 0, type);
+            pfn_t pfn = rmqueue_buddy(z, 0, type, no_fragment);
             if (pfn == no_page) break;
             m_map.pfn_to_page(pfn)->index = type;
             list_add(list, pfn, true);
@@ -428,9 +431,9 @@ page* page_allocator::rmqueue_pcplist(zone& z, migratetype type) {
     return m_map.pfn_to_page(pfn);
 }
 
-page* page_allocator::rmqueue(zone& z, unsigned order, migratetype type) {
-    if (order == 0) return rmqueue_pcplist(z, type);
-    pfn_t pfn = rmqueue_buddy(z, order, type);
+page* page_allocator::rmqueue(zone& z, unsigned order, migratetype type, bool no_fragment) {
+    if (order == 0) return rmqueue_pcplist(z, type, no_fragment);
+    pfn_t pfn = rmqueue_buddy(z, order, type, no_fragment);
     return pfn == no_page ? nullptr : m_map.pfn_to_page(pfn);
 }
 
@@ -457,24 +460,56 @@ bool page_allocator::zone_watermark_ok(const zone& z, unsigned order, std::uint6
     return false;
 }
 
+// get_page_from_freelist: the first zone of the list (up to the highest allowed) above its mark
+// that has a block. ALLOC_NOFRAGMENT is dropped, and the walk starts again, before a zone of
+// another node is used and when no zone could serve without fragmenting.
 page* page_allocator::get_page_from_freelist(gfp_t gfp, unsigned order, unsigned alloc_flags,
                                              const std::vector<zone*>& zonelist, std::size_t highest) {
-    for (zone* z : zonelist) {
-        auto index = static_cast<std::size_t>(z - m_nodes[static_cast<std::size_t>(z->node)].zones.data());
-        if (index > highest) continue;
-        if (!(alloc_flags & ALLOC_NO_WATERMARKS)) {
-            std::uint64_t mark =
-                (alloc_flags & ALLOC_WMARK_MASK) == ALLOC_WMARK_LOW ? z->wmark.low : z->wmark.min;
-            if (!zone_watermark_ok(*z, order, mark, highest, alloc_flags)) continue;
+    bool no_fragment = alloc_flags & ALLOC_NOFRAGMENT;
+    const zone* preferred = nullptr;
+    for (;;) {
+        bool restart = false;
+        for (zone* z : zonelist) {
+            if (zone_index(*z) > highest) continue;
+            if (!preferred) preferred = z;
+            if (no_fragment && z->node != preferred->node) {
+                restart = true;
+                break;
+            }
+            if (!(alloc_flags & ALLOC_NO_WATERMARKS)) {
+                std::uint64_t mark =
+                    (alloc_flags & ALLOC_WMARK_MASK) == ALLOC_WMARK_LOW ? z->wmark.low : z->wmark.min;
+                if (!zone_watermark_ok(*z, order, mark, highest, alloc_flags)) continue;
+            }
+            if (page* p = rmqueue(*z, order, gfp_migratetype(gfp), no_fragment)) {
+                prep_new_page(p, order, gfp);
+                m_events.pgalloc_of(z->type) += pages_of(order);
+                return p;
+            }
         }
-        page* p = rmqueue(*z, order, gfp_migratetype(gfp));
-        if (p) {
-            prep_new_page(p, order, gfp);
-            m_events.pgalloc_of(z->type) += pages_of(order);
-            return p;
-        }
+        if (!no_fragment && !restart) return nullptr;
+        no_fragment = false;
     }
-    return nullptr;
+}
+
+// alloc_flags_nofragment: a request whose preferred zone is Normal, with DMA32 populated below
+// it, avoids splitting other migratetypes' pageblocks while DMA32 can serve whole.
+unsigned page_allocator::alloc_flags_nofragment(const std::vector<zone*>& zonelist,
+                                                std::size_t highest) const {
+    for (const zone* z : zonelist) {
+        if (zone_index(*z) > highest) continue;
+        if (z->type != zone_type::normal) return 0;
+        const std::vector<zone>& zones = m_nodes[static_cast<std::size_t>(z->node)].zones;
+        auto dma32 = std::find_if(zones.begin(), zones.end(),
+                                  [](const zone& c) { return c.type == zone_type::dma32; });
+        if (dma32 == zones.end() || (m_nodes.size() > 1 && !dma32->populated())) return 0;
+        return ALLOC_NOFRAGMENT;
+    }
+    return 0;
+}
+
+std::size_t page_allocator::zone_index(const zone& z) const {
+    return static_cast<std::size_t>(&z - m_nodes[static_cast<std::size_t>(z.node)].zones.data());
 }
 
 // prep_new_page: one reference, no flags, zeroed when asked, a compound head when asked.
@@ -519,7 +554,8 @@ page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
     }
     auto highest = static_cast<std::size_t>(top);
     const std::vector<zone*>& zonelist = (gfp & __GFP_THISNODE) ? node->zonelist_nofallback : node->zonelist;
-    if (page* p = get_page_from_freelist(gfp, order, ALLOC_WMARK_LOW, zonelist, highest)) return p;
+    unsigned fast = ALLOC_WMARK_LOW | alloc_flags_nofragment(zonelist, highest);
+    if (page* p = get_page_from_freelist(gfp, order, fast, zonelist, highest)) return p;
     return alloc_pages_slowpath(gfp, order, zonelist, highest);
 }
 

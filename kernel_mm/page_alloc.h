@@ -145,11 +145,13 @@ private:
                                  const std::vector<zone*>& zonelist, std::size_t highest);
     bool zone_watermark_ok(const zone& z, unsigned order, std::uint64_t mark, std::size_t highest,
                            unsigned alloc_flags) const;
-    page* rmqueue(zone& z, unsigned order, migratetype type);
-    page* rmqueue_pcplist(zone& z, migratetype type);
+    unsigned alloc_flags_nofragment(const std::vector<zone*>& zonelist, std::size_t highest) const;
+    std::size_t zone_index(const zone& z) const;
+    page* rmqueue(zone& z, unsigned order, migratetype type, bool no_fragment);
+    page* rmqueue_pcplist(zone& z, migratetype type, bool no_fragment);
     pfn_t rmqueue_smallest(zone& z, unsigned order, migratetype type);
-    pfn_t rmqueue_buddy(zone& z, unsigned order, migratetype type);
-    bool rmqueue_fallback(zone& z, unsigned order, migratetype start_type);
+    pfn_t rmqueue_buddy(zone& z, unsigned order, migratetype type, bool no_fragment);
+    bool rmqueue_fallback(zone& z, unsigned order, migratetype start_type, bool no_fragment);
     void steal_suitable_fallback(zone& z, pfn_t pfn, migratetype start_type, bool whole_block);
     std::uint64_t move_freepages_block(zone& z, pfn_t pfn, migratetype type);
     void expand(zone& z, pfn_t pfn, unsigned low, unsigned high, migratetype type);

@@ -501,6 +501,28 @@ TEST_CASE("per-CPU lists: frees at high give back batch << free_factor, the fact
     CHECK(m.alloc.check_invariants() == "");
 }
 
+TEST_CASE("ALLOC_NOFRAGMENT: an unmovable request takes a whole DMA32 block before splitting Normal's") {
+    machine_under_test m(pc_memblock(4 * GiB));
+    zone& normal = m.zone_named(zone_type::normal);
+    // Leave Normal with only small movable blocks: take each pageblock as a non-compound order-9
+    // block, keep its first page, and give the rest back (511 pages in blocks of order 8 to 0).
+    while (normal.area[9].nr_free + normal.area[10].nr_free > 0) {
+        page* p = m.alloc.alloc_pages(GFP_HIGHUSER_MOVABLE, 9);
+        REQUIRE(m.alloc.page_zone(p).type == zone_type::normal);
+        m.alloc.get_page(p);
+        m.alloc.__free_pages(p, 9);
+    }
+    // (The order-0 tail of each goes to the per-CPU list.)
+    REQUIRE(normal.counters.nr_free_pages + normal.pcp[0].count == 512 * 511);
+    // Normal is preferred and far above its watermarks, but serving from it would put unmovable
+    // pages among movable ones; DMA32 still has whole pageblocks.
+    page* p = m.alloc.alloc_pages(GFP_KERNEL, 0);
+    CHECK(m.alloc.page_zone(p).type == zone_type::dma32);
+    // A movable request is served in Normal from its own lists.
+    CHECK(m.alloc.page_zone(m.alloc.alloc_pages(GFP_HIGHUSER_MOVABLE, 0)).type == zone_type::normal);
+    CHECK(m.alloc.check_invariants() == "");
+}
+
 TEST_CASE("NUMA_NO_NODE means the running CPU's node") {
     machine_under_test m(pc_memblock(64 * MiB));
     CHECK(m.alloc.alloc_pages_node(NUMA_NO_NODE, GFP_KERNEL, 0) != nullptr);
