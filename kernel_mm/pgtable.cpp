@@ -49,38 +49,57 @@ void page_table::write_entry(phys_addr_t at, unsigned bytes, std::uint64_t value
     m_machine.write_phys(at, &value, bytes);
 }
 
-bool page_table::map(std::uint64_t linear, phys_addr_t physical, mmu::page_size size, std::uint64_t flags) {
+// Walks to the entry `depth` levels below the root, linking a new table where an entry above it
+// is empty; nullopt when a page for a table ran out or a large page already maps the address.
+std::optional<phys_addr_t> page_table::entry_alloc(std::uint64_t linear, std::size_t depth, bool user) {
     std::size_t count = 0;
     const level* lv = levels(count);
-    unsigned leaf_shift = mmu::page_shift(size);
     phys_addr_t table = m_root;
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0;; ++i) {
         const level& l = lv[i];
         phys_addr_t at = table + ((linear >> l.shift) & ((1ull << l.index_bits) - 1)) * l.entry_bytes;
-        if (l.shift == leaf_shift) {
-            write_entry(at, l.entry_bytes, physical | flags | (leaf_shift > 12 ? pte::pse : 0));
-            ++m_leaves[static_cast<unsigned>(size)];
-            return true;
-        }
+        if (i == depth) return at;
         std::uint64_t entry = read_entry(at, l.entry_bytes);
+        // A PAE PDPTE has no R/W, U/S, A or D bits: they are reserved (SDM 4.4.1, Table 4-8).
+        bool pdpte = m_mode == mmu::paging_mode::pae && i == 0;
         if (!(entry & pte::present)) {
             phys_addr_t next = m_alloc();
-            if (!next) return false;
+            if (!next) return std::nullopt;
             ++m_tables;
-            // A PAE PDPTE has no R/W, U/S, A or D bits: they are reserved (SDM 4.4.1, Table 4-8).
-            std::uint64_t bits = m_mode == mmu::paging_mode::pae && i == 0 ? pte::present : pte::kernpg_table;
-            entry = next | bits | (flags & pte::user && bits != pte::present ? pte::user : 0);
+            entry = next | (pdpte ? pte::present : pte::kernpg_table | (user ? pte::user : 0));
             write_entry(at, l.entry_bytes, entry);
-        } else if ((flags & pte::user) && !(entry & pte::user) &&
-                   !(m_mode == mmu::paging_mode::pae && i == 0)) {
+        } else if (!pdpte && (entry & pte::pse)) {
+            return std::nullopt;
+        } else if (user && !pdpte && !(entry & pte::user)) {
             // Permissions combine across levels: a user page needs U/S on every entry above it.
             entry |= pte::user;
             write_entry(at, l.entry_bytes, entry);
         }
         table = entry & frame_mask & (l.entry_bytes == 4 ? 0xfffff000 : ~0ull);
     }
-    return false;
 }
+
+bool page_table::map(std::uint64_t linear, phys_addr_t physical, mmu::page_size size, std::uint64_t flags) {
+    std::size_t count = 0;
+    const level* lv = levels(count);
+    unsigned leaf_shift = mmu::page_shift(size);
+    std::size_t depth = 0;
+    while (depth < count && lv[depth].shift != leaf_shift) ++depth;
+    if (depth == count) return false;
+    std::optional<phys_addr_t> at = entry_alloc(linear, depth, (flags & pte::user) != 0);
+    if (!at) return false;
+    write_entry(*at, lv[depth].entry_bytes, physical | flags | (leaf_shift > 12 ? pte::pse : 0));
+    ++m_leaves[static_cast<unsigned>(size)];
+    return true;
+}
+
+std::optional<phys_addr_t> page_table::pte_alloc(std::uint64_t linear) {
+    std::size_t count = 0;
+    levels(count);
+    return entry_alloc(linear, count - 1, false);
+}
+
+bool page_table::upper_alloc(std::uint64_t linear) { return entry_alloc(linear, 1, false).has_value(); }
 
 bool page_table::map_range(std::uint64_t linear, phys_addr_t physical, std::uint64_t length,
                            std::uint64_t flags, mmu::page_size largest) {
@@ -107,7 +126,7 @@ bool page_table::map_range(std::uint64_t linear, phys_addr_t physical, std::uint
     return true;
 }
 
-std::optional<phys_addr_t> page_table::translate(std::uint64_t linear) {
+std::optional<page_table::leaf> page_table::lookup(std::uint64_t linear) {
     std::size_t count = 0;
     const level* lv = levels(count);
     phys_addr_t table = m_root;
@@ -116,17 +135,42 @@ std::optional<phys_addr_t> page_table::translate(std::uint64_t linear) {
         phys_addr_t at = table + ((linear >> l.shift) & ((1ull << l.index_bits) - 1)) * l.entry_bytes;
         std::uint64_t entry = read_entry(at, l.entry_bytes);
         if (!(entry & pte::present)) return std::nullopt;
-        std::uint64_t base = entry & frame_mask & (l.entry_bytes == 4 ? 0xfffff000 : ~0ull);
-        bool leaf = i + 1 == count || ((i > 0 || m_mode != mmu::paging_mode::pae) && (entry & pte::pse));
-        if (leaf && i + 1 < count) {
-            std::uint64_t page_mask = (1ull << l.shift) - 1;
-            // A 4 MiB PDE holds address bits 31:22 only (PSE-36 not modelled).
-            return (base & ~page_mask) + (linear & page_mask);
+        bool last = i + 1 == count;
+        if (last || ((i > 0 || m_mode != mmu::paging_mode::pae) && (entry & pte::pse))) {
+            mmu::page_size size = l.shift == 12   ? mmu::page_size::size_4k
+                                  : l.shift == 21 ? mmu::page_size::size_2m
+                                  : l.shift == 22 ? mmu::page_size::size_4m
+                                                  : mmu::page_size::size_1g;
+            return leaf{at, entry, size};
         }
-        if (leaf) return base + (linear & 0xfff);
-        table = base;
+        table = entry & frame_mask & (l.entry_bytes == 4 ? 0xfffff000 : ~0ull);
     }
     return std::nullopt;
+}
+
+// A large page's frame drops the low bits that hold its PAT and reserved bits; a 4 MiB PDE holds
+// address bits 31:22 only (PSE-36 not modelled; a 2-level entry is read as 4 bytes).
+phys_addr_t page_table::leaf::frame() const { return entry & frame_mask & ~(mmu::page_bytes(size) - 1); }
+
+std::optional<phys_addr_t> page_table::translate(std::uint64_t linear) {
+    std::optional<leaf> l = lookup(linear);
+    if (!l) return std::nullopt;
+    return l->frame() + (linear & (mmu::page_bytes(l->size) - 1));
+}
+
+std::optional<phys_addr_t> page_table::clear_pte(std::uint64_t linear) {
+    std::optional<leaf> l = lookup(linear);
+    if (!l || l->size != mmu::page_size::size_4k) return std::nullopt;
+    set_pte(l->at, 0);
+    return l->frame();
+}
+
+void flush_tlb_kernel_range(machine_ops& machine, std::uint64_t start, std::uint64_t end) {
+    if ((end - start) >> 12 > tlb_single_page_flush_ceiling) {
+        machine.flush_tlb_all();
+        return;
+    }
+    for (std::uint64_t addr = start; addr < end; addr += 4096) machine.flush_tlb_page(addr);
 }
 
 }  // namespace memsim::kernel

@@ -2,6 +2,10 @@
 // machine_ops so that each store is a timed memory access and the MMU walks exactly what the
 // kernel wrote. Table pages come from whoever the caller says (memblock at boot, the buddy
 // allocator later).
+//
+// Invariants: a table page, once linked, stays linked (Linux frees no kernel page tables on
+// vunmap either); leaves() counts the leaves map() wrote (the direct map), not the 4 KiB PTEs
+// that vmalloc and kmap set and clear through set_pte/clear_pte.
 #pragma once
 
 #include <array>
@@ -30,6 +34,14 @@ inline constexpr std::uint64_t page_kernel = present | rw | accessed | dirty | g
 inline constexpr std::uint64_t kernpg_table = present | rw | accessed | dirty;
 }  // namespace pte
 
+// arch/x86/mm/tlb.c tlb_single_page_flush_ceiling: a kernel range of more pages than this is
+// flushed whole rather than page by page.
+inline constexpr std::uint64_t tlb_single_page_flush_ceiling = 33;
+
+// arch/x86/mm/tlb.c flush_tlb_kernel_range: INVLPG per page of [start, end), or a full flush
+// when the range is longer than the ceiling.
+void flush_tlb_kernel_range(machine_ops& machine, std::uint64_t start, std::uint64_t end);
+
 class page_table {
 public:
     // A zeroed, 4 KiB-aligned page for a new table, or 0 when there is none.
@@ -55,6 +67,32 @@ public:
     // The software walk: where `linear` leads, if anywhere.
     std::optional<phys_addr_t> translate(std::uint64_t linear);
 
+    // After boot the kernel's new tables come from the buddy allocator, not memblock
+    // (arch/x86/mm/pgtable.c pte_alloc_one_kernel with GFP_PGTABLE_KERNEL).
+    void set_table_alloc(table_alloc alloc) { m_alloc = std::move(alloc); }
+    // Bytes of one entry: 4 with 2-level paging, 8 otherwise.
+    unsigned entry_bytes() const { return m_mode == mmu::paging_mode::bits32 ? 4 : 8; }
+
+    // The leaf entry mapping `linear` (arch/x86/mm/pat/set_memory.c lookup_address).
+    struct leaf {
+        phys_addr_t at = 0;  // where the entry lives
+        std::uint64_t entry = 0;
+        mmu::page_size size = mmu::page_size::size_4k;
+        phys_addr_t frame() const;  // the physical page it maps
+    };
+    std::optional<leaf> lookup(std::uint64_t linear);
+    // pte_alloc_kernel: the tables down to the 4 KiB level exist for `linear`; the physical
+    // address of its PTE, or nullopt when a table could not be allocated or a large page maps it.
+    std::optional<phys_addr_t> pte_alloc(std::uint64_t linear);
+    // The table one level below the root exists for `linear` (pud_alloc / p4d_alloc, as
+    // preallocate_vmalloc_pages does); false when no page was left.
+    bool upper_alloc(std::uint64_t linear);
+    // set_pte / pte_clear at an address pte_alloc or lookup gave.
+    void set_pte(phys_addr_t at, std::uint64_t entry) { write_entry(at, entry_bytes(), entry); }
+    // ptep_get_and_clear of the 4 KiB PTE mapping `linear`: the frame it mapped, or nullopt when
+    // nothing (or a large page) maps it. No TLB maintenance: that is the caller's.
+    std::optional<phys_addr_t> clear_pte(std::uint64_t linear);
+
 private:
     struct level {
         unsigned shift;
@@ -64,6 +102,8 @@ private:
     std::uint64_t read_entry(phys_addr_t at, unsigned bytes);
     void write_entry(phys_addr_t at, unsigned bytes, std::uint64_t value);
     const level* levels(std::size_t& count) const;
+    // The entry at `depth` levels below the root for `linear`, allocating the tables above it.
+    std::optional<phys_addr_t> entry_alloc(std::uint64_t linear, std::size_t depth, bool user);
 
     mmu::paging_mode m_mode;
     machine_ops& m_machine;

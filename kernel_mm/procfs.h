@@ -20,6 +20,8 @@
 
 namespace memsim::kernel {
 
+class vmalloc_space;
+
 // The configuration options that change which lines the files print, as Debian builds 6.1.
 // CONFIG_CMA is off in both builds: no CMA migratetype row or column, no CmaTotal/CmaFree, no
 // cma_alloc_* events (zoneinfo's "cma" line and nr_free_cma are printed whatever the config).
@@ -66,6 +68,10 @@ inline constexpr std::uint64_t x86_64_vmalloc_total_kb = (32ull << 30) - 1;
 
 // /proc/meminfo (meminfo_proc_show).
 std::string proc_meminfo(const page_allocator& alloc, const meminfo_extras& extras = {});
+
+// /proc/vmallocinfo (mm/vmalloc.c s_show): one line per busy area in address order, addresses
+// printed in full as %px would (kptr_restrict 0), the caller as the name the allocation gave.
+std::string proc_vmallocinfo(const vmalloc_space& vm);
 
 // mm/page_alloc.c calculate_totalreserve_pages: per zone, its largest lowmem_reserve plus its
 // high watermark, at most its managed pages; summed over every zone.

@@ -21,37 +21,61 @@ std::uint64_t kernel_services::handle_address(std::int32_t handle) const {
 
 bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
     if (!m_host.kernel()) return m_traps.service(cpu, o);  // the boot panicked
-    bool done = false;
+    using traces::op_kind;
     switch (o.kind) {
-        case traces::op_kind::alloc_pages:
-            done = alloc_pages(o);
+        case op_kind::alloc_pages:
+            alloc_pages(o);
             break;
-        case traces::op_kind::free_pages:
-            done = free_pages(o);
+        case op_kind::free_pages:
+            free_pages(o);
+            break;
+        case op_kind::vmalloc:
+            at(o.handle) = {m_host.vmalloc()->vmalloc(o.address), nullptr, 0};
+            break;
+        case op_kind::vfree:
+            m_host.vmalloc()->vfree(at(o.handle).address);
+            break;
+        case op_kind::kmap:
+            kmap(o);
+            break;
+        case op_kind::kunmap:
+            kunmap(o);
             break;
         default:
             return m_traps.refuse(
                 fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
     }
     m_host.settle();
-    return done;
+    return true;
 }
 
 // A failed allocation is the kernel's answer, not the workload's end: the handle is NULL, and
 // an access through it faults as a driver's would.
-bool kernel_services::alloc_pages(const traces::op& o) {
+void kernel_services::alloc_pages(const traces::op& o) {
     kernel::page_allocator& pages = m_host.kernel()->pages();
     kernel::page* block = pages.alloc_pages(static_cast<kernel::gfp_t>(o.value), o.size);
     bool high = block && pages.page_zone(block).type == kernel::zone_type::highmem;
-    m_handles[static_cast<std::size_t>(o.handle)] = {block && !high ? pages.page_address(block) : 0, block,
-                                                     o.size};
-    return true;
+    at(o.handle) = {block && !high ? pages.page_address(block) : 0, block, o.size};
 }
 
-bool kernel_services::free_pages(const traces::op& o) {
-    handle& h = m_handles[static_cast<std::size_t>(o.handle)];
+void kernel_services::free_pages(const traces::op& o) {
+    handle& h = at(o.handle);
     if (h.block) m_host.kernel()->pages().__free_pages(h.block, h.order);
-    return true;
 }
 
+// kmap of the block's first page: a pkmap address for a HighMem page on i386, the direct-map
+// address otherwise (x86_64 has no high memory: kmap is page_address).
+void kernel_services::kmap(const traces::op& o) {
+    kernel::page* block = at(static_cast<std::int32_t>(o.value)).block;
+    std::uint64_t address = 0;
+    if (block)
+        address =
+            m_host.highmem() ? m_host.highmem()->kmap(block) : m_host.kernel()->pages().page_address(block);
+    at(o.handle) = {address, block, 0};
+}
+
+void kernel_services::kunmap(const traces::op& o) {
+    kernel::page* block = at(o.handle).block;
+    if (block && m_host.highmem()) m_host.highmem()->kunmap(block);
+}
 }  // namespace memsim::platform

@@ -33,8 +33,11 @@ private:
         kernel::page* block = nullptr;
         unsigned order = 0;
     };
-    bool alloc_pages(const traces::op& o);
-    bool free_pages(const traces::op& o);
+    handle& at(std::int32_t id) { return m_handles[static_cast<std::size_t>(id)]; }
+    void alloc_pages(const traces::op& o);
+    void free_pages(const traces::op& o);
+    void kmap(const traces::op& o);
+    void kunmap(const traces::op& o);
 
     kernel_machine& m_host;
     trap_report& m_traps;

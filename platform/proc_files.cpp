@@ -26,10 +26,10 @@ std::string iomem(const kernel::kernel_state& k, const machine_config& c) {
     return tree.text();
 }
 
-kernel::meminfo_extras meminfo_extras_of(const kernel::kernel_state& k) {
+kernel::meminfo_extras meminfo_extras_of(const kernel::kernel_state& k, const kernel::vmalloc_space& vm) {
     kernel::meminfo_extras extras;
-    if (k.config().arch == kernel::kernel_arch::x86_64)
-        extras.vmalloc_total_kb = kernel::x86_64_vmalloc_total_kb;
+    extras.vmalloc_total_kb = vm.vmalloc_total_kb();
+    extras.vmalloc_used_pages = vm.nr_vmalloc_pages();
     const kernel::page_table& pgd = k.swapper_pg_dir();
     extras.direct_map_4k = pgd.leaves(mmu::page_size::size_4k);
     extras.direct_map_large = pgd.leaves(mmu::page_size::size_2m) + pgd.leaves(mmu::page_size::size_4m);
@@ -46,11 +46,13 @@ void check_proc_name(std::string_view name) {
                      fmt::format("no /proc file '{}' (one of {})", name, fmt::join(proc_names, ", ")));
 }
 
-std::string proc_file(const kernel::kernel_state& k, const machine_config& c, std::string_view name) {
+std::string proc_file(const kernel_machine& host, const machine_config& c, std::string_view name) {
+    const kernel::kernel_state& k = *host.kernel();
     const kernel::page_allocator& pages = k.pages();
     if (name == "buddyinfo") return kernel::proc_buddyinfo(pages);
     if (name == "iomem") return iomem(k, c);
-    if (name == "meminfo") return kernel::proc_meminfo(pages, meminfo_extras_of(k));
+    if (name == "meminfo") return kernel::proc_meminfo(pages, meminfo_extras_of(k, *host.vmalloc()));
+    if (name == "vmallocinfo") return kernel::proc_vmallocinfo(*host.vmalloc());
     if (name == "pagetypeinfo") return kernel::proc_pagetypeinfo(pages, k.blocks());
     if (name == "vmstat") return kernel::proc_vmstat(pages);
     check_proc_name(name);

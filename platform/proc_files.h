@@ -6,17 +6,17 @@
 #include <string>
 #include <string_view>
 
-#include "kernel_mm/start_kernel.h"
 #include "platform/config.h"
+#include "platform/kernel_machine.h"
 
 namespace memsim::platform {
 
-inline constexpr std::string_view proc_names[] = {"buddyinfo",    "iomem",  "meminfo",
-                                                  "pagetypeinfo", "vmstat", "zoneinfo"};
+inline constexpr std::string_view proc_names[] = {"buddyinfo",   "iomem",  "meminfo", "pagetypeinfo",
+                                                  "vmallocinfo", "vmstat", "zoneinfo"};
 
 // Throws user_error naming the choices for a name not in proc_names.
 void check_proc_name(std::string_view name);
-std::string proc_file(const kernel::kernel_state& kernel, const machine_config& config,
-                      std::string_view name);
+// The file of a booted kernel (host.kernel() set).
+std::string proc_file(const kernel_machine& host, const machine_config& config, std::string_view name);
 
 }  // namespace memsim::platform

@@ -136,7 +136,7 @@ void write_proc(const fs::path& out, const kernel_machine& host, const machine_c
     if (!k) return;
     fs::path dir = prepare_out_dir((out / "proc").string());
     for (std::string_view name : proc_names)
-        write_output(dir, std::string(name), proc_file(*k, config, name));
+        write_output(dir, std::string(name), proc_file(host, config, name));
 }
 
 // The machine with its CPU core, as both commands build it: the simulator's log, the board,
@@ -240,7 +240,7 @@ int boot_machine(const run_options& options, const std::optional<std::string>& p
 
     sc_core::sc_start();
     add_kernel_stats(m.stats, host);
-    fmt::print("{}", proc && host.kernel() ? proc_file(*host.kernel(), config, *proc) : host.log().dmesg());
+    fmt::print("{}", proc && host.kernel() ? proc_file(host, config, *proc) : host.log().dmesg());
     if (out) m.write_outputs(*out, config, &host);
     if (!host.panic()) return 0;
     fmt::print(stderr, "memsim: kernel panic: {}\n", *host.panic());

@@ -57,6 +57,11 @@ struct scratch {
     }
 };
 
+std::string fmt_args(const char* profile, const fs::path& work, const fs::path& out) {
+    return std::string("run --set profile=") + profile + " --set ram.size=2GiB --workload " + work.string() +
+           " --out " + out.string();
+}
+
 }  // namespace
 
 TEST_CASE("memsim --version names the program and its version") {
@@ -123,10 +128,9 @@ TEST_CASE("memsim boot prints the boot log; --proc prints one file; both determi
     CHECK(buddy.status == 0);
     CHECK(buddy.out.starts_with("Node 0, zone      DMA "));
     CHECK(buddy.out.find("Node 0, zone  HighMem ") != std::string::npos);
-    CHECK(s.error_of("boot --proc slabinfo") ==
-          "memsim: error: --proc: no /proc file 'slabinfo' (one of buddyinfo, iomem, meminfo, pagetypeinfo, "
-          "vmstat, "
-          "zoneinfo)\n");
+    CHECK(s.error_of("boot --proc cpuinfo") ==
+          "memsim: error: --proc: no /proc file 'cpuinfo' (one of buddyinfo, iomem, meminfo, pagetypeinfo, "
+          "vmallocinfo, vmstat, zoneinfo)\n");
 }
 
 TEST_CASE("a workload with kernel operations runs on the booted kernel, through its page tables") {
@@ -150,6 +154,29 @@ TEST_CASE("a workload with kernel operations runs on the booted kernel, through 
     CHECK(bad.out.find(
               "stopped by a page fault at 0x8 (error 0x0: not present, read, supervisor) in operation 2 "
               "(read 0x8 8): a kernel oops") != std::string::npos);
+}
+
+TEST_CASE("vmalloc and kmap from a workload: memory the CPU reaches through the kernel's page tables") {
+    scratch s;
+    fs::path work = s.write("v.txt",
+                            "memsim workload 1\n"
+                            "vmalloc v 16384\n"
+                            "write v+0x3000 8 0x42\n"
+                            "alloc_pages hp 0 GFP_HIGHUSER\n"
+                            "kmap m hp\n"
+                            "write m+16 8 0x77\n"
+                            "read m+16 8\n"
+                            "kunmap m\n");
+    for (const char* profile : {"x86_64", "i386"}) {
+        CAPTURE(profile);
+        fs::path out = s.dir / profile;
+        outcome o = s.memsim(fmt_args(profile, work, out));
+        CHECK(o.status == 0);
+        CHECK(o.out.find(": 7 of 7 operations\n") != std::string::npos);
+        // The area is still there at the end: 4 pages and the guard page.
+        CHECK(slurp(out / "proc" / "vmallocinfo").find(" 20480 vmalloc pages=4 vmalloc") !=
+              std::string::npos);
+    }
 }
 
 TEST_CASE("a machine too small for its kernel panics at boot: reported, exit status 1") {
