@@ -1,5 +1,9 @@
 #include "kernel_mm/iomem.h"
 
+#include <optional>
+#include <utility>
+#include <vector>
+
 #include <algorithm>
 #include <utility>
 
@@ -134,9 +138,55 @@ void e820_reserve_resources(resource_tree& iomem, const e820_table& table) {
         if (reserved_early(e)) iomem.insert(resource_of(e));
 }
 
+namespace {
+
+// ram_alignment: how far past the end of RAM a chipset may still decode it.
+std::uint64_t ram_alignment(std::uint64_t pos) {
+    std::uint64_t mb = pos >> 20;
+    if (!mb) return 64 * 1024;
+    if (mb < 16) return 1024 * 1024;
+    return 64 * 1024 * 1024;
+}
+
+// kernel/resource.c reserve_region_with_split: [start, end] claimed at the top level wherever
+// no top-level resource is, split around the ones that are.
+void reserve_region_with_split(resource_tree& iomem, std::uint64_t start, std::uint64_t end,
+                               const std::string& name) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> todo{{start, end}};
+    while (!todo.empty()) {
+        auto [s, e] = todo.back();
+        todo.pop_back();
+        std::optional<resource> conflict;
+        for (const resource_tree::entry& top : iomem.walk())
+            if (top.depth == 0 && top.res.start <= e && top.res.end >= s) {
+                conflict = top.res;
+                break;
+            }
+        if (!conflict) {
+            iomem.insert({s, e, name});
+        } else if (conflict->start > s) {
+            todo.emplace_back(s, conflict->start - 1);
+            if (conflict->end < e) todo.emplace_back(conflict->end + 1, e);
+        } else if (conflict->end < e) {
+            todo.emplace_back(conflict->end + 1, e);
+        }
+    }
+}
+
+}  // namespace
+
 void e820_reserve_resources_late(resource_tree& iomem, const e820_table& table) {
     for (const e820_entry& e : table.entries())
         if (!reserved_early(e)) iomem.insert_expand_to_fit(resource_of(e));
+    // The space after each RAM range up to its alignment is "RAM buffer", so that no device
+    // is placed where the chipset may still decode RAM.
+    for (const e820_entry& e : table.entries()) {
+        if (e.type != e820_type::ram) continue;
+        std::uint64_t start = e.end();
+        std::uint64_t end =
+            (start + ram_alignment(start) - 1) / ram_alignment(start) * ram_alignment(start) - 1;
+        if (start < end) reserve_region_with_split(iomem, start, end, "RAM buffer");
+    }
 }
 
 resource_tree iomem_from_e820(const e820_table& firmware) {

@@ -82,6 +82,29 @@ TEST_CASE("iomem: the two steps of the boot with devices in between give the sam
     CHECK(iomem.text() == pc_4gib_text);
 }
 
+TEST_CASE("iomem: the space after RAM up to its alignment is RAM buffer where nothing else is") {
+    // 1000 MiB pc: RAM ends at 0x3e7e0000 below the firmware's 128 KiB; rounded up to 64 MiB
+    // that is 0x40000000, so 0x3e800000-0x3fffffff is RAM buffer. The 640 KiB RAM ends at
+    // 0x9fc00, whose 64 KiB rounding (0x9ffff) the EBDA's reserved range covers whole.
+    kernel::e820_table map;
+    map.add(0, 0x9fc00, e820_type::ram);
+    map.add(0x9fc00, 0x400, e820_type::reserved);
+    map.add(0xf0000, 0x10000, e820_type::reserved);
+    map.add(0x100000, 0x3e7e0000 - 0x100000, e820_type::ram);
+    map.add(0x3e7e0000, 0x20000, e820_type::reserved);
+    map.add(0xfffc0000, 0x40000, e820_type::reserved);
+    map.sanitize();
+    CHECK(iomem_from_e820(map).text() ==
+          "00000000-00000fff : Reserved\n"
+          "00001000-0009fbff : System RAM\n"
+          "0009fc00-0009ffff : Reserved\n"
+          "000f0000-000fffff : Reserved\n"
+          "00100000-3e7dffff : System RAM\n"
+          "3e7e0000-3e7fffff : Reserved\n"
+          "3e800000-3fffffff : RAM buffer\n"
+          "fffc0000-ffffffff : Reserved\n");
+}
+
 TEST_CASE("iomem: every e820 type has the name e820_type_to_string gives it") {
     CHECK(kernel::e820_resource_name(e820_type::ram) == "System RAM");
     CHECK(kernel::e820_resource_name(e820_type::reserved) == "Reserved");
@@ -108,6 +131,7 @@ TEST_CASE("iomem: ACPI and persistent ranges, claimed early or late") {
     CHECK(kernel::iomem_from_e820(map).text() ==
           "00000000-00000fff : Reserved\n"
           "00001000-0009fbff : System RAM\n"
+          "0009fc00-0009ffff : RAM buffer\n"  // no EBDA here: the 640 KiB RAM rounds up to 0xa0000
           "00100000-7ffdffff : System RAM\n"
           "7ffe0000-7ffeffff : ACPI Tables\n"
           "7fff0000-7fffffff : ACPI Non-volatile Storage\n"
