@@ -14,7 +14,9 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "kernel_mm/slab.h"
 #include "kernel_mm/start_kernel.h"
+#include "kernel_mm/vmalloc.h"
 #include "tests/kernel_mm/fake_machine.h"
 
 namespace {
@@ -87,6 +89,64 @@ void random_mix(benchmark::State& state) {
     }
 }
 BENCHMARK(random_mix);
+
+// vmalloc/vfree of 64 KiB (16 pages, 16 PTEs, 17 INVLPGs) beside glibc's malloc/free of 64 KiB.
+void glibc_malloc_free_64k(benchmark::State& state) {
+    for (auto _ : state) {
+        void* p = std::malloc(64 * 1024);
+        benchmark::DoNotOptimize(p);
+        std::free(p);
+    }
+}
+BENCHMARK(glibc_malloc_free_64k);
+
+void vmalloc_vfree_64k(benchmark::State& state) {
+    booted m(4 * GiB);
+    vmalloc_space vm(*m.kernel, m.machine);
+    for (auto _ : state) {
+        std::uint64_t addr = vm.vmalloc(64 * 1024);
+        benchmark::DoNotOptimize(addr);
+        vm.vfree(addr);
+        m.machine.flushed_pages.clear();  // the fake machine's record, not the kernel's work
+    }
+}
+BENCHMARK(vmalloc_vfree_64k);
+
+// kmalloc/kfree pairs of 64 B and 1 KiB and kmem_cache_alloc/free of a 64-byte cache, beside
+// glibc's malloc/free of the same sizes (target: a kmalloc pair within 25 ns and no slower).
+void glibc_malloc_free(benchmark::State& state) {
+    auto size = static_cast<std::size_t>(state.range(0));
+    for (auto _ : state) {
+        void* p = std::malloc(size);
+        benchmark::DoNotOptimize(p);
+        std::free(p);
+    }
+}
+BENCHMARK(glibc_malloc_free)->Arg(64)->Arg(1024);
+
+void kmalloc_kfree(benchmark::State& state) {
+    booted m(4 * GiB);
+    slab_allocator slabs(m.kernel->pages(), m.machine, m.log);
+    auto size = static_cast<std::uint64_t>(state.range(0));
+    for (auto _ : state) {
+        std::uint64_t p = slabs.kmalloc(size, GFP_KERNEL);
+        benchmark::DoNotOptimize(p);
+        slabs.kfree(p);
+    }
+}
+BENCHMARK(kmalloc_kfree)->Arg(64)->Arg(1024);
+
+void kmem_cache_alloc_free(benchmark::State& state) {
+    booted m(4 * GiB);
+    slab_allocator slabs(m.kernel->pages(), m.machine, m.log);
+    kmem_cache* cache = slabs.kmem_cache_create("bench64", 64, 0, SLAB_HWCACHE_ALIGN);
+    for (auto _ : state) {
+        std::uint64_t p = slabs.kmem_cache_alloc(cache, GFP_KERNEL);
+        benchmark::DoNotOptimize(p);
+        slabs.kmem_cache_free(cache, p);
+    }
+}
+BENCHMARK(kmem_cache_alloc_free);
 
 struct boot_result {
     double seconds = 0;

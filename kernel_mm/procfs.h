@@ -17,6 +17,7 @@
 
 #include "kernel_mm/memblock.h"
 #include "kernel_mm/page_alloc.h"
+#include "kernel_mm/slab.h"
 
 namespace memsim::kernel {
 
@@ -72,6 +73,10 @@ std::string proc_meminfo(const page_allocator& alloc, const meminfo_extras& extr
 // /proc/vmallocinfo (mm/vmalloc.c s_show): one line per busy area in address order, addresses
 // printed in full as %px would (kptr_restrict 0), the caller as the name the allocation gave.
 std::string proc_vmallocinfo(const vmalloc_space& vm);
+
+// /proc/slabinfo (mm/slab_common.c slab_show): version 2.1, SLUB's tunables 0 0 0, the caches
+// newest first as the slab_caches list holds them.
+std::string proc_slabinfo(const slab_allocator& slabs);
 
 // mm/page_alloc.c calculate_totalreserve_pages: per zone, its largest lowmem_reserve plus its
 // high watermark, at most its managed pages; summed over every zone.
