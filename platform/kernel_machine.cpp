@@ -67,7 +67,9 @@ kernel_machine::kernel_machine(hw::cpu_core& cpu, machine& board, const machine_
 void kernel_machine::boot(hw::cpu_core&) {
     try {
         m_kernel = kernel::start_kernel(*this, m_config, m_log);
-        // mm_init's later steps: vmalloc_init, and on i386 the kmap windows (kmap_init).
+        // mm_init's later steps: kmem_cache_init (the kmalloc caches), vmalloc_init, and on i386
+        // the kmap windows (kmap_init).
+        m_slab = std::make_unique<kernel::slab_allocator>(m_kernel->pages(), *this, m_log);
         m_vmalloc = std::make_unique<kernel::vmalloc_space>(*m_kernel, *this);
         if (m_config.arch == kernel::kernel_arch::i386)
             m_highmem = std::make_unique<kernel::highmem>(*m_kernel, *this);

@@ -13,6 +13,7 @@
 #include "hw/cpu_core.h"
 #include "kernel_mm/highmem.h"
 #include "kernel_mm/machine_ops.h"
+#include "kernel_mm/slab.h"
 #include "kernel_mm/start_kernel.h"
 #include "kernel_mm/vmalloc.h"
 #include "platform/config.h"
@@ -30,13 +31,16 @@ public:
     // hw::firmware: boots the kernel on the core's thread, before its workload.
     void boot(hw::cpu_core& cpu) override;
 
-    // The booted kernel, or nullptr when the boot panicked (see panic()); its vmalloc space,
-    // and on i386 its kmap windows (nullptr on x86_64).
+    // The booted kernel, or nullptr when the boot panicked (see panic()); its slab allocator,
+    // vmalloc space, and on i386 its kmap windows (nullptr on x86_64).
     kernel::kernel_state* kernel() { return m_kernel.get(); }
     const kernel::kernel_state* kernel() const { return m_kernel.get(); }
+    kernel::slab_allocator* slab() { return m_slab.get(); }
+    const kernel::slab_allocator* slab() const { return m_slab.get(); }
     kernel::vmalloc_space* vmalloc() { return m_vmalloc.get(); }
     const kernel::vmalloc_space* vmalloc() const { return m_vmalloc.get(); }
     kernel::highmem* highmem() { return m_highmem.get(); }
+    const kernel::highmem* highmem() const { return m_highmem.get(); }
     const std::optional<std::string>& panic() const { return m_panic; }
     // The kernel's log, up to the panic if it did not boot.
     const kernel::printk_buffer& log() const { return m_log; }
@@ -70,6 +74,7 @@ private:
     sc_core::sc_time m_period;
     kernel::printk_buffer m_log;
     std::unique_ptr<kernel::kernel_state> m_kernel;
+    std::unique_ptr<kernel::slab_allocator> m_slab;
     std::unique_ptr<kernel::vmalloc_space> m_vmalloc;
     std::unique_ptr<kernel::highmem> m_highmem;
     std::optional<std::string> m_panic;

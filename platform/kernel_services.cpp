@@ -5,7 +5,7 @@
 namespace memsim::platform {
 
 kernel_services::kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work)
-    : m_host(host), m_traps(traps), m_handles(work.handles.size()) {}
+    : m_host(host), m_traps(traps), m_names(work.handles), m_handles(work.handles.size()) {}
 
 bool kernel_services::fault(hw::cpu_core&, const hw::fault_report& report) {
     if (kernel::kernel_state* k = m_host.kernel(); k && report.vector == 14)
@@ -42,8 +42,9 @@ bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
             kunmap(o);
             break;
         default:
-            return m_traps.refuse(
-                fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
+            if (!slab_op(o))
+                return m_traps.refuse(
+                    fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
     }
     m_host.settle();
     return true;
@@ -72,6 +73,44 @@ void kernel_services::kmap(const traces::op& o) {
         address =
             m_host.highmem() ? m_host.highmem()->kmap(block) : m_host.kernel()->pages().page_address(block);
     at(o.handle) = {address, block, 0};
+}
+
+// The slab allocator's operations; false for an operation that is none of them.
+bool kernel_services::slab_op(const traces::op& o) {
+    using traces::op_kind;
+    kernel::slab_allocator& slab = *m_host.slab();
+    auto gfp = [](std::uint64_t v) { return static_cast<kernel::gfp_t>(v); };
+    switch (o.kind) {
+        case op_kind::kmalloc:
+            at(o.handle) = {slab.kmalloc(o.address, gfp(o.value)), nullptr, 0, nullptr};
+            return true;
+        case op_kind::kfree:
+            slab.kfree(at(o.handle).address);
+            return true;
+        case op_kind::kmem_cache_create: {
+            unsigned align = o.size ? 1u << (o.size - 1) : 0;
+            kernel::kmem_cache* cache = slab.kmem_cache_create(m_names[static_cast<std::size_t>(o.handle)],
+                                                               static_cast<unsigned>(o.address), align,
+                                                               static_cast<kernel::slab_flags_t>(o.value));
+            at(o.handle) = {0, nullptr, 0, cache};
+            return true;
+        }
+        case op_kind::kmem_cache_alloc: {
+            kernel::kmem_cache* cache = at(static_cast<std::int32_t>(o.value)).cache;
+            at(o.handle) = {cache ? slab.kmem_cache_alloc(cache, gfp(o.address)) : 0, nullptr, 0, nullptr};
+            return true;
+        }
+        case op_kind::kmem_cache_free:
+            if (kernel::kmem_cache* cache = at(static_cast<std::int32_t>(o.value)).cache)
+                slab.kmem_cache_free(cache, at(o.handle).address);
+            return true;
+        case op_kind::kmem_cache_destroy:
+            if (kernel::kmem_cache* cache = at(o.handle).cache) slab.kmem_cache_destroy(cache);
+            at(o.handle).cache = nullptr;
+            return true;
+        default:
+            return false;
+    }
 }
 
 void kernel_services::kunmap(const traces::op& o) {

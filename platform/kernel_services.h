@@ -17,6 +17,8 @@ namespace memsim::platform {
 class kernel_services final : public hw::trap_handler {
 public:
     kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work);
+    kernel_services(const kernel_services&) = delete;
+    kernel_services& operator=(const kernel_services&) = delete;
 
     // A fault in kernel mode is a kernel oops (there are no processes yet): logged as Linux
     // logs it, and the run ends.
@@ -32,15 +34,18 @@ private:
         std::uint64_t address = 0;
         kernel::page* block = nullptr;
         unsigned order = 0;
+        kernel::kmem_cache* cache = nullptr;  // kmem_cache_create's
     };
     handle& at(std::int32_t id) { return m_handles[static_cast<std::size_t>(id)]; }
     void alloc_pages(const traces::op& o);
     void free_pages(const traces::op& o);
     void kmap(const traces::op& o);
     void kunmap(const traces::op& o);
+    bool slab_op(const traces::op& o);
 
     kernel_machine& m_host;
     trap_report& m_traps;
+    const std::vector<std::string>& m_names;  // the workload's handle names: a cache's name
     std::vector<handle> m_handles;
 };
 

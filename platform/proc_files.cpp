@@ -53,6 +53,7 @@ std::string proc_file(const kernel_machine& host, const machine_config& c, std::
     if (name == "iomem") return iomem(k, c);
     if (name == "meminfo") return kernel::proc_meminfo(pages, meminfo_extras_of(k, *host.vmalloc()));
     if (name == "vmallocinfo") return kernel::proc_vmallocinfo(*host.vmalloc());
+    if (name == "slabinfo") return kernel::proc_slabinfo(*host.slab());
     if (name == "pagetypeinfo") return kernel::proc_pagetypeinfo(pages, k.blocks());
     if (name == "vmstat") return kernel::proc_vmstat(pages);
     check_proc_name(name);

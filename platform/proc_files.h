@@ -11,8 +11,8 @@
 
 namespace memsim::platform {
 
-inline constexpr std::string_view proc_names[] = {"buddyinfo",   "iomem",  "meminfo", "pagetypeinfo",
-                                                  "vmallocinfo", "vmstat", "zoneinfo"};
+inline constexpr std::string_view proc_names[] = {"buddyinfo", "iomem",       "meminfo", "pagetypeinfo",
+                                                  "slabinfo",  "vmallocinfo", "vmstat",  "zoneinfo"};
 
 // Throws user_error naming the choices for a name not in proc_names.
 void check_proc_name(std::string_view name);

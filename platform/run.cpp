@@ -16,6 +16,7 @@
 #include "hw/sim_time.h"
 #include "platform/config.h"
 #include "platform/kernel_machine.h"
+#include "platform/kernel_report.h"
 #include "platform/kernel_services.h"
 #include "platform/machine.h"
 #include "platform/output.h"
@@ -103,40 +104,6 @@ std::string describe_cpu_run(const traces::workload& work, const hw::cpu_core& c
         cycles && cycles->samples() ? double(cycles->sum()) / cycles->samples() : 0.0,
         counter(stats, "cpu.page_faults"));
     return text;
-}
-
-// What the kernel's boot left: its Memory: line, or the panic that stopped it.
-std::string describe_kernel(const kernel_machine& host) {
-    if (host.panic()) return fmt::format("kernel: panic: {}\n", *host.panic());
-    const kernel::kernel_state* k = host.kernel();
-    if (!k) return {};
-    std::vector<std::string> memory = k->log().lines("Memory:");
-    std::string text = fmt::format("kernel: booted; {}\n", memory.empty() ? "" : memory.front());
-    if (k->pages().bugs())
-        text += fmt::format("kernel: {} bugs reported (see dmesg.log)\n", k->pages().bugs());
-    return text;
-}
-
-void add_kernel_stats(stats::registry& stats, const kernel_machine& host) {
-    const kernel::kernel_state* k = host.kernel();
-    if (!k) return;
-    const kernel::page_allocator& pages = k->pages();
-    stats::scope s = stats.under("kernel");
-    s.add_counter("nr_free_pages", "Pages on the buddy allocator's free lists at the end").value =
-        pages.nr_free_pages();
-    s.add_counter("totalram_pages", "Pages the buddy allocator manages").value = pages.totalram_pages();
-    s.add_counter("pgfree", "Pages freed to the buddy allocator (vmstat pgfree)").value =
-        pages.events().pgfree;
-    s.add_counter("bugs", "Kernel bugs reported (bad page states, impossible requests)").value = pages.bugs();
-}
-
-// Every /proc file into DIR/proc/.
-void write_proc(const fs::path& out, const kernel_machine& host, const machine_config& config) {
-    const kernel::kernel_state* k = host.kernel();
-    if (!k) return;
-    fs::path dir = prepare_out_dir((out / "proc").string());
-    for (std::string_view name : proc_names)
-        write_output(dir, std::string(name), proc_file(host, config, name));
 }
 
 // The machine with its CPU core, as both commands build it: the simulator's log, the board,

@@ -130,7 +130,7 @@ TEST_CASE("memsim boot prints the boot log; --proc prints one file; both determi
     CHECK(buddy.out.find("Node 0, zone  HighMem ") != std::string::npos);
     CHECK(s.error_of("boot --proc cpuinfo") ==
           "memsim: error: --proc: no /proc file 'cpuinfo' (one of buddyinfo, iomem, meminfo, pagetypeinfo, "
-          "vmallocinfo, vmstat, zoneinfo)\n");
+          "slabinfo, vmallocinfo, vmstat, zoneinfo)\n");
 }
 
 TEST_CASE("a workload with kernel operations runs on the booted kernel, through its page tables") {
@@ -177,6 +177,30 @@ TEST_CASE("vmalloc and kmap from a workload: memory the CPU reaches through the 
         CHECK(slurp(out / "proc" / "vmallocinfo").find(" 20480 vmalloc pages=4 vmalloc") !=
               std::string::npos);
     }
+}
+
+TEST_CASE("slab operations from a workload: objects in RAM, a double free reported, slabtop and slabinfo") {
+    scratch s;
+    fs::path work = s.write("s.txt",
+                            "memsim workload 1\n"
+                            "kmalloc a 18 GFP_KERNEL\n"
+                            "write a+16 4 0xdeadbeef\n"
+                            "kmem_cache_create my_objects 40 64 0x2000\n"
+                            "kmem_cache_alloc o my_objects GFP_KERNEL\n"
+                            "write o 8 0x1122\n"
+                            "kfree a\n"
+                            "kfree a\n");
+    outcome o = s.memsim("run --workload " + work.string() + " --out " + (s.dir / "out").string());
+    CHECK(o.status == 0);
+    CHECK(o.out.find(": 7 of 7 operations\n") != std::string::npos);
+    CHECK(o.out.find("kernel: 1 bugs reported (see dmesg.log)\n") != std::string::npos);
+    CHECK(o.out.find("  my_objects                  64        64      64        4K\n") != std::string::npos);
+    CHECK(slurp(s.dir / "out" / "dmesg.log").find("] BUG kmalloc-32 (Not tainted): Object already free\n") !=
+          std::string::npos);
+    CHECK(slurp(s.dir / "out" / "proc" / "slabinfo").find("\nmy_objects ") != std::string::npos);
+    CHECK(slurp(s.dir / "out" / "stats.txt")
+              .find("kernel.bugs                                                     1 ") !=
+          std::string::npos);
 }
 
 TEST_CASE("a machine too small for its kernel panics at boot: reported, exit status 1") {
