@@ -123,6 +123,7 @@ void page_allocator::build_zonelists() {
     std::sort(m_zones_by_pfn.begin(), m_zones_by_pfn.end(),
               [](const zone* a, const zone* b) { return a->zone_start_pfn < b->zone_start_pfn; });
     std::vector<unsigned> node_load(m_nodes.size(), 0);  // __build_all_zonelists clears it once
+    m_nofragment.assign(m_nodes.size(), {});
     for (std::size_t n = 0; n < m_nodes.size(); ++n) {
         pglist_data& node = m_nodes[n];
         node.zonelist.clear();
@@ -133,6 +134,10 @@ void page_allocator::build_zonelists() {
                 node.zonelist.push_back(&*z);
                 if (k == n) node.zonelist_nofallback.push_back(&*z);
             }
+        }
+        for (std::size_t highest = 0; highest < MAX_NR_ZONES; ++highest) {
+            m_nofragment[n][0][highest] = alloc_flags_nofragment(node.zonelist, highest);
+            m_nofragment[n][1][highest] = alloc_flags_nofragment(node.zonelist_nofallback, highest);
         }
     }
 }

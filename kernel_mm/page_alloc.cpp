@@ -554,7 +554,9 @@ page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
     }
     auto highest = static_cast<std::size_t>(top);
     const std::vector<zone*>& zonelist = (gfp & __GFP_THISNODE) ? node->zonelist_nofallback : node->zonelist;
-    unsigned fast = ALLOC_WMARK_LOW | alloc_flags_nofragment(zonelist, highest);
+    bool thisnode = gfp & __GFP_THISNODE;
+    unsigned fast =
+        ALLOC_WMARK_LOW | m_nofragment[static_cast<std::size_t>(node - m_nodes.data())][thisnode][highest];
     if (page* p = get_page_from_freelist(gfp, order, fast, zonelist, highest)) return p;
     return alloc_pages_slowpath(gfp, order, zonelist, highest);
 }

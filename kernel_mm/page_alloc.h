@@ -184,6 +184,8 @@ private:
     // gfp_zone() of every GFP_ZONEMASK combination as an index into a node's zones; -1 for
     // GFP_ZONE_BAD.
     std::array<int, GFP_ZONEMASK + 1> m_highest_zone{};
+    // alloc_flags_nofragment of each node's zonelist (fallback, THISNODE) and highest zone.
+    std::vector<std::array<std::array<unsigned, MAX_NR_ZONES>, 2>> m_nofragment;
     vm_events m_events;
     std::uint64_t m_min_free_kbytes = 0;
     std::uint64_t m_bugs = 0;
