@@ -59,6 +59,22 @@ int mempool::resize(unsigned new_min_nr) {
     return 0;
 }
 
+mempool::alloc_fn mempool_alloc_slab(slab_allocator& slab, kmem_cache* cache) {
+    return [&slab, cache](gfp_t gfp) { return slab.kmem_cache_alloc(cache, gfp); };
+}
+
+mempool::free_fn mempool_free_slab(slab_allocator& slab, kmem_cache* cache) {
+    return [&slab, cache](mempool_element e) { slab.kmem_cache_free(cache, e); };
+}
+
+mempool::alloc_fn mempool_kmalloc(slab_allocator& slab, std::uint64_t size) {
+    return [&slab, size](gfp_t gfp) { return slab.kmalloc(size, gfp); };
+}
+
+mempool::free_fn mempool_kfree(slab_allocator& slab) {
+    return [&slab](mempool_element e) { slab.kfree(e); };
+}
+
 mempool::alloc_fn mempool_alloc_pages(page_allocator& pages, unsigned order) {
     return [&pages, order](gfp_t gfp) -> mempool_element {
         page* p = pages.alloc_pages(gfp, order);

@@ -13,6 +13,7 @@
 
 #include "kernel_mm/gfp.h"
 #include "kernel_mm/page_alloc.h"
+#include "kernel_mm/slab.h"
 
 namespace memsim::kernel {
 
@@ -52,6 +53,13 @@ private:
     free_fn m_free;
     std::vector<mempool_element> m_reserve;
 };
+
+// mempool_alloc_slab / mempool_free_slab: objects of a cache (mempool_create_slab_pool).
+mempool::alloc_fn mempool_alloc_slab(slab_allocator& slab, kmem_cache* cache);
+mempool::free_fn mempool_free_slab(slab_allocator& slab, kmem_cache* cache);
+// mempool_kmalloc / mempool_kfree: kmalloc'ed buffers of one size (mempool_create_kmalloc_pool).
+mempool::alloc_fn mempool_kmalloc(slab_allocator& slab, std::uint64_t size);
+mempool::free_fn mempool_kfree(slab_allocator& slab);
 
 // mempool_alloc_pages / mempool_free_pages: blocks of 2^order pages, as pfns (+1, so that pfn 0
 // is not "none").

@@ -61,6 +61,36 @@ TEST_CASE("mempool_resize grows with GFP_KERNEL and shrinks by giving back") {
     CHECK(m.alloc.nr_free_pages() + m.pcp_pages() == before);
 }
 
+TEST_CASE("mempool over kmalloc and over a slab cache: reserve objects, given back on destroy") {
+    machine_under_test m(pc_memblock(64 * MiB));
+    slab_allocator slab(m.alloc, m.machine, m.log);
+    kmem_cache* cache = slab.kmem_cache_create("bio", 200, 0, SLAB_POISON);  // its own, never merged
+    REQUIRE(cache);
+    // The cache's own allocator, made to fail on demand as an exhausted one would.
+    bool exhausted = false;
+    mempool::alloc_fn cache_alloc = mempool_alloc_slab(slab, cache);
+    auto objects = mempool::create(
+        3, [&](gfp_t gfp) { return exhausted ? 0 : cache_alloc(gfp); }, mempool_free_slab(slab, cache));
+    REQUIRE(objects);
+    exhausted = true;
+    std::vector<mempool_element> taken;
+    for (int i = 0; i < 3; ++i) taken.push_back(objects->alloc(GFP_NOIO));
+    CHECK(objects->alloc(GFP_NOIO) == 0);
+    for (mempool_element e : taken) CHECK(e >= 0xffff888000000000);
+    CHECK(taken[0] != taken[1]);
+    for (mempool_element e : taken) objects->free(e);
+    CHECK(objects->curr_nr() == 3);
+    objects.reset();
+    // Every object is back in the cache: destroying it finds none alive.
+    slab.kmem_cache_destroy(cache);
+    CHECK(m.log.lines("kmem_cache_destroy").empty());
+    auto buffers = mempool::create(2, mempool_kmalloc(slab, 512), mempool_kfree(slab));
+    mempool_element b = buffers->alloc(GFP_KERNEL);
+    CHECK(slab.ksize(b) == 512);
+    buffers->free(b);
+    CHECK(slab.bugs() == 0);
+}
+
 TEST_CASE("mempool_create fails cleanly when the reserve cannot be filled") {
     machine_under_test m(pc_memblock(16 * MiB));
     const std::uint64_t before = m.alloc.nr_free_pages() + m.pcp_pages();
