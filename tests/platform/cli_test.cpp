@@ -179,6 +179,17 @@ TEST_CASE("vmalloc and kmap from a workload: memory the CPU reaches through the 
     }
 }
 
+TEST_CASE("the guard page after a vmalloc area faults, a kernel oops with the area's next address") {
+    scratch s;
+    fs::path work = s.write("g.txt", "memsim workload 1\nvmalloc v 4096\nread v+4088 8\nread v+4096 8\n");
+    outcome o = s.memsim("run --workload " + work.string());
+    CHECK(o.status == 0);
+    // The first area starts at VMALLOC_START (0xffffc90000000000 with 4-level paging).
+    CHECK(o.out.find(
+              "stopped by a page fault at 0xffffc90000001000 (error 0x0: not present, read, supervisor) in "
+              "operation 3") != std::string::npos);
+}
+
 TEST_CASE("slab operations from a workload: objects in RAM, a double free reported, slabtop and slabinfo") {
     scratch s;
     fs::path work = s.write("s.txt",
