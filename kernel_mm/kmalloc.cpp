@@ -14,22 +14,11 @@ namespace {
 
 constexpr std::uint64_t page_bytes = 1ull << page_shift;
 
-// mm/slab_common.c size_index: the class of sizes 1..192 by (size - 1) / 8; 1 is kmalloc-96
-// and 2 kmalloc-192, any other i is kmalloc-2^i.
-constexpr unsigned char size_index[24] = {3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1,
-                                          7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2};
-
 unsigned get_order(std::uint64_t size) {
     return static_cast<unsigned>(std::bit_width((size - 1) >> page_shift));
 }
 
 }  // namespace
-
-unsigned kmalloc_index(std::uint64_t size) {
-    if (size == 0 || size > KMALLOC_MAX_CACHE_SIZE) return 0;
-    if (size <= 192) return size_index[(size - 1) / 8];
-    return static_cast<unsigned>(std::bit_width(size - 1));
-}
 
 unsigned kmalloc_class_size(unsigned index) {
     if (index == 1) return 96;
@@ -50,7 +39,6 @@ std::string kmalloc_cache_name(unsigned index, bool dma) {
 void slab_allocator::create_kmalloc_caches(slab_flags_t debug) {
     bool zone_dma = configured_zones(m_pages.config().arch).contains(zone_type::dma);
     for (int type = 0; type < (zone_dma ? 2 : 1); ++type) {
-        m_kmalloc[type].assign(KMALLOC_SHIFT_HIGH + 1, nullptr);
         auto create = [&](unsigned index) {
             unsigned size = kmalloc_class_size(index);
             slab_flags_t flags = SLAB_KMALLOC | debug | (type ? SLAB_CACHE_DMA : 0);
@@ -67,19 +55,6 @@ void slab_allocator::create_kmalloc_caches(slab_flags_t debug) {
     if (!zone_dma) m_kmalloc[1] = m_kmalloc[0];
 }
 
-// kmalloc_type: only __GFP_DMA picks other caches here (no kmalloc-rcl-/kmalloc-cg- types);
-// GFP_DMA32 is not one of them, so kmalloc(GFP_DMA32) is normal memory.
-kmem_cache* slab_allocator::kmalloc_slab(std::uint64_t size, gfp_t gfp) const {
-    unsigned index = kmalloc_index(size);
-    return index ? m_kmalloc[(gfp & __GFP_DMA) ? 1 : 0][index] : nullptr;
-}
-
-std::uint64_t slab_allocator::kmalloc(std::uint64_t size, gfp_t gfp) {
-    if (size > KMALLOC_MAX_CACHE_SIZE) return kmalloc_large(size, gfp);
-    if (size == 0) return ZERO_SIZE_PTR;
-    return slab_alloc(*kmalloc_slab(size, gfp), gfp, static_cast<unsigned>(size));
-}
-
 // kmalloc_fix_flags: a zone the slab allocator cannot honour (DMA32, HighMem) is dropped, loudly.
 gfp_t slab_allocator::kmalloc_fix_flags(gfp_t gfp) {
     gfp_t invalid = gfp & GFP_SLAB_BUG_MASK;
@@ -91,6 +66,21 @@ gfp_t slab_allocator::kmalloc_fix_flags(gfp_t gfp) {
 }
 
 // __kmalloc_large_node: a compound block of get_order(size) pages.
+// free_large_kmalloc warns when the block is a single page, then frees it all the same.
+void slab_allocator::kfree_large(std::uint64_t addr, page* p) {
+    if (!p) {
+        ++m_bugs;
+        print(kern_level::alert, fmt::format("BUG: kfree of 0x{}: not a direct-map address", address(addr)));
+        return;
+    }
+    unsigned order = p->test(PG_head) ? (p + 1)->private_ : 0;
+    if (order == 0) {
+        warn("", "mm/slab_common.c free_large_kmalloc");
+        print(kern_level::warning, fmt::format("object pointer: 0x{}", address(addr)));
+    }
+    m_pages.__free_pages(p, order);
+}
+
 std::uint64_t slab_allocator::kmalloc_large(std::uint64_t size, gfp_t gfp) {
     if (gfp & GFP_SLAB_BUG_MASK) gfp = kmalloc_fix_flags(gfp);
     page* p = m_pages.alloc_pages(gfp | __GFP_COMP, get_order(size));
@@ -100,28 +90,6 @@ std::uint64_t slab_allocator::kmalloc_large(std::uint64_t size, gfp_t gfp) {
 std::uint64_t slab_allocator::kcalloc(std::uint64_t n, std::uint64_t size, gfp_t gfp) {
     if (size != 0 && n > std::numeric_limits<std::uint64_t>::max() / size) return 0;
     return kmalloc(n * size, gfp | __GFP_ZERO);
-}
-
-// kfree: a slab object goes back to its cache, anything else is a large kmalloc block
-// (free_large_kmalloc warns when that block is a single page, then frees it all the same).
-void slab_allocator::kfree(std::uint64_t addr) {
-    if (ZERO_OR_NULL_PTR(addr)) return;
-    page* p = virt_to_slab_fast(addr);
-    if (!p) {
-        ++m_bugs;
-        print(kern_level::alert, fmt::format("BUG: kfree of 0x{}: not a direct-map address", address(addr)));
-        return;
-    }
-    if (kmem_cache* s = cache_of(p)) {
-        slab_free(*s, p, addr);
-        return;
-    }
-    unsigned order = p->test(PG_head) ? (p + 1)->private_ : 0;
-    if (order == 0) {
-        warn("", "mm/slab_common.c free_large_kmalloc");
-        print(kern_level::warning, fmt::format("object pointer: 0x{}", address(addr)));
-    }
-    m_pages.__free_pages(p, order);
 }
 
 // __ksize: the class size (the object size of a debug cache, the stride otherwise), or the

@@ -328,31 +328,10 @@ void slab_allocator::remove_partial(kmem_cache_node& n, page* slab) {
 
 // ---- allocation --------------------------------------------------------------------------------
 
-// The lockless fast path's pop: the next free pointer must stay inside the frozen slab (a
-// corrupted one is reported and ends the freelist instead of sending the kernel astray).
-std::uint64_t slab_allocator::alloc_from_cpu_slab(kmem_cache& s, kmem_cache_cpu& c) {
-    std::uint64_t object = c.freelist;
-    std::uint64_t next = read_pointer(c.host + (object - c.base) + s.offset);
-    if (next != 0 && !in_slab(s, c.base, c.end, next)) [[unlikely]] {
-        freepointer_corrupt(s, c, object);
-        next = 0;
-    }
-    c.freelist = next;
-    m_cpu.cycles += m_costs.alloc;
-    return object;
-}
-
-std::uint64_t slab_allocator::slab_alloc(kmem_cache& s, gfp_t gfp, unsigned orig_size) {
-    kmem_cache_cpu& c = this_cpu(s);
-    std::uint64_t object =
-        c.freelist != 0 && !s.debug ? alloc_from_cpu_slab(s, c) : slab_alloc_slow(s, gfp, orig_size);
-    if (object != 0 && (gfp & __GFP_ZERO)) {
-        // slab_post_alloc_hook: a kmalloc object with a red zone is cleared only as far as asked.
-        unsigned length = s.orig_size_offset ? orig_size : s.object_size;
-        std::memset(host(object, length), 0, length);
-        m_cpu.cycles += m_costs.bulk_line * (length / 64 + 1);
-    }
-    return object;
+void slab_allocator::zero_object(kmem_cache& s, std::uint64_t object, unsigned orig_size) {
+    unsigned length = s.orig_size_offset ? orig_size : s.object_size;
+    std::memset(host(object, length), 0, length);
+    m_cpu.cycles += m_costs.bulk_line * (length / 64 + 1);
 }
 
 // ___slab_alloc: other CPUs' frees to the frozen slab, else a partial slab, else a new one.
@@ -477,24 +456,7 @@ std::uint64_t slab_allocator::alloc_single(kmem_cache& s, gfp_t gfp, unsigned or
     }
 }
 
-std::uint64_t slab_allocator::kmem_cache_alloc(kmem_cache* s, gfp_t gfp) {
-    return s ? slab_alloc(*s, gfp, s->object_size) : 0;
-}
-
 // ---- freeing -----------------------------------------------------------------------------------
-
-// do_slab_free: an object of this CPU's slab goes on the lockless freelist; the rest, and
-// anything odd (a double free at the head, a pointer off the object grid), to the slow path.
-void slab_allocator::slab_free(kmem_cache& s, page* slab, std::uint64_t addr) {
-    kmem_cache_cpu& c = this_cpu(s);
-    if (slab == c.slab && !s.debug && addr != c.freelist && in_slab(s, c.base, c.end, addr)) [[likely]] {
-        write_pointer(c.host + (addr - c.base) + s.offset, c.freelist);
-        c.freelist = addr;
-        m_cpu.cycles += m_costs.free;
-        return;
-    }
-    slab_free_slow(s, slab, addr);
-}
 
 // __slab_free: onto the slab's own freelist; a full slab rejoins the partial list, an empty one
 // is freed once the node has min_partial slabs.
@@ -663,26 +625,6 @@ std::uint64_t slab_allocator::count_free(const kmem_cache_node& n) const {
 }
 
 // ---- object memory -----------------------------------------------------------------------------
-
-std::uint64_t slab_allocator::read_pointer(const unsigned char* at) const {
-    if (m_ptr_bytes == 4) {
-        std::uint32_t value;
-        std::memcpy(&value, at, 4);
-        return value;
-    }
-    std::uint64_t value;
-    std::memcpy(&value, at, 8);
-    return value;
-}
-
-void slab_allocator::write_pointer(unsigned char* at, std::uint64_t value) const {
-    if (m_ptr_bytes == 4) {
-        auto narrow = static_cast<std::uint32_t>(value);
-        std::memcpy(at, &narrow, 4);
-        return;
-    }
-    std::memcpy(at, &value, 8);
-}
 
 std::uint64_t slab_allocator::get_freepointer(const kmem_cache& s, const slab_view& v,
                                               std::uint64_t object) const {

@@ -20,7 +20,10 @@
 // and mapping are cleared before the page goes back to __free_pages.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,7 +74,15 @@ inline constexpr bool ZERO_OR_NULL_PTR(std::uint64_t addr) { return addr <= ZERO
 // mm/slab_common.c kmalloc_slab: the kmalloc_caches index for a size (1: 96, 2: 192, i: 2^i;
 // sizes up to 192 through size_index[(size - 1) / 8]); 0 for size 0 and above
 // KMALLOC_MAX_CACHE_SIZE.
-unsigned kmalloc_index(std::uint64_t size);
+inline unsigned kmalloc_index(std::uint64_t size) {
+    // mm/slab_common.c size_index: the class of sizes 1..192 by (size - 1) / 8; 1 is kmalloc-96
+    // and 2 kmalloc-192, any other i is kmalloc-2^i.
+    static constexpr unsigned char size_index[24] = {3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1,
+                                                     7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2};
+    if (size == 0 || size > KMALLOC_MAX_CACHE_SIZE) return 0;
+    if (size <= 192) return size_index[(size - 1) / 8];
+    return static_cast<unsigned>(std::bit_width(size - 1));
+}
 // kmalloc_info[index]: the class size and the name ("kmalloc-96", "dma-kmalloc-1k").
 unsigned kmalloc_class_size(unsigned index);
 std::string kmalloc_cache_name(unsigned index, bool dma);
@@ -289,6 +300,10 @@ private:
     // kmalloc.cpp
     void create_kmalloc_caches(slab_flags_t debug);
     std::uint64_t kmalloc_large(std::uint64_t size, gfp_t gfp);
+    // kfree of what is not a slab object: a large kmalloc block, or a bug.
+    void kfree_large(std::uint64_t addr, page* p);
+    // slab_post_alloc_hook's __GFP_ZERO: a kmalloc object with a red zone only as far as asked.
+    void zero_object(kmem_cache& s, std::uint64_t object, unsigned orig_size);
     gfp_t kmalloc_fix_flags(gfp_t gfp);
     std::uint64_t object_ksize(std::uint64_t addr) const;
     void resize_in_place(std::uint64_t addr, std::uint64_t new_size, gfp_t gfp);
@@ -306,9 +321,94 @@ private:
     std::vector<std::unique_ptr<kmem_cache>> m_caches;  // by id; destroyed ones are empty
     std::vector<kmem_cache*> m_list;                    // slab_caches, oldest first
     // kmalloc_caches[type][index] for KMALLOC_NORMAL and KMALLOC_DMA.
-    std::vector<kmem_cache*> m_kmalloc[2];
+    std::array<std::array<kmem_cache*, KMALLOC_SHIFT_HIGH + 1>, 2> m_kmalloc{};  // by type, then index
     std::uint64_t m_bugs = 0;
     std::uint64_t m_oom_reports = 0;
 };
+
+// The hot paths, inline: kmalloc and kfree of a class size, and the per-CPU slab's freelist.
+
+// kmalloc_type: only __GFP_DMA picks other caches here (no kmalloc-rcl-/kmalloc-cg- types);
+// GFP_DMA32 is not one of them, so kmalloc(GFP_DMA32) is normal memory.
+inline kmem_cache* slab_allocator::kmalloc_slab(std::uint64_t size, gfp_t gfp) const {
+    unsigned index = kmalloc_index(size);
+    return index ? m_kmalloc[(gfp & __GFP_DMA) ? 1 : 0][index] : nullptr;
+}
+
+inline std::uint64_t slab_allocator::kmalloc(std::uint64_t size, gfp_t gfp) {
+    if (size > KMALLOC_MAX_CACHE_SIZE) return kmalloc_large(size, gfp);
+    if (size == 0) return ZERO_SIZE_PTR;
+    return slab_alloc(*kmalloc_slab(size, gfp), gfp, static_cast<unsigned>(size));
+}
+
+// kfree: a slab object goes back to its cache; anything else is kfree_large's.
+inline void slab_allocator::kfree(std::uint64_t addr) {
+    if (ZERO_OR_NULL_PTR(addr)) return;
+    page* p = virt_to_slab_fast(addr);
+    if (kmem_cache* s = p ? cache_of(p) : nullptr) [[likely]] {
+        slab_free(*s, p, addr);
+        return;
+    }
+    kfree_large(addr, p);
+}
+
+inline std::uint64_t slab_allocator::kmem_cache_alloc(kmem_cache* s, gfp_t gfp) {
+    return s ? slab_alloc(*s, gfp, s->object_size) : 0;
+}
+
+inline std::uint64_t slab_allocator::read_pointer(const unsigned char* at) const {
+    if (m_ptr_bytes == 4) {
+        std::uint32_t value;
+        std::memcpy(&value, at, 4);
+        return value;
+    }
+    std::uint64_t value;
+    std::memcpy(&value, at, 8);
+    return value;
+}
+
+inline void slab_allocator::write_pointer(unsigned char* at, std::uint64_t value) const {
+    if (m_ptr_bytes == 4) {
+        auto narrow = static_cast<std::uint32_t>(value);
+        std::memcpy(at, &narrow, 4);
+        return;
+    }
+    std::memcpy(at, &value, 8);
+}
+
+// The lockless fast path's pop: the next free pointer must stay inside the frozen slab (a
+// corrupted one is reported and ends the freelist instead of sending the kernel astray).
+inline std::uint64_t slab_allocator::alloc_from_cpu_slab(kmem_cache& s, kmem_cache_cpu& c) {
+    std::uint64_t object = c.freelist;
+    std::uint64_t next = read_pointer(c.host + (object - c.base) + s.offset);
+    if (next != 0 && !in_slab(s, c.base, c.end, next)) [[unlikely]] {
+        freepointer_corrupt(s, c, object);
+        next = 0;
+    }
+    c.freelist = next;
+    m_cpu.cycles += m_costs.alloc;
+    return object;
+}
+
+inline std::uint64_t slab_allocator::slab_alloc(kmem_cache& s, gfp_t gfp, unsigned orig_size) {
+    kmem_cache_cpu& c = this_cpu(s);
+    std::uint64_t object =
+        c.freelist != 0 && !s.debug ? alloc_from_cpu_slab(s, c) : slab_alloc_slow(s, gfp, orig_size);
+    if (object != 0 && (gfp & __GFP_ZERO)) zero_object(s, object, orig_size);
+    return object;
+}
+
+// do_slab_free: an object of this CPU's slab goes on the lockless freelist; the rest, and
+// anything odd (a double free at the head, a pointer off the object grid), to the slow path.
+inline void slab_allocator::slab_free(kmem_cache& s, page* slab, std::uint64_t addr) {
+    kmem_cache_cpu& c = this_cpu(s);
+    if (slab == c.slab && !s.debug && addr != c.freelist && in_slab(s, c.base, c.end, addr)) [[likely]] {
+        write_pointer(c.host + (addr - c.base) + s.offset, c.freelist);
+        c.freelist = addr;
+        m_cpu.cycles += m_costs.free;
+        return;
+    }
+    slab_free_slow(s, slab, addr);
+}
 
 }  // namespace memsim::kernel
