@@ -2,19 +2,13 @@
 // include/trace/events/mmflags.h __def_gfpflag_names).
 #include "kernel_mm/gfp.h"
 
-#include <algorithm>
-#include <array>
-#include <charconv>
-#include <string_view>
+#include <fmt/format.h>
+
+#include "kernel_mm/flag_names.h"
 
 namespace memsim::kernel {
 
 namespace {
-
-struct gfp_name {
-    gfp_t mask;
-    std::string_view name;
-};
 
 // include/trace/events/mmflags.h __def_gfpflag_names, mainline v6.18: the composites from most
 // bits to fewest (so GFP_USER wins over GFP_KERNEL), then __GFP_RECLAIM, then every single bit
@@ -24,7 +18,7 @@ struct gfp_name {
 // there is "GFP_KERNEL|__GFP_ZERO|__GFP_COMP" here. The KASAN (__GFP_SKIP_ZERO,
 // __GFP_SKIP_KASAN) and lockdep (__GFP_NOLOCKDEP) entries exist only with those options and are
 // left out, as in an x86 kernel built without them.
-constexpr gfp_name gfp_names[] = {
+constexpr flag_name gfp_names[] = {
     {GFP_TRANSHUGE, "GFP_TRANSHUGE"},
     {GFP_TRANSHUGE_LIGHT, "GFP_TRANSHUGE_LIGHT"},
     {GFP_HIGHUSER_MOVABLE, "GFP_HIGHUSER_MOVABLE"},
@@ -66,13 +60,6 @@ constexpr gfp_name gfp_names[] = {
 
 // The kernel's "%#x" and format_flags' leftover number: lower-case hex after "0x", 0 as "0x0"
 // (lib/vsprintf.c number() with SPECIAL prints the prefix for 0 too, unlike C's printf).
-void append_hex(std::string& out, gfp_t value) {
-    std::array<char, 8> digits{};
-    const std::to_chars_result result =
-        std::to_chars(digits.data(), digits.data() + digits.size(), value, 16);
-    out += "0x";
-    out.append(digits.data(), result.ptr);
-}
 
 }  // namespace
 
@@ -101,48 +88,14 @@ std::optional<zone_type> gfp_zone(gfp_t flags, const zone_set& configured) {
     }
 }
 
-std::string format_gfp(gfp_t flags) {
-    std::string out;
-    for (const gfp_name& entry : gfp_names) {
-        if (flags == 0) break;
-        if ((flags & entry.mask) != entry.mask) continue;
-        out += entry.name;
-        flags &= ~entry.mask;
-        if (flags != 0) out += '|';
-    }
-    if (flags != 0) append_hex(out, flags);
-    return out;
-}
+std::string format_gfp(gfp_t flags) { return format_flags(flags, gfp_names); }
 
 std::optional<gfp_t> parse_gfp(std::string_view text) {
-    gfp_t flags = 0;
-    while (true) {
-        std::size_t bar = text.find('|');
-        std::string_view word = text.substr(0, bar);
-        auto named = std::find_if(std::begin(gfp_names), std::end(gfp_names),
-                                  [&](const gfp_name& n) { return n.name == word; });
-        if (named != std::end(gfp_names)) {
-            flags |= named->mask;
-        } else {
-            int base = word.starts_with("0x") ? 16 : 10;
-            if (base == 16) word.remove_prefix(2);
-            gfp_t value = 0;
-            auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), value, base);
-            if (word.empty() || ec != std::errc{} || end != word.data() + word.size()) return std::nullopt;
-            flags |= value;
-        }
-        if (bar == std::string_view::npos) return flags;
-        text.remove_prefix(bar + 1);
-    }
+    std::optional<std::uint64_t> flags = parse_flags(text, gfp_names);
+    if (!flags || *flags > ~gfp_t{0}) return std::nullopt;
+    return static_cast<gfp_t>(*flags);
 }
 
-std::string gfp_mode(gfp_t flags) {
-    std::string out;
-    append_hex(out, flags);
-    out += '(';
-    out += format_gfp(flags);
-    out += ')';
-    return out;
-}
+std::string gfp_mode(gfp_t flags) { return fmt::format("{:#x}({})", flags, format_gfp(flags)); }
 
 }  // namespace memsim::kernel

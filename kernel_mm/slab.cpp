@@ -9,6 +9,8 @@
 
 #include "kernel_mm/slab.h"
 
+#include "kernel_mm/flag_names.h"
+
 namespace memsim::kernel {
 namespace {
 
@@ -639,5 +641,30 @@ void slab_allocator::set_freepointer(const kmem_cache& s, const slab_view& v, st
 unsigned char* slab_allocator::host(std::uint64_t addr, std::uint64_t length) {
     return m_machine.direct(addr - m_page_offset, length);
 }
+
+namespace {
+
+constexpr flag_name slab_flag_names[] = {
+    {SLAB_CONSISTENCY_CHECKS, "SLAB_CONSISTENCY_CHECKS"},
+    {SLAB_RED_ZONE, "SLAB_RED_ZONE"},
+    {SLAB_POISON, "SLAB_POISON"},
+    {SLAB_KMALLOC, "SLAB_KMALLOC"},
+    {SLAB_HWCACHE_ALIGN, "SLAB_HWCACHE_ALIGN"},
+    {SLAB_CACHE_DMA, "SLAB_CACHE_DMA"},
+    {SLAB_CACHE_DMA32, "SLAB_CACHE_DMA32"},
+    {SLAB_RECLAIM_ACCOUNT, "SLAB_RECLAIM_ACCOUNT"},
+    {SLAB_PANIC, "SLAB_PANIC"},
+    {SLAB_ACCOUNT, "SLAB_ACCOUNT"},
+};
+
+}  // namespace
+
+std::optional<slab_flags_t> parse_slab_flags(std::string_view text) {
+    std::optional<std::uint64_t> flags = parse_flags(text, slab_flag_names);
+    if (!flags || *flags > ~slab_flags_t{0}) return std::nullopt;
+    return static_cast<slab_flags_t>(*flags);
+}
+
+std::string format_slab_flags(slab_flags_t flags) { return format_flags(flags, slab_flag_names); }
 
 }  // namespace memsim::kernel

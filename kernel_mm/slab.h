@@ -26,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,11 @@ inline constexpr slab_flags_t SLAB_RECLAIM_ACCOUNT = 0x00020000;
 inline constexpr slab_flags_t SLAB_PANIC = 0x00040000;
 inline constexpr slab_flags_t SLAB_ACCOUNT = 0x04000000;
 // mm/slab.h: debug flags keep a cache out of the fast path and out of merging.
+// The flags as include/linux/slab.h names them, for workload files: "SLAB_HWCACHE_ALIGN|SLAB_POISON"
+// or a number; nullopt for anything else. And back.
+std::optional<slab_flags_t> parse_slab_flags(std::string_view text);
+std::string format_slab_flags(slab_flags_t flags);
+
 inline constexpr slab_flags_t SLAB_DEBUG_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON;
 inline constexpr slab_flags_t SLAB_NEVER_MERGE = SLAB_RED_ZONE | SLAB_POISON;
 inline constexpr slab_flags_t SLAB_MERGE_SAME =

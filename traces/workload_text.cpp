@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/units.h"
 #include "kernel_mm/gfp.h"
+#include "kernel_mm/slab.h"
 #include "traces/page_tables.h"
 #include "traces/workload.h"
 
@@ -302,6 +303,14 @@ private:
         return *flags;
     }
 
+    static std::uint64_t slab_flags(const line_parser& p, std::size_t i) {
+        std::optional<kernel::slab_flags_t> flags = kernel::parse_slab_flags(p.word(i));
+        if (!flags)
+            p.fail(i,
+                   fmt::format("'{}' is not SLAB_* flags (e.g. SLAB_HWCACHE_ALIGN|SLAB_POISON)", p.word(i)));
+        return *flags;
+    }
+
     // The kernel operations (docs/workload-format.md); false for a verb that is none of them.
     bool kernel_op(const line_parser& p, std::string_view verb, std::vector<op>& out) {
         op o;
@@ -317,8 +326,8 @@ private:
             std::uint64_t align = p.count() > 3 ? p.number(3, 4096) : 0;
             if (align & (align - 1)) p.fail(3, "the alignment is a power of two");
             auto log2 = static_cast<std::uint8_t>(align ? std::countr_zero(align) + 1 : 0);
-            o = {op_kind::kmem_cache_create,      log2,        -1, p.number(2),
-                 p.count() > 4 ? p.number(4) : 0, define(p, 1)};
+            std::uint64_t flags = p.count() > 4 ? slab_flags(p, 4) : 0;
+            o = {op_kind::kmem_cache_create, log2, -1, p.number(2), flags, define(p, 1)};
         } else if (verb == "kmem_cache_alloc") {
             p.expect_count(4, 4);
             o = {op_kind::kmem_cache_alloc, 0, -1, gfp(p, 3), std::uint64_t(use(p, 2)), define(p, 1)};
@@ -415,8 +424,9 @@ std::string kernel_op_text(const op& o, const std::vector<std::string>* names) {
             return fmt::format("{} {} {} {}", name, h, o.address,
                                kernel::format_gfp(static_cast<gfp_t>(o.value)));
         case op_kind::kmem_cache_create:
-            return fmt::format("{} {} {} {} {:#x}", name, h, o.address, o.size ? 1u << (o.size - 1) : 0,
-                               o.value);
+            return fmt::format(
+                "{} {} {} {} {}", name, h, o.address, o.size ? 1u << (o.size - 1) : 0,
+                o.value ? kernel::format_slab_flags(static_cast<kernel::slab_flags_t>(o.value)) : "0");
         case op_kind::kmem_cache_alloc:
             return fmt::format("{} {} {} {}", name, h, other,
                                kernel::format_gfp(static_cast<gfp_t>(o.address)));

@@ -143,7 +143,7 @@ TEST_CASE("workload kernel operations: handles, GFP flags as the kernel spells t
         "memsim workload 1\n"
         "alloc_pages buf 2 GFP_KERNEL|__GFP_ZERO\n"
         "kmalloc obj 96 GFP_ATOMIC\n"
-        "kmem_cache_create cache 40 64 0x2000\n"
+        "kmem_cache_create cache 40 64 SLAB_HWCACHE_ALIGN\n"
         "kmem_cache_alloc item cache GFP_NOWAIT\n"
         "write obj+0x10 4 0xfeed\n"
         "read buf 8\n"
@@ -165,7 +165,7 @@ TEST_CASE("workload kernel operations: handles, GFP flags as the kernel spells t
           "memsim workload 1\n"
           "alloc_pages buf 2 GFP_KERNEL|__GFP_ZERO\n"
           "kmalloc obj 96 GFP_ATOMIC\n"
-          "kmem_cache_create cache 40 64 0x2000\n"
+          "kmem_cache_create cache 40 64 SLAB_HWCACHE_ALIGN\n"
           "kmem_cache_alloc item cache GFP_NOWAIT\n"
           "write obj+0x10 4 0xfeed\n"
           "read buf 8\n"
@@ -196,4 +196,6 @@ TEST_CASE("workload kernel operations: errors name the line and column") {
           "w.txt:2:6: handle 'q' is not defined before this line");
     CHECK(error_of("memsim workload 1\nkmem_cache_create c 8 48\n") ==
           "w.txt:2:23: the alignment is a power of two");
+    CHECK(error_of("memsim workload 1\nkmem_cache_create c 8 8 SLAB_POSION\n") ==
+          "w.txt:2:25: 'SLAB_POSION' is not SLAB_* flags (e.g. SLAB_HWCACHE_ALIGN|SLAB_POISON)");
 }
