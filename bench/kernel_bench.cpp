@@ -17,26 +17,14 @@
 #include "kernel_mm/slab.h"
 #include "kernel_mm/start_kernel.h"
 #include "kernel_mm/vmalloc.h"
-#include "tests/kernel_mm/fake_machine.h"
+#include "tests/kernel_mm/booted_kernel.h"
 
 namespace {
 
 using namespace memsim::kernel;
 constexpr std::uint64_t GiB = 1ull << 30;
 
-// QEMU pc's map (LINUX-FACTS.md): 3 GiB below the PCI hole from 3.5 GiB of RAM on, the rest above.
-e820_table pc_map(std::uint64_t ram) {
-    std::uint64_t low = ram >= (3584ull << 20) ? 3 * GiB : ram;
-    e820_table map;
-    map.add(0, 0x9fc00, e820_type::ram);
-    map.add(0x9fc00, 0x400, e820_type::reserved);
-    map.add(0xf0000, 0x10000, e820_type::reserved);
-    map.add(0x100000, low - 0x20000 - 0x100000, e820_type::ram);
-    map.add(low - 0x20000, 0x20000, e820_type::reserved);
-    if (ram > low) map.add(4 * GiB, ram - low, e820_type::ram);
-    map.sanitize();
-    return map;
-}
+using testing::pc_map;
 
 struct booted {
     testing::fake_machine machine;

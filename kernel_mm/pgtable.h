@@ -18,16 +18,17 @@
 
 namespace memsim::kernel {
 
-// arch/x86/include/asm/pgtable_types.h: what the kernel puts in its entries.
+// arch/x86/include/asm/pgtable_types.h: what the kernel puts in its entries, by Linux's names
+// for the SDM's bits.
 namespace pte {
-inline constexpr std::uint64_t present = 1ull << 0;
-inline constexpr std::uint64_t rw = 1ull << 1;
-inline constexpr std::uint64_t user = 1ull << 2;
-inline constexpr std::uint64_t accessed = 1ull << 5;
-inline constexpr std::uint64_t dirty = 1ull << 6;
-inline constexpr std::uint64_t pse = 1ull << 7;
-inline constexpr std::uint64_t global = 1ull << 8;
-inline constexpr std::uint64_t nx = 1ull << 63;
+inline constexpr std::uint64_t present = mmu::entry_flag::p;
+inline constexpr std::uint64_t rw = mmu::entry_flag::rw;
+inline constexpr std::uint64_t user = mmu::entry_flag::us;
+inline constexpr std::uint64_t accessed = mmu::entry_flag::a;
+inline constexpr std::uint64_t dirty = mmu::entry_flag::d;
+inline constexpr std::uint64_t pse = mmu::entry_flag::ps;
+inline constexpr std::uint64_t global = mmu::entry_flag::g;
+inline constexpr std::uint64_t nx = mmu::entry_flag::xd;
 // __PAGE_KERNEL without NX (which 2-level paging does not have): present, writable, A, D, G.
 inline constexpr std::uint64_t page_kernel = present | rw | accessed | dirty | global;
 // _KERNPG_TABLE: what an upper-level entry of the kernel's tables grants.

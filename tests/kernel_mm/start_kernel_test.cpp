@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "kernel_mm/start_kernel.h"
-#include "tests/kernel_mm/fake_machine.h"
+#include "tests/kernel_mm/booted_kernel.h"
 
 namespace memsim::kernel {
 namespace {
@@ -14,20 +14,7 @@ namespace {
 constexpr std::uint64_t MiB = 1 << 20;
 constexpr std::uint64_t GiB = 1ull << 30;
 
-// QEMU pc with SeaBIOS (LINUX-FACTS.md): 4 GiB is 3 GiB below the hole, 1 GiB above.
-e820_table pc_map(std::uint64_t ram) {
-    std::uint64_t low = ram >= 3584 * MiB ? 3 * GiB : ram;
-    e820_table map;
-    map.add(0, 0x9fc00, e820_type::ram);
-    map.add(0x9fc00, 0x400, e820_type::reserved);
-    map.add(0xf0000, 0x10000, e820_type::reserved);
-    map.add(0x100000, low - 0x20000 - 0x100000, e820_type::ram);
-    map.add(low - 0x20000, 0x20000, e820_type::reserved);
-    map.add(0xfffc0000, 0x40000, e820_type::reserved);
-    if (ram > low) map.add(4 * GiB, ram - low, e820_type::ram);
-    map.sanitize();
-    return map;
-}
+using testing::pc_map;
 
 std::vector<std::string> lines_from(const printk_buffer& log, std::string_view first, std::size_t count) {
     std::vector<std::string> all = log.lines();
