@@ -1,6 +1,7 @@
 // The kmalloc family (mm/slab_common.c, include/linux/slab.h): size classes served by the
 // kmalloc-N caches (dma-kmalloc-N for GFP_DMA), larger requests by the page allocator, kfree
 // finding the owner from the page, ksize and krealloc.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -113,6 +114,13 @@ std::uint64_t slab_allocator::ksize(std::uint64_t addr) {
 
 // A kmalloc object keeps its place at a new size within its class: with a kmalloc red zone the
 // request size moves (bytes given up become red zone, bytes taken are zeroed on __GFP_ZERO).
+std::uint64_t slab_allocator::requested_size(std::uint64_t addr, std::uint64_t ks) {
+    page* p = virt_to_head_page(addr);
+    kmem_cache* s = p ? cache_of(p) : nullptr;
+    if (!s || !s->orig_size_offset) return ks;
+    return get_orig_size(*s, view(p), addr);
+}
+
 void slab_allocator::resize_in_place(std::uint64_t addr, std::uint64_t new_size, gfp_t gfp) {
     page* p = virt_to_head_page(addr);
     kmem_cache* s = cache_of(p);
@@ -139,8 +147,11 @@ std::uint64_t slab_allocator::krealloc(std::uint64_t addr, std::uint64_t new_siz
     }
     std::uint64_t ret = kmalloc(new_size, gfp);
     if (ret != 0 && ks != 0) {
-        std::memcpy(host(ret, ks), host(addr, ks), ks);
-        m_cpu.cycles += m_costs.bulk_line * (ks / 64 + 1);
+        // What the old object holds: with a kmalloc red zone only the size it was asked for (the
+        // rest is 0xcc), so that __GFP_ZERO's zeroes are not overwritten.
+        std::uint64_t keep = std::min(ks, requested_size(addr, ks));
+        std::memcpy(host(ret, keep), host(addr, keep), keep);
+        m_cpu.cycles += m_costs.bulk_line * (keep / 64 + 1);
         kfree(addr);
     }
     return ret;

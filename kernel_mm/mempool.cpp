@@ -51,9 +51,11 @@ int mempool::resize(unsigned new_min_nr) {
         m_reserve.pop_back();
     }
     m_min_nr = new_min_nr;
+    // mm/mempool.c: an element that cannot be had leaves the reserve short, and is not an error
+    // (only the element array's own allocation could fail there).
     while (m_reserve.size() < new_min_nr) {
         mempool_element e = m_alloc(GFP_KERNEL);
-        if (!e) return -12;  // -ENOMEM; the reserve keeps what it has
+        if (!e) break;
         m_reserve.push_back(e);
     }
     return 0;

@@ -39,7 +39,7 @@ public:
     // mempool_free: refills the reserve first, then gives back to the allocator.
     void free(mempool_element element);
     // mempool_resize: a smaller reserve gives back the surplus; a larger one allocates with
-    // GFP_KERNEL and returns -ENOMEM (-12) when it cannot.
+    // GFP_KERNEL as far as it can (and still returns 0, as Linux does).
     int resize(unsigned new_min_nr);
 
     unsigned min_nr() const { return m_min_nr; }

@@ -436,6 +436,18 @@ std::uint64_t slab_allocator::alloc_single(kmem_cache& s, gfp_t gfp, unsigned or
         }
         kmem_cache_node& n = node_of(s, slab);
         slab_view v = view(slab);
+        if (slab->index == 0) {
+            // A partial slab whose freelist ended early (a free pointer overwritten with NULL):
+            // on_freelist's verdict, then the slab is taken as full.
+            slab_err(s, v,
+                     fmt::format("Wrong object count. Counter is {} but counted were {}", slab_inuse(slab),
+                                 slab_objects(slab)));
+            slab_fix(s, "Object count adjusted");
+            set_counters(slab, slab_objects(slab), slab_objects(slab), false);
+            remove_partial(n, slab);
+            link_add(n.full, slab, false);
+            continue;
+        }
         std::uint64_t object = v.base + slab->index - 1;
         // Read before init_object, which may red-zone over a free pointer inside the object.
         std::uint64_t next = get_freepointer(s, v, object);

@@ -310,6 +310,8 @@ private:
     void kfree_large(std::uint64_t addr, page* p);
     // slab_post_alloc_hook's __GFP_ZERO: a kmalloc object with a red zone only as far as asked.
     void zero_object(kmem_cache& s, std::uint64_t object, unsigned orig_size);
+    // The size kmalloc was asked for, where the cache keeps it (red-zoned kmalloc), else ks.
+    std::uint64_t requested_size(std::uint64_t addr, std::uint64_t ks);
     gfp_t kmalloc_fix_flags(gfp_t gfp);
     std::uint64_t object_ksize(std::uint64_t addr) const;
     void resize_in_place(std::uint64_t addr, std::uint64_t new_size, gfp_t gfp);

@@ -137,6 +137,17 @@ TEST_CASE("krealloc keeps data, stays in place while the class holds it, and fre
     CHECK(k.slabs.bugs() == 0);
 }
 
+TEST_CASE("krealloc with the kmalloc red zone copies only what was asked for, so __GFP_ZERO holds") {
+    kmalloc_machine k(SLAB_RED_ZONE);
+    std::uint64_t p = k.slabs.kmalloc(18, GFP_KERNEL | __GFP_ZERO);
+    for (unsigned i = 0; i < 18; ++i) k.byte(p + i) = 0x11;
+    // Bytes 18..31 of kmalloc-32's object are the active red zone (0xcc): not data.
+    std::uint64_t q = k.slabs.krealloc(p, 100, GFP_KERNEL | __GFP_ZERO);
+    REQUIRE(q != p);
+    for (unsigned i = 0; i < 18; ++i) CHECK(k.byte(q + i) == 0x11);
+    for (unsigned i = 18; i < 100; ++i) CHECK(k.byte(q + i) == 0);
+}
+
 TEST_CASE("slub_debug=FZ: kmalloc(18) in kmalloc-32 with a write at bytes 18-19 is found") {
     kmalloc_machine k(SLAB_RED_ZONE | SLAB_CONSISTENCY_CHECKS);
     kmem_cache* s = k.slabs.kmalloc_slab(18, GFP_KERNEL);

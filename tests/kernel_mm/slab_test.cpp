@@ -38,6 +38,30 @@ std::string hex(std::uint64_t addr) { return fmt::format("{:016x}", addr); }
 
 }  // namespace
 
+TEST_CASE("a free pointer zeroed in a red-zoned cache cuts the freelist; the count is fixed, not followed") {
+    slab_machine sm;
+    kmem_cache* s = sm.slabs.kmem_cache_create("rz", 64, 0, SLAB_RED_ZONE);
+    REQUIRE(s);
+    std::uint64_t a = sm.slabs.kmem_cache_alloc(s, GFP_KERNEL);
+    std::uint64_t b = sm.slabs.kmem_cache_alloc(s, GFP_KERNEL);
+    sm.slabs.kmem_cache_free(s, a);
+    // A use after free writes zeros over a, free pointer (inside the object here) included.
+    for (unsigned i = 0; i < 64; ++i) sm.byte(a + i) = 0;
+    std::uint64_t again = sm.slabs.kmem_cache_alloc(s, GFP_KERNEL);
+    CHECK(again == a);
+    // The freelist now ends early: the slab is counted full, reported, and the next object comes
+    // from a new slab, not from before this one.
+    std::uint64_t next = sm.slabs.kmem_cache_alloc(s, GFP_KERNEL);
+    // The 46-object slab (64 + red zones = 88 bytes a stride) is one page.
+    CHECK((next >> page_shift) != (a >> page_shift));
+    CHECK(sm.m.log.lines("BUG rz (") ==
+          std::vector<std::string>{
+              "BUG rz (Not tainted): Wrong object count. Counter is 2 but counted were 46"});
+    CHECK(sm.m.log.lines("FIX rz: ") == std::vector<std::string>{"FIX rz: Object count adjusted"});
+    CHECK(sm.slabs.bugs() == 1);
+    (void)b;
+}
+
 TEST_CASE("order and objects per slab follow calculate_order (slub_min_objects = 4 * (fls(nr_cpus) + 1))") {
     slab_machine one;  // 1 CPU: min_objects = 4 * (fls(1) + 1) = 8
     // kmalloc-8: get_order(8 * 8) = 0, 4096 % 8 = 0 -> order 0, 512 objects.
