@@ -47,6 +47,11 @@ std::string area_line(const vmalloc_space& vm, const vm_struct& area) {
 std::string proc_vmallocinfo(const vmalloc_space& vm) {
     std::string out;
     for (const auto& [addr, area] : vm.areas()) out += area_line(vm, area);
+    // show_purge_info (v6.1): after the last busy area, the freed ones not yet purged.
+    if (vm.areas().empty()) return out;
+    for (auto [addr, size] : vm.purge_list())
+        out += fmt::format("0x{:0{}x}-0x{:0{}x} {:7} unpurged vm_area\n", addr, vm.pointer_digits(),
+                           addr + size, vm.pointer_digits(), size);
     return out;
 }
 

@@ -126,17 +126,50 @@ vm_struct* vmalloc_space::get_vm_area(std::uint64_t size, unsigned flags, gfp_t 
 
 // alloc_vmap_area: the lowest free range that holds `size` (find_vmap_lowest_match). Linux finds
 // it in O(log n) with an augmented tree; the free ranges here are scanned from the bottom.
+// When nothing fits, the lazily freed areas are purged and the search tried once more.
 std::uint64_t vmalloc_space::alloc_vmap_area(std::uint64_t size, gfp_t gfp) {
-    for (auto it = m_free.begin(); it != m_free.end(); ++it) {
-        auto [start, end] = *it;
-        if (end - start < size) continue;
-        m_free.erase(it);
-        if (end - start > size) m_free[start + size] = end;
-        return start;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        for (auto it = m_free.begin(); it != m_free.end(); ++it) {
+            auto [start, end] = *it;
+            if (end - start < size) continue;
+            m_free.erase(it);
+            if (end - start > size) m_free[start + size] = end;
+            return start;
+        }
+        if (m_purge.empty()) break;
+        purge_vmap_area_lazy();
     }
     if (!(gfp & __GFP_NOWARN))
         warn(fmt::format("vmap allocation for size {} failed: use vmalloc=<size> to increase size", size));
     return 0;
+}
+
+// lazy_max_pages: 32 MiB of pages for each bit of the CPU count (fls(num_online_cpus)).
+std::uint64_t vmalloc_space::lazy_max_pages() const {
+    return static_cast<std::uint64_t>(std::bit_width(m_machine.cpu_count())) * ((32ull << 20) >> page_shift);
+}
+
+// free_vmap_area_noflush: the area waits on the purge list; past lazy_max_pages the list is
+// purged (Linux schedules drain_vmap_work; here it runs at once).
+void vmalloc_space::free_vmap_area_noflush(std::uint64_t addr, std::uint64_t size) {
+    m_purge.emplace_back(addr, size);
+    m_lazy_pages += size >> page_shift;
+    if (m_lazy_pages > lazy_max_pages()) purge_vmap_area_lazy();
+}
+
+// __purge_vmap_area_lazy: one flush over everything from the lowest freed area to the end of
+// the highest, then every range free again.
+void vmalloc_space::purge_vmap_area_lazy() {
+    if (m_purge.empty()) return;
+    std::uint64_t start = ~std::uint64_t{0}, end = 0;
+    for (auto [addr, size] : m_purge) {
+        start = std::min(start, addr);
+        end = std::max(end, addr + size);
+    }
+    flush_tlb_kernel_range(m_machine, start, end);
+    for (auto [addr, size] : m_purge) free_vmap_area(addr, size);
+    m_purge.clear();
+    m_lazy_pages = 0;
 }
 
 // merge_or_add_vmap_area: the range returns to the free ranges, joined with its neighbours.
@@ -209,18 +242,16 @@ bool vmalloc_space::map_pages(std::uint64_t addr, std::span<page* const> pages, 
     return true;
 }
 
-// remove_vm_area, free_unmap_vmap_area and __vunmap: the PTEs cleared, the TLB flushed over the
-// area and its guard page, the range freed, then (vfree) the pages and the page array. Linux
-// defers the flush and the range's return to a lazy purge of many areas; here each area is
-// purged at once, as purge_vmap_area_lazy would with this area alone on the list.
+// remove_vm_area, free_unmap_vmap_area and __vunmap: the PTEs cleared (vunmap_range_noflush),
+// the area onto the lazy purge list, then (vfree) the pages and the page array; the TLB flush
+// comes with the purge.
 void vmalloc_space::remove_vm_area(std::uint64_t addr, bool deallocate_pages) {
     auto it = m_areas.find(addr);
     vm_struct area = std::move(it->second);
     m_areas.erase(it);
     for (std::uint64_t at = area.addr; at < area.addr + area.size - page_bytes; at += page_bytes)
         m_pgd.clear_pte(at);
-    flush_tlb_kernel_range(m_machine, area.addr, area.addr + area.size);
-    free_vmap_area(area.addr, area.size);
+    free_vmap_area_noflush(area.addr, area.size);
     if (!deallocate_pages) return;
     for (page* p : area.pages) m_pages.__free_pages(p, 0);
     m_nr_vmalloc_pages -= area.pages.size();

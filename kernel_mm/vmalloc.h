@@ -2,10 +2,11 @@
 // made of order-0 pages from any zone, HighMem included, mapped with 4 KiB PTEs into the kernel's
 // page tables in simulated RAM, so that the MMU walks exactly what vmalloc wrote.
 //
-// Invariants: busy areas and free ranges tile [VMALLOC_START, VMALLOC_END) without overlap; each
-// area's size includes its guard page, which is never mapped; an area's pages are mapped at
-// addr + i * 4 KiB while it lives and unmapped (TLB flushed) before they return to the buddy
-// allocator; nr_vmalloc_pages is the sum of the pages of every VM_ALLOC area.
+// Invariants: busy areas, lazily freed areas and free ranges tile [VMALLOC_START, VMALLOC_END)
+// without overlap; each area's size includes its guard page, which is never mapped; an area's
+// pages are mapped at addr + i * 4 KiB while it lives; a freed area's PTEs are cleared at once
+// but its TLB flush and the reuse of its range wait for the lazy purge (mm/vmalloc.c
+// free_vmap_area_noflush), as in Linux; nr_vmalloc_pages is the pages of every VM_ALLOC area.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,11 @@ public:
     // Maps the given pages contiguously (VM_MAP, PAGE_KERNEL with NX); the pages stay the caller's.
     std::uint64_t vmap(std::span<page* const> pages, std::string_view caller = "vmap");
     void vunmap(std::uint64_t addr);
+    // vm_unmap_aliases: the lazily freed areas purged now (one flush_tlb_kernel_range over all
+    // of them) and their ranges reusable.
+    void vm_unmap_aliases() { purge_vmap_area_lazy(); }
+    // Freed areas waiting for the purge (start, size incl. the guard page), in freeing order.
+    const std::vector<std::pair<std::uint64_t, std::uint64_t>>& purge_list() const { return m_purge; }
     // The page the kernel page tables map at `addr`, or nullptr.
     page* vmalloc_to_page(std::uint64_t addr);
 
@@ -105,6 +111,9 @@ private:
     vm_struct* get_vm_area(std::uint64_t size, unsigned flags, gfp_t gfp, std::string_view caller);
     std::uint64_t alloc_vmap_area(std::uint64_t size, gfp_t gfp);
     void free_vmap_area(std::uint64_t addr, std::uint64_t size);
+    void free_vmap_area_noflush(std::uint64_t addr, std::uint64_t size);
+    void purge_vmap_area_lazy();
+    std::uint64_t lazy_max_pages() const;
     bool vmalloc_area_node(vm_struct& area, gfp_t gfp, int nid);
     bool map_pages(std::uint64_t addr, std::span<page* const> pages, std::uint64_t prot);
     void remove_vm_area(std::uint64_t addr, bool deallocate_pages);
@@ -121,6 +130,9 @@ private:
     unsigned m_pointer_digits = 16;
     std::map<std::uint64_t, vm_struct> m_areas;
     std::map<std::uint64_t, std::uint64_t> m_free;  // free ranges: start -> end
+    // Freed areas not yet purged (start, size), and their pages counted toward lazy_max_pages.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> m_purge;
+    std::uint64_t m_lazy_pages = 0;
     std::uint64_t m_nr_vmalloc_pages = 0;
     std::uint64_t m_warnings = 0;
     std::string m_comm = "swapper/0";

@@ -106,15 +106,17 @@ TEST_CASE("areas are placed first fit from the bottom, each followed by its guar
     CHECK(a == s);
     CHECK(c == s + 0x2000);
     CHECK(d == s + 0x5000);
-    vm.vfree(c);  // a hole of 0x3000 at s + 0x2000
+    vm.vfree(c);  // a hole of 0x3000 at s + 0x2000 once the lazy purge has run
+    CHECK(vm.vmalloc(4096) == s + 0x7000);
+    vm.vm_unmap_aliases();
     CHECK(vm.vmalloc(4096) == s + 0x2000);
-    // 0x1000 is left of the hole: an area of two pages and a guard goes after d.
-    CHECK(vm.vmalloc(8192) == s + 0x7000);
+    // 0x1000 is left of the hole: an area of two pages and a guard goes after the others.
+    CHECK(vm.vmalloc(8192) == s + 0x9000);
     // Nor does the smallest area (a page and its guard) fit the page that is left.
-    CHECK(vm.vmalloc(100) == s + 0xa000);
+    CHECK(vm.vmalloc(100) == s + 0xc000);
 }
 
-TEST_CASE("vfree clears the PTEs and flushes the area and its guard page, as flush_tlb_kernel_range") {
+TEST_CASE("vfree clears the PTEs at once; the TLB flush waits for the lazy purge, as mm/vmalloc.c") {
     testing::booted_kernel b(kernel_arch::x86_64, 4 * GiB);
     vmalloc_space vm(*b.kernel, b.machine);
     auto& flushed = b.machine.flushed_pages;
@@ -122,12 +124,19 @@ TEST_CASE("vfree clears the PTEs and flushes the area and its guard page, as flu
     std::uint64_t a = vm.vmalloc(16 * KiB);
     CHECK(flushed.empty());  // a new mapping needs no flush
     vm.vfree(a);
+    CHECK(b.kernel->swapper_pg_dir().translate(a) == std::nullopt);
+    CHECK(flushed.empty());
+    CHECK(vm.purge_list() == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{a, 5 * 4096}});
+    // vm_unmap_aliases purges: flush_tlb_kernel_range over the area and its guard page.
+    vm.vm_unmap_aliases();
     CHECK(flushed == std::vector<std::uint64_t>{a, a + 0x1000, a + 0x2000, a + 0x3000, a + 0x4000});
     CHECK(b.machine.full_flushes == full);
+    CHECK(vm.purge_list().empty());
     SUBCASE("32 pages and the guard: 33 INVLPGs, the ceiling") {
         flushed.clear();
         std::uint64_t x = vm.vmalloc(32 * 4096);
         vm.vfree(x);
+        vm.vm_unmap_aliases();
         REQUIRE(flushed.size() == 33);
         CHECK(flushed.front() == x);
         CHECK(flushed.back() == x + 32 * 4096);
@@ -136,9 +145,31 @@ TEST_CASE("vfree clears the PTEs and flushes the area and its guard page, as flu
     SUBCASE("33 pages and the guard: above the ceiling, one full flush") {
         flushed.clear();
         vm.vfree(vm.vmalloc(33 * 4096));
+        vm.vm_unmap_aliases();
         CHECK(flushed.empty());
         CHECK(b.machine.full_flushes == full + 1);
     }
+    SUBCASE("past lazy_max_pages (8192 pages with one CPU) the purge runs by itself, one flush for all") {
+        flushed.clear();
+        // Each vfree frees 2049 pages with the guard, then the 16 KiB page array's area (5): the
+        // fourth area's pages pass 8192 (4 * 2049 + 3 * 5 = 8211) and purge; its array waits.
+        for (int i = 0; i < 4; ++i) vm.vfree(vm.vmalloc(2048 * 4096));
+        REQUIRE(vm.purge_list().size() == 1);
+        CHECK(vm.purge_list()[0].second == 5 * 4096);
+        CHECK(b.machine.full_flushes == full + 1);
+        CHECK(flushed.empty());
+    }
+}
+
+TEST_CASE("/proc/vmallocinfo lists freed areas awaiting the purge after the busy ones") {
+    testing::booted_kernel b(kernel_arch::x86_64, 4 * GiB);
+    vmalloc_space vm(*b.kernel, b.machine);
+    std::uint64_t a = vm.vmalloc(4096);
+    std::uint64_t c = vm.vmalloc(8192);
+    vm.vfree(a);
+    CHECK(proc_vmallocinfo(vm) == fmt::format("0x{:016x}-0x{:016x}   12288 vmalloc pages=2 vmalloc N0=2\n"
+                                              "0x{:016x}-0x{:016x}    8192 unpurged vm_area\n",
+                                              c, c + 0x3000, a, a + 0x2000));
 }
 
 TEST_CASE("vfree of NULL does nothing; of an unknown address it warns") {
@@ -193,6 +224,8 @@ TEST_CASE("vmap maps the caller's pages and vunmap leaves them to the caller") {
     CHECK(proc_vmallocinfo(vm) == "0xffffc90000000000-0xffffc90000004000   16384 vmap vmap\n");
     b.machine.flushed_pages.clear();
     vm.vunmap(addr);
+    CHECK(b.machine.flushed_pages.empty());
+    vm.vm_unmap_aliases();
     CHECK(b.machine.flushed_pages.size() == 4);
     CHECK(b.kernel->swapper_pg_dir().translate(addr) == std::nullopt);
     for (page* p : given) {
@@ -246,6 +279,7 @@ TEST_CASE("page allocation failing midway unwinds: pages, page array and range a
         pages.__free_pages(held.back().first, 0);
         held.pop_back();
     }
+    vm.vm_unmap_aliases();
     std::uint64_t free = b.free_pages();
     std::uint64_t tables = b.kernel->swapper_pg_dir().tables();
     CHECK(vm.vmalloc(2048 * 4096) == 0);
@@ -258,6 +292,7 @@ TEST_CASE("page allocation failing midway unwinds: pages, page array and range a
     CHECK(vm.areas().empty());
     CHECK(vm.nr_vmalloc_pages() == 0);
     for (auto [p, order] : held) pages.__free_pages(p, order);
+    vm.vm_unmap_aliases();  // the failed areas were freed lazily
     CHECK(vm.vmalloc(4096) == x86_64_start);
     CHECK(pages.check_invariants() == "");
 }
