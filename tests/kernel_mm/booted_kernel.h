@@ -27,21 +27,26 @@ inline e820_table pc_map(std::uint64_t ram) {
     return map;
 }
 
+// The config of a PC-like machine of the profile with `ram` bytes, for tests to change further.
+inline kernel_config pc_config(kernel_arch arch, std::uint64_t ram, bool pae = false, bool la57 = false) {
+    kernel_config config;
+    config.arch = arch;
+    config.pae = pae;
+    config.la57 = la57;
+    if (arch == kernel_arch::i386) config.image = kernel_image::debian_686_pae();
+    config.firmware_map = pc_map(ram);
+    return config;
+}
+
 struct booted_kernel {
     fake_machine machine;
     printk_buffer log;
     std::unique_ptr<kernel_state> kernel;
 
+    explicit booted_kernel(const kernel_config& config) : kernel(start_kernel(machine, config, log)) {}
     // x86_64 (4-level unless la57) or i386 (2-level unless pae) with `ram` bytes.
-    booted_kernel(kernel_arch arch, std::uint64_t ram, bool pae = false, bool la57 = false) {
-        kernel_config config;
-        config.arch = arch;
-        config.pae = pae;
-        config.la57 = la57;
-        if (arch == kernel_arch::i386) config.image = kernel_image::debian_686_pae();
-        config.firmware_map = pc_map(ram);
-        kernel = start_kernel(machine, config, log);
-    }
+    booted_kernel(kernel_arch arch, std::uint64_t ram, bool pae = false, bool la57 = false)
+        : booted_kernel(pc_config(arch, ram, pae, la57)) {}
 
     // Every free page: the buddy lists and the per-CPU lists.
     std::uint64_t free_pages() const {

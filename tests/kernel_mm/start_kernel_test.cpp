@@ -28,14 +28,11 @@ std::vector<std::string> lines_from(const printk_buffer& log, std::string_view f
 }  // namespace
 
 TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swapper_pg_dir") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(machine.a20);
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    testing::booted_kernel b(config);
+    CHECK(b.machine.a20);
     using mmu::cr0::pe, mmu::cr0::pg, mmu::cr0::wp;
-    auto& w = machine.control_writes;
+    auto& w = b.machine.control_writes;
     REQUIRE(w.size() == 6);
     CHECK(w[0] == std::pair{control_register::cr0, pe});
     CHECK(w[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
@@ -44,17 +41,14 @@ TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swappe
     // The early tables live in the image's bss.
     CHECK(w[3].second == config.image.bss_start());
     CHECK(w[4] == std::pair{control_register::cr0, pe | wp | pg});
-    CHECK(w[5] == std::pair{control_register::cr3, kernel->cr3()});
-    CHECK(machine.full_flushes == 1);
+    CHECK(w[5] == std::pair{control_register::cr3, b.kernel->cr3()});
+    CHECK(b.machine.full_flushes == 1);
 }
 
 TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(lines_from(log, "BIOS-provided", 8) ==
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    testing::booted_kernel b(config);
+    CHECK(lines_from(b.log, "BIOS-provided", 8) ==
           std::vector<std::string>{"BIOS-provided physical RAM map:",
                                    "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
                                    "BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved",
@@ -63,14 +57,14 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
                                    "BIOS-e820: [mem 0x00000000bffe0000-0x00000000bfffffff] reserved",
                                    "BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved",
                                    "BIOS-e820: [mem 0x0000000100000000-0x000000013fffffff] usable"});
-    CHECK(lines_from(log, "last_pfn", 2) ==
+    CHECK(lines_from(b.log, "last_pfn", 2) ==
           std::vector<std::string>{"last_pfn = 0x140000 max_arch_pfn = 0x400000000",
                                    "last_pfn = 0xbffe0 max_arch_pfn = 0x400000000"});
-    CHECK(lines_from(log, "init_memory_mapping", 3) ==
+    CHECK(lines_from(b.log, "init_memory_mapping", 3) ==
           std::vector<std::string>{"init_memory_mapping: [mem 0x00000000-0x000fffff]",
                                    "init_memory_mapping: [mem 0x00100000-0xbffdffff]",
                                    "init_memory_mapping: [mem 0x100000000-0x13fffffff]"});
-    CHECK(lines_from(log, "Zone ranges:", 5) ==
+    CHECK(lines_from(b.log, "Zone ranges:", 5) ==
           std::vector<std::string>{"Zone ranges:", "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
                                    "  DMA32    [mem 0x0000000001000000-0x00000000ffffffff]",
                                    "  Normal   [mem 0x0000000100000000-0x000000013fffffff]",
@@ -78,7 +72,7 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
     // memmap_init's holes: pfn 0 and 0x9f..0xff before DMA's ranges; 0xbffe0..0xc0000 (the rest
     // of the hole below 4 GiB is in absent sections) is reported against Normal, whose range
     // it precedes.
-    CHECK(lines_from(log, "On node", 4) ==
+    CHECK(lines_from(b.log, "On node", 4) ==
           std::vector<std::string>{"On node 0, zone DMA: 1 pages in unavailable ranges",
                                    "On node 0, zone DMA: 97 pages in unavailable ranges",
                                    "On node 0, zone Normal: 32 pages in unavailable ranges",
@@ -91,23 +85,20 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
     //   direct-map tables: PML4, PDPT, PD 0-1G, PT 0-2M, PD 2-3G, PT 0xbfe00000-0xc0000000: 6
     //   mem_map: 32 present 128 MiB sections (24 below 3 GiB, 8 from 4 GiB) x 2 MiB:   16384
     // = 25074 pages = 100296K; available = 1048446 - 25074 = 1023372 pages = 4093488K.
-    CHECK(log.lines("Memory:") ==
+    CHECK(b.log.lines("Memory:") ==
           std::vector<std::string>{
               "Memory: 4093488K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
               "2928K init, 5436K bss, 100296K reserved, 0K cma-reserved)"});
-    CHECK(log.lines("Freeing unused") ==
+    CHECK(b.log.lines("Freeing unused") ==
           std::vector<std::string>{"Freeing unused kernel image (initmem) memory: 2928K"});
-    CHECK(kernel->pages().totalram_pages() == 1023372 + 732);
-    CHECK(kernel->pages().check_invariants() == "");
+    CHECK(b.kernel->pages().totalram_pages() == 1023372 + 732);
+    CHECK(b.kernel->pages().check_invariants() == "");
 }
 
 TEST_CASE("the direct map is real page tables the software walk follows") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config, log);
-    page_table& pgd = kernel->swapper_pg_dir();
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    testing::booted_kernel b(config);
+    page_table& pgd = b.kernel->swapper_pg_dir();
     const std::uint64_t base = 0xffff888000000000;
     CHECK(pgd.translate(base + 0x12345678) == 0x12345678);
     CHECK(pgd.translate(base + 0x9f123) == 0x9f123);
@@ -121,71 +112,51 @@ TEST_CASE("the direct map is real page tables the software walk follows") {
 }
 
 TEST_CASE("i386 boot: 2-level paging with PSE, low memory mapped, HighMem in the Memory: line") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.arch = kernel_arch::i386;
-    config.image = kernel_image::debian_686_pae();
-    config.firmware_map = pc_map(2 * GiB);
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pse | mmu::cr4::pge});
+    kernel_config config = testing::pc_config(kernel_arch::i386, 2 * GiB);
+    testing::booted_kernel b(config);
+    CHECK(b.machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pse | mmu::cr4::pge});
     // 0x7ffe0 - 0x36ffe = 298978 pages of HighMem = 1167 MiB; 0x36ffe pages of low memory = 879 MiB.
-    CHECK(log.lines("", kern_level::notice) ==
+    CHECK(b.log.lines("", kern_level::notice) ==
           std::vector<std::string>{"1167MB HIGHMEM available.", "879MB LOWMEM available."});
-    CHECK(lines_from(log, "Zone ranges:", 4) ==
+    CHECK(lines_from(b.log, "Zone ranges:", 4) ==
           std::vector<std::string>{"Zone ranges:", "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]",
                                    "  Normal   [mem 0x0000000001000000-0x0000000036ffdfff]",
                                    "  HighMem  [mem 0x0000000036ffe000-0x000000007ffdffff]"});
-    std::vector<std::string> memory = log.lines("Memory:");
+    std::vector<std::string> memory = b.log.lines("Memory:");
     REQUIRE(memory.size() == 1);
     // HighMem is never reserved: all of it is managed, 298978 pages = 1195912K.
     CHECK(memory[0].ends_with(", 1195912K highmem)"));
-    page_table& pgd = kernel->swapper_pg_dir();
+    page_table& pgd = b.kernel->swapper_pg_dir();
     CHECK(pgd.translate(0xc0000000 + 0x123456) == 0x123456);
     CHECK(pgd.translate(0xc0000000 + 0x36ffd000) == 0x36ffd000);
     CHECK(pgd.translate(0xc0000000 + 0x36ffe000) == std::nullopt);  // HighMem has no direct map
-    CHECK(kernel->pages().check_invariants() == "");
+    CHECK(b.kernel->pages().check_invariants() == "");
 }
 
 TEST_CASE("i386 without PAE leaves RAM above 4 GiB out of memblock, as e820__memblock_setup does") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.arch = kernel_arch::i386;
-    config.image = kernel_image::debian_686_pae();
-    config.firmware_map = pc_map(4 * GiB);  // 1 GiB of it from 4 GiB
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(kernel->blocks().end_of_dram() == 0xbffe0000);
-    CHECK(lines_from(log, "last_pfn", 1) ==
+    kernel_config config = testing::pc_config(kernel_arch::i386, 4 * GiB);
+    testing::booted_kernel b(config);
+    CHECK(b.kernel->blocks().end_of_dram() == 0xbffe0000);
+    CHECK(lines_from(b.log, "last_pfn", 1) ==
           std::vector<std::string>{"last_pfn = 0xbffe0 max_arch_pfn = 0x100000"});
 }
 
 TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
     SUBCASE("pae") {
-        testing::fake_machine machine;
-        printk_buffer log;
-        kernel_config config;
-        config.arch = kernel_arch::i386;
-        config.pae = true;
-        config.image = kernel_image::debian_686_pae();
-        config.firmware_map = pc_map(8 * GiB);
-        auto kernel = start_kernel(machine, config, log);
-        CHECK(machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
-        CHECK(machine.control_writes[2] == std::pair{control_register::efer, mmu::efer::nxe});
-        CHECK(kernel->swapper_pg_dir().translate(0xc0000000 + 0x2345678) == 0x2345678);
-        CHECK(kernel->pages().pfn_to_page((5 * GiB) >> 12) != nullptr);
-        CHECK(kernel->pages().check_invariants() == "");
+        kernel_config config = testing::pc_config(kernel_arch::i386, 8 * GiB, true, false);
+        testing::booted_kernel b(config);
+        CHECK(b.machine.control_writes[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
+        CHECK(b.machine.control_writes[2] == std::pair{control_register::efer, mmu::efer::nxe});
+        CHECK(b.kernel->swapper_pg_dir().translate(0xc0000000 + 0x2345678) == 0x2345678);
+        CHECK(b.kernel->pages().pfn_to_page((5 * GiB) >> 12) != nullptr);
+        CHECK(b.kernel->pages().check_invariants() == "");
     }
     SUBCASE("la57") {
-        testing::fake_machine machine;
-        printk_buffer log;
-        kernel_config config;
-        config.la57 = true;
-        config.firmware_map = pc_map(2 * GiB);
-        auto kernel = start_kernel(machine, config, log);
-        CHECK(machine.control_writes[1] ==
+        kernel_config config = testing::pc_config(kernel_arch::x86_64, 2 * GiB, false, true);
+        testing::booted_kernel b(config);
+        CHECK(b.machine.control_writes[1] ==
               std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge | mmu::cr4::la57});
-        CHECK(kernel->swapper_pg_dir().translate(0xff11000000000000 + 0x7654321) == 0x7654321);
+        CHECK(b.kernel->swapper_pg_dir().translate(0xff11000000000000 + 0x7654321) == 0x7654321);
     }
 }
 
@@ -194,22 +165,19 @@ TEST_CASE("i386-pae and 5-level x86_64 boot into their paging modes") {
 namespace memsim::kernel {
 
 TEST_CASE("NUMA: nodes from SRAT-like ranges, their zones, and zonelists nearest first") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.firmware_map = pc_map(8 * GiB);
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 8 * GiB);
     config.numa_memblks = {{0, 4 * GiB, 0}, {4 * GiB, 9 * GiB, 1}};
     config.numa_distance = {{10, 21}, {21, 10}};
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(log.lines("NUMA:") == std::vector<std::string>{"NUMA: Initialized distance table, cnt=2"});
-    CHECK(lines_from(log, "Early memory node ranges", 6) ==
+    testing::booted_kernel b(config);
+    CHECK(b.log.lines("NUMA:") == std::vector<std::string>{"NUMA: Initialized distance table, cnt=2"});
+    CHECK(lines_from(b.log, "Early memory node ranges", 6) ==
           std::vector<std::string>{"Early memory node ranges",
                                    "  node   0: [mem 0x0000000000001000-0x000000000009efff]",
                                    "  node   0: [mem 0x0000000000100000-0x00000000bffdffff]",
                                    "  node   1: [mem 0x0000000100000000-0x000000023fffffff]",
                                    "Initmem setup node 0 [mem 0x0000000000001000-0x00000000bffdffff]",
                                    "Initmem setup node 1 [mem 0x0000000100000000-0x000000023fffffff]"});
-    const auto& nodes = kernel->pages().nodes();
+    const auto& nodes = b.kernel->pages().nodes();
     REQUIRE(nodes.size() == 2);
     // Node 0 has DMA and DMA32 (all below 4 GiB), node 1 only Normal.
     auto types = [](const std::vector<zone*>& list) {
@@ -224,19 +192,16 @@ TEST_CASE("NUMA: nodes from SRAT-like ranges, their zones, and zonelists nearest
           std::vector<P>{{1, zone_type::normal}, {0, zone_type::dma32}, {0, zone_type::dma}});
     CHECK(types(nodes[1].zonelist_nofallback) == std::vector<P>{{1, zone_type::normal}});
     // GFP_KERNEL on node 0 has no Normal there and takes DMA32 before reaching node 1.
-    page* p = kernel->pages().alloc_pages_node(0, GFP_KERNEL, 0);
+    page* p = b.kernel->pages().alloc_pages_node(0, GFP_KERNEL, 0);
     REQUIRE(p);
-    CHECK(kernel->pages().page_zone(p).type == zone_type::dma32);
-    CHECK(kernel->pages().check_invariants() == "");
+    CHECK(b.kernel->pages().page_zone(p).type == zone_type::dma32);
+    CHECK(b.kernel->pages().check_invariants() == "");
 }
 
 TEST_CASE("without NUMA ranges x86_64 fakes one node, as dummy_numa_init says") {
-    testing::fake_machine machine;
-    printk_buffer log;
-    kernel_config config;
-    config.firmware_map = pc_map(4 * GiB);
-    auto kernel = start_kernel(machine, config, log);
-    CHECK(lines_from(kernel->log(), "No NUMA", 2) ==
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    testing::booted_kernel b(config);
+    CHECK(lines_from(b.kernel->log(), "No NUMA", 2) ==
           std::vector<std::string>{"No NUMA configuration found",
                                    "Faking a node at [mem 0x0000000000000000-0x000000013fffffff]"});
 }
