@@ -38,16 +38,19 @@ std::uint64_t kernel_bugs(const kernel_machine& host) {
     return bugs;
 }
 
+// slabtop's table, the largest caches first; nothing while every cache is empty.
 std::string slabtop(const kernel::slab_allocator& slab) {
-    std::string text =
-        fmt::format("  {:<20}{:>10}{:>10}{:>8}{:>10}\n", "slab cache", "active", "objs", "size", "memory");
-    std::size_t rows = 0;
+    std::string rows;
+    std::size_t shown = 0;
     for (const cache_use& c : caches_by_use(slab)) {
-        if (c.info.num_objs == 0 || rows++ == slabtop_rows) break;
-        text += fmt::format("  {:<20}{:>10}{:>10}{:>8}{:>9}K\n", c.cache->name, c.info.active_objs,
+        if (c.info.num_objs == 0 || shown++ == slabtop_rows) break;
+        rows += fmt::format("  {:<20}{:>10}{:>10}{:>8}{:>9}K\n", c.cache->name, c.info.active_objs,
                             c.info.num_objs, c.cache->size, c.bytes() / 1024);
     }
-    return text;
+    if (rows.empty()) return rows;
+    return fmt::format("  {:<20}{:>10}{:>10}{:>8}{:>10}\n", "slab cache", "active", "objs", "size",
+                       "memory") +
+           rows;
 }
 
 }  // namespace
