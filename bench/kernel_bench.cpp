@@ -3,8 +3,6 @@
 // the same run; then boot time and host memory of 4 GiB, 64 GiB and 1 TiB x86_64 machines, each
 // booted in a child process so that its peak memory is its own.
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "bench/in_child.h"
 #include "kernel_mm/slab.h"
 #include "kernel_mm/start_kernel.h"
 #include "kernel_mm/vmalloc.h"
@@ -143,31 +142,16 @@ struct boot_result {
 };
 
 boot_result boot_in_child(std::uint64_t ram) {
-    int fds[2];
-    if (pipe(fds) != 0) std::exit(1);
-    pid_t child = fork();
-    if (child == 0) {
-        close(fds[0]);
-        auto began = std::chrono::steady_clock::now();
-        booted m(ram);
-        std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-        rusage usage{};
-        getrusage(RUSAGE_SELF, &usage);
-        boot_result r{took.count(), usage.ru_maxrss, m.kernel->pages().nr_free_pages()};
-        if (write(fds[1], &r, sizeof r) != sizeof r) _exit(1);
-        _exit(0);
-    }
-    close(fds[1]);
-    boot_result r;
-    bool ok = read(fds[0], &r, sizeof r) == sizeof r;
-    close(fds[0]);
-    int status = 0;
-    waitpid(child, &status, 0);
-    if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fmt::print(stderr, "kernel_bench: booting {} GiB failed\n", ram / GiB);
-        std::exit(1);
-    }
-    return r;
+    return memsim::bench::in_child<boot_result>(
+        [ram] {
+            auto began = std::chrono::steady_clock::now();
+            booted m(ram);
+            std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+            rusage usage{};
+            getrusage(RUSAGE_SELF, &usage);
+            return boot_result{took.count(), usage.ru_maxrss, m.kernel->pages().nr_free_pages()};
+        },
+        fmt::format("kernel_bench: booting {} GiB failed", ram / GiB));
 }
 
 }  // namespace

@@ -3,9 +3,6 @@
 // one (random over 8 GiB of 4 KiB pages, 4-level walks), each against a bare C++ loop in the
 // same run that does the same translations with a hash map and reads host memory. SystemC
 // allows one elaboration per process, so each simulated run happens in a child process.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +19,7 @@
 #include "base/log.h"
 #include "base/stats.h"
 #include "base/units.h"
+#include "bench/in_child.h"
 #include "hw/bus.h"
 #include "hw/cpu_core.h"
 #include "hw/ram.h"
@@ -132,26 +130,8 @@ simulated simulate(const trace& t) {
 
 // Runs simulate() in a child, which alone elaborates SystemC, and reads its result back.
 simulated simulate_in_child(const trace& t) {
-    int fds[2];
-    if (pipe(fds) != 0) std::exit(1);
-    pid_t child = fork();
-    if (child == 0) {
-        close(fds[0]);
-        simulated s = simulate(t);
-        if (write(fds[1], &s, sizeof s) != sizeof s) _exit(1);
-        _exit(0);
-    }
-    close(fds[1]);
-    simulated s;
-    bool ok = read(fds[0], &s, sizeof s) == sizeof s;
-    close(fds[0]);
-    int status = 0;
-    waitpid(child, &status, 0);
-    if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fmt::print(stderr, "mmu_bench: the simulated run of '{}' failed\n", t.name);
-        std::exit(1);
-    }
-    return s;
+    return bench::in_child<simulated>([&t] { return simulate(t); },
+                                      fmt::format("mmu_bench: the simulated run of '{}' failed", t.name));
 }
 
 }  // namespace
