@@ -87,7 +87,8 @@ void cpu_core::run() {
         const op& o = ops[m_next];
         ++m_ops;
         bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
-        if (!(is_memory ? memory(o.handle < 0 ? o : at_handle(o)) : execute(o))) break;
+        bool done = !is_memory ? execute(o) : o.handle < 0 ? memory(o) : memory(at_handle(o));
+        if (!done) break;
         ++m_next;
         if (port.quantum.need_sync()) port.quantum.sync();
     }
