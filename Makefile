@@ -46,6 +46,8 @@ format: deps
 
 bench: build
 	./build/bench/memsim_bus_bench
+	./build/bench/memsim_mmu_bench
+	./build/bench/memsim_kernel_bench
 
 clean:
 	rm -rf build build-asan
