@@ -14,7 +14,16 @@
 
 namespace memsim::traces {
 
+namespace {
+
+bool is_process_op(op_kind kind) { return kind >= op_kind::process; }
+
+}  // namespace
+
 std::string problem_with(const op& o) {
+    if (o.flags != 0 && o.kind != op_kind::mmap)
+        return fmt::format("only mmap has flags (got {:#x})", o.flags);
+    if (is_process_op(o.kind) && o.segment >= 0) return "a system call takes no SEGMENT:OFFSET address";
     switch (o.kind) {
         case op_kind::read:
         case op_kind::write:
@@ -42,9 +51,31 @@ std::string problem_with(const op& o) {
         case op_kind::alloc_pages:
             if (o.size > 10) return fmt::format("order {} is more than MAX_PAGE_ORDER (10)", o.size);
             return "";
+        case op_kind::process:
+            if (o.value > max_pid) return fmt::format("pid {} is more than {}", o.value, max_pid);
+            return "";
+        case op_kind::fork:
+            if (o.value == 0 || o.value > max_pid)
+                return fmt::format("the child's pid is 1 to {} (got {})", max_pid, o.value);
+            return "";
+        case op_kind::exit:
+            if (o.value > max_exit_status)
+                return fmt::format("exit status {} is more than {}", o.value, max_exit_status);
+            return "";
+        case op_kind::mmap:
+            if (o.handle < 0) return "mmap needs the handle it defines";
+            [[fallthrough]];
+        case op_kind::mprotect:
+            if (o.size > max_prot) return prot_problem(o.size);
+            return "";
         default:
             return "";
     }
+}
+
+std::string prot_problem(std::uint64_t prot) {
+    return fmt::format("PROT {:#x} has bits above {:#x} (PROT_READ|PROT_WRITE|PROT_EXEC|PROT_SEM)", prot,
+                       max_prot);
 }
 
 bool workload::needs_kernel() const {

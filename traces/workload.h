@@ -1,7 +1,8 @@
 // A workload: the stream of operations the CPU core executes (format v1, docs/workload-format.md).
 // Memory operations, compute time, control-register writes (an address space switch is a CR3
-// write), TLB maintenance, physical stores for boot code that builds page tables, and the kernel
-// operations a driver or subsystem performs (allocations named by handles).
+// write), TLB maintenance, physical stores for boot code that builds page tables, the kernel
+// operations a driver or subsystem performs (allocations named by handles), and the system calls
+// of user processes (process, mmap, munmap, mprotect, brk, fork, exit).
 #pragma once
 
 #include <cstdint>
@@ -38,9 +39,22 @@ enum class op_kind : std::uint8_t {
     vfree,               //
     kmap,                // value: the handle of the page (an alloc_pages block) to map
     kunmap,              //
+    // Process operations: the system calls of a process. Memory operations after `process N`
+    // (N > 0) run in that process's address space at CPL 3.
+    process,   // value: the pid to run from here on (1..max_pid; the first `process N` of a pid that
+               // does not exist creates it, as fork+exec of an empty program); 0: the kernel itself
+               // (swapper: the kernel's page tables, ring 0)
+    mmap,      // handle: the handle it defines (the address mmap returned, or its negative errno);
+               // address: the hint (0: none); value: the length in bytes; size: PROT_* bits;
+               // flags: MAP_* flags
+    munmap,    // address (plus the handle's, as read/write take H+OFFSET): the start; value: length
+    mprotect,  // address (plus the handle's): the start; value: the length; size: PROT_* bits
+    brk,       // address (plus the handle's): the new break (0 asks for the current one)
+    fork,      // value: the child's pid (1..max_pid)
+    exit,      // value: the exit status (0..255)
 };
 
-inline constexpr op_kind last_op_kind = op_kind::kunmap;
+inline constexpr op_kind last_op_kind = op_kind::exit;
 
 // Whether an operation is the kernel's (the workload then runs on a booted kernel).
 constexpr bool is_kernel_op(op_kind kind) { return kind >= op_kind::alloc_pages; }
@@ -54,17 +68,26 @@ struct op {
     // read/write/fetch: the address is this handle's plus `address`; kernel operations: the
     // handle they define or use. -1: none.
     std::int32_t handle = -1;
+    std::uint32_t flags = 0;  // mmap's MAP_* flags; 0 for every other operation
 
     bool operator==(const op&) const = default;
 };
+static_assert(sizeof(op) == 32);
 
 inline constexpr unsigned max_access_bytes = 64;  // one cache line: the widest access v1 allows
 // 10^12 cycles (500 s at 2 GHz) keeps any clock's cycles times its period within 64-bit picoseconds.
 inline constexpr std::uint64_t max_compute_cycles = 1'000'000'000'000;
+// The highest pid (PID_MAX_LIMIT - 1 on 64-bit Linux); pid 0 is the kernel's (swapper).
+inline constexpr std::uint64_t max_pid = 4'194'303;
+// The PROT_* bits a process operation may give: PROT_READ|PROT_WRITE|PROT_EXEC|PROT_SEM.
+inline constexpr unsigned max_prot = 0xf;
+inline constexpr std::uint64_t max_exit_status = 255;
 
 // What is wrong with an operation a file gave, for a user ("" when nothing is): the limits
 // every reader enforces, so the CPU core never sees an operation it cannot carry out.
 std::string problem_with(const op& o);
+// What problem_with says of PROT_* bits above max_prot (the text form says it too).
+std::string prot_problem(std::uint64_t prot);
 
 struct workload {
     std::string name;  // where it came from, for reports

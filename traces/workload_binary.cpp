@@ -1,7 +1,7 @@
 // The binary form of workload v1, for long traces: an 8-byte magic, then per operation its
 // kind and size bytes and three LEB128 numbers (address, value, segment + 1). A workload with
 // handles is written as `memsimW2`: the handle names first, and a fourth number per operation
-// (handle + 1).
+// (handle + 1). An mmap record ends with one more number, its MAP_* flags.
 #include <string_view>
 
 #include <fmt/format.h>
@@ -91,6 +91,7 @@ std::string to_binary(const workload& w) {
         put_number(out, o.value);
         put_number(out, static_cast<std::uint64_t>(o.segment + 1));
         if (handles) put_number(out, static_cast<std::uint64_t>(o.handle + 1));
+        if (o.kind == op_kind::mmap) put_number(out, o.flags);
     }
     return out;
 }
@@ -116,6 +117,13 @@ workload parse_binary(const std::string& bytes, const std::string& name) {
             std::uint64_t handle = in.number();
             if (handle > w.handles.size()) in.fail(fmt::format("handle {} is not in the table", handle - 1));
             o.handle = static_cast<std::int32_t>(handle) - 1;
+        }
+        if (o.kind == op_kind::mmap) {
+            std::size_t at = in.position();
+            std::uint64_t flags = in.number();
+            if (flags > 0xffffffff)
+                in.fail_at(at, fmt::format("MAP_* flags {:#x} are more than 32 bits", flags));
+            o.flags = static_cast<std::uint32_t>(flags);
         }
         // Errors in the operation itself name the byte its record starts at.
         if (std::string problem = problem_with(o); !problem.empty()) in.fail_at(start, problem);

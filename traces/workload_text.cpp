@@ -1,19 +1,25 @@
 // The text form of workload v1: one operation a line, `#` comments, a `memsim workload 1`
-// header; `paging` and `map` lines expand into the stores that build page tables.
+// header; `paging` and `map` lines expand into the stores that build page tables. Process
+// operations take their system call's arguments in its order, flags spelled as in C.
 #include <algorithm>
 #include <bit>
 #include <charconv>
 #include <memory>
 #include <optional>
+#include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "base/error.h"
 #include "base/units.h"
+#include "kernel_mm/flag_names.h"
 #include "kernel_mm/gfp.h"
 #include "kernel_mm/slab.h"
+#include "kernel_mm/vma.h"
 #include "traces/page_tables.h"
 #include "traces/workload.h"
 
@@ -124,6 +130,23 @@ std::optional<mmu::page_size> page_named(std::string_view name) {
     return std::nullopt;
 }
 
+// PROT_* and MAP_* names as C spells them (include/uapi/asm-generic/mman-common.h). PROT_NONE
+// is the first entry and MAP_ANON the last: both are read but never printed (PROT_NONE is how an
+// empty PROT word prints, MAP_ANON is MAP_ANONYMOUS's other name).
+constexpr kernel::flag_name prot_names[] = {
+    {kernel::prot_none, "PROT_NONE"}, {kernel::prot_read, "PROT_READ"}, {kernel::prot_write, "PROT_WRITE"},
+    {kernel::prot_exec, "PROT_EXEC"}, {kernel::prot_sem, "PROT_SEM"},
+};
+constexpr kernel::flag_name map_names[] = {
+    {kernel::map_shared, "MAP_SHARED"},       {kernel::map_private, "MAP_PRIVATE"},
+    {kernel::map_fixed, "MAP_FIXED"},         {kernel::map_anonymous, "MAP_ANONYMOUS"},
+    {kernel::map_growsdown, "MAP_GROWSDOWN"}, {kernel::map_noreserve, "MAP_NORESERVE"},
+    {kernel::map_populate, "MAP_POPULATE"},   {kernel::map_fixed_noreplace, "MAP_FIXED_NOREPLACE"},
+    {kernel::map_anonymous, "MAP_ANON"},
+};
+constexpr auto printed_prot_names = std::span(prot_names).subspan(1);
+constexpr auto printed_map_names = std::span(map_names).first(std::size(map_names) - 1);
+
 class text_parser {
 public:
     explicit text_parser(const std::string& name, std::vector<std::string>& handles)
@@ -152,6 +175,7 @@ public:
         if (verb == "paging") return paging(p, out);
         if (verb == "map") return map(p, out);
         if (kernel_op(p, verb, out)) return;
+        if (process_op(p, verb, out)) return;
         p.fail(0, fmt::format("unknown operation '{}'", verb));
     }
     void finish(int last_line) const {
@@ -350,6 +374,102 @@ private:
         return true;
     }
 
+    // The system calls of a process (docs/workload-format.md); false for a verb that is none.
+    bool process_op(const line_parser& p, std::string_view verb, std::vector<op>& out) {
+        op o;
+        if (verb == "process") {
+            p.expect_count(2, 2);
+            o = {op_kind::process, 0, -1, 0, p.number(1, max_pid)};
+        } else if (verb == "mmap") {
+            p.expect_count(6, 6);
+            o.kind = op_kind::mmap;
+            o.handle = define(p, 1);
+            o.address = p.number(2);
+            o.value = length(p, 3);
+            o.size = prot(p, 4);
+            o.flags = map_flags(p, 5);
+        } else if (verb == "munmap") {
+            p.expect_count(3, 3);
+            o.kind = op_kind::munmap;
+            linear_address(p, 1, o);
+            o.value = length(p, 2);
+        } else if (verb == "mprotect") {
+            p.expect_count(4, 4);
+            o.kind = op_kind::mprotect;
+            linear_address(p, 1, o);
+            o.value = length(p, 2);
+            o.size = prot(p, 3);
+        } else if (verb == "brk") {
+            p.expect_count(2, 2);
+            o.kind = op_kind::brk;
+            linear_address(p, 1, o);
+        } else if (verb == "fork") {
+            p.expect_count(2, 2);
+            std::uint64_t child = p.number(1, max_pid);
+            if (child == 0) p.fail(1, fmt::format("the child's pid is 1 to {} (got 0)", max_pid));
+            o = {op_kind::fork, 0, -1, 0, child};
+        } else if (verb == "exit") {
+            p.expect_count(1, 2);
+            o = {op_kind::exit, 0, -1, 0, p.count() == 2 ? p.number(1, max_exit_status) : 0};
+        } else {
+            return false;
+        }
+        out.push_back(o);
+        return true;
+    }
+
+    // A system call's address: a number, HANDLE or HANDLE+OFFSET as read and write take them.
+    void linear_address(const line_parser& p, std::size_t i, op& o) const {
+        address(p, i, o);
+        if (o.segment >= 0) p.fail(i, "a system call takes no SEGMENT:OFFSET address");
+    }
+
+    // A length in bytes, with the size units configs take (4K, 1M, 2G, 0x1000).
+    static std::uint64_t length(const line_parser& p, std::size_t i) {
+        try {
+            return parse_size(p.word(i));
+        } catch (const std::invalid_argument& e) {
+            p.fail(i, e.what());
+        }
+    }
+
+    // NAME|NAME|NUMBER: each part a name from `names` or a number (decimal or 0x hex); a part
+    // that is neither fails at its own column.
+    std::uint64_t flag_word(const line_parser& p, std::size_t i, std::span<const kernel::flag_name> names,
+                            std::string_view kind) const {
+        std::string_view t = p.word(i);
+        std::uint64_t flags = 0;
+        for (std::size_t start = 0;;) {
+            std::size_t bar = t.find('|', start);
+            std::string_view part = t.substr(start, bar == std::string_view::npos ? bar : bar - start);
+            line_parser one(m_name, p.line(), {{part, p.column(i) + int(start)}});
+            if (!part.empty() && part.front() >= '0' && part.front() <= '9') {
+                flags |= one.number(0);
+            } else {
+                auto named = std::find_if(names.begin(), names.end(),
+                                          [&](const kernel::flag_name& n) { return n.name == part; });
+                if (named == names.end()) {
+                    std::string known;
+                    for (const kernel::flag_name& n : names) known += fmt::format("{}, ", n.name);
+                    one.fail(0, fmt::format("'{}' is not a {} flag ({}or a number)", part, kind, known));
+                }
+                flags |= named->mask;
+            }
+            if (bar == std::string_view::npos) return flags;
+            start = bar + 1;
+        }
+    }
+    std::uint8_t prot(const line_parser& p, std::size_t i) const {
+        std::uint64_t prot = flag_word(p, i, prot_names, "PROT_*");
+        if (prot > max_prot) p.fail(i, prot_problem(prot));
+        return static_cast<std::uint8_t>(prot);
+    }
+    std::uint32_t map_flags(const line_parser& p, std::size_t i) const {
+        std::uint64_t flags = flag_word(p, i, map_names, "MAP_*");
+        if (flags > 0xffffffff) p.fail(i, fmt::format("MAP_* flags {:#x} are more than 32 bits", flags));
+        return static_cast<std::uint32_t>(flags);
+    }
+
     static std::optional<op_kind> release_named(std::string_view verb) {
         if (verb == "free_pages") return op_kind::free_pages;
         if (verb == "kfree") return op_kind::kfree;
@@ -391,7 +511,14 @@ std::string_view name_of(op_kind kind) {
                                           "vmalloc",
                                           "vfree",
                                           "kmap",
-                                          "kunmap"};
+                                          "kunmap",
+                                          "process",
+                                          "mmap",
+                                          "munmap",
+                                          "mprotect",
+                                          "brk",
+                                          "fork",
+                                          "exit"};
     static_assert(std::size(names) == static_cast<unsigned>(last_op_kind) + 1);
     return names[static_cast<unsigned>(kind)];
 }
@@ -410,6 +537,22 @@ std::string address_text(const op& o, const std::vector<std::string>* names) {
     }
     if (o.segment >= 0) return fmt::format("{:#x}:{:#x}", o.segment, o.address);
     return fmt::format("{:#x}", o.address);
+}
+
+// A length as the shortest exact size with a one-letter unit (4K, 1M, 3G), else decimal bytes.
+std::string length_text(std::uint64_t bytes) {
+    constexpr std::pair<std::uint64_t, char> units[] = {{TiB, 'T'}, {GiB, 'G'}, {MiB, 'M'}, {KiB, 'K'}};
+    for (auto [scale, letter] : units)
+        if (bytes != 0 && bytes % scale == 0) return fmt::format("{}{}", bytes / scale, letter);
+    return fmt::format("{}", bytes);
+}
+
+std::string prot_text(std::uint64_t prot) {
+    return prot ? kernel::format_flags(prot, printed_prot_names) : "PROT_NONE";
+}
+
+std::string map_flags_text(std::uint64_t flags) {
+    return flags ? kernel::format_flags(flags, printed_map_names) : "0";
 }
 
 std::string kernel_op_text(const op& o, const std::vector<std::string>* names) {
@@ -435,6 +578,20 @@ std::string kernel_op_text(const op& o, const std::vector<std::string>* names) {
             return fmt::format("{} {} {}", name, h, other);
         case op_kind::vmalloc:
             return fmt::format("{} {} {}", name, h, o.address);
+        case op_kind::process:
+        case op_kind::fork:
+        case op_kind::exit:
+            return fmt::format("{} {}", name, o.value);
+        case op_kind::mmap:
+            return fmt::format("{} {} {:#x} {} {} {}", name, h, o.address, length_text(o.value),
+                               prot_text(o.size), map_flags_text(o.flags));
+        case op_kind::munmap:
+            return fmt::format("{} {} {}", name, address_text(o, names), length_text(o.value));
+        case op_kind::mprotect:
+            return fmt::format("{} {} {} {}", name, address_text(o, names), length_text(o.value),
+                               prot_text(o.size));
+        case op_kind::brk:
+            return fmt::format("{} {}", name, address_text(o, names));
         default:
             return fmt::format("{} {}", name, h);
     }
