@@ -38,7 +38,14 @@ enum pageflags : std::uint32_t {
     // are flags above the real ones, printed as the page type Linux prints.
     PG_buddy = nr_pageflags,
     PG_slab,
+    // PG_anon_exclusive (PG_mappedtodisk's bit on an anonymous page): only this process maps
+    // it, so a write fault may reuse it and mprotect may make its PTE writable (mm/rmap.c).
+    PG_anon_exclusive,
 };
+
+// include/linux/page-flags.h PAGE_MAPPING_ANON: page->mapping of an anonymous page is its
+// anon_vma with this bit set.
+inline constexpr std::uint32_t PAGE_MAPPING_ANON = 0x1;
 
 inline constexpr std::uint32_t page_flag(pageflags f) { return 1u << f; }
 

@@ -177,6 +177,9 @@ bool page_allocator::free_pages_prepare(page* p, unsigned order) {
         first_tail->private_ = 0;
         p->clear(PG_head);
     }
+    // An anonymous page's mapping is cleared here, not by rmap (free_pages_prepare's
+    // PageMappingFlags test).
+    if (p->mapping & PAGE_MAPPING_ANON) p->mapping = 0;
     for (std::uint64_t i = 0; i < pages_of(order); ++i) {
         if (const char* reason = page_bad_reason(p[i])) {
             bad_page(p + i, reason);

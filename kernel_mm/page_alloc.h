@@ -94,6 +94,9 @@ public:
     const std::vector<pglist_data>& nodes() const { return m_nodes; }
     std::vector<pglist_data>& nodes() { return m_nodes; }
     const vm_events& events() const { return m_events; }
+    vm_events& events() { return m_events; }
+    const node_page_state& node_state() const { return m_node_state; }
+    node_page_state& node_state() { return m_node_state; }
     std::uint64_t min_free_kbytes() const { return m_min_free_kbytes; }
     std::uint64_t nr_free_pages() const;   // the free lists of every zone
     std::uint64_t totalram_pages() const;  // managed pages of every zone
@@ -187,6 +190,7 @@ private:
     // alloc_flags_nofragment of each node's zonelist (fallback, THISNODE) and highest zone.
     std::vector<std::array<std::array<unsigned, MAX_NR_ZONES>, 2>> m_nofragment;
     vm_events m_events;
+    node_page_state m_node_state;
     std::uint64_t m_min_free_kbytes = 0;
     std::uint64_t m_bugs = 0;
     // bad_page's ratelimit: a burst of 60 reports, then quiet until a minute has passed.

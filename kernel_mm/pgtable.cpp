@@ -75,7 +75,7 @@ std::optional<phys_addr_t> page_table::entry_alloc(std::uint64_t linear, std::si
             entry |= pte::user;
             write_entry(at, l.entry_bytes, entry);
         }
-        table = entry & frame_mask & (l.entry_bytes == 4 ? 0xfffff000 : ~0ull);
+        table = table_of(entry, l.entry_bytes);
     }
 }
 
@@ -93,10 +93,14 @@ bool page_table::map(std::uint64_t linear, phys_addr_t physical, mmu::page_size 
     return true;
 }
 
-std::optional<phys_addr_t> page_table::pte_alloc(std::uint64_t linear) {
+std::optional<phys_addr_t> page_table::pte_alloc(std::uint64_t linear, bool user) {
     std::size_t count = 0;
     levels(count);
-    return entry_alloc(linear, count - 1, false);
+    return entry_alloc(linear, count - 1, user);
+}
+
+phys_addr_t page_table::table_of(std::uint64_t entry, unsigned entry_bytes) {
+    return entry & frame_mask & (entry_bytes == 4 ? 0xfffff000 : ~0ull);
 }
 
 bool page_table::upper_alloc(std::uint64_t linear) { return entry_alloc(linear, 1, false).has_value(); }
@@ -143,7 +147,7 @@ std::optional<page_table::leaf> page_table::lookup(std::uint64_t linear) {
                                                   : mmu::page_size::size_1g;
             return leaf{at, entry, size};
         }
-        table = entry & frame_mask & (l.entry_bytes == 4 ? 0xfffff000 : ~0ull);
+        table = table_of(entry, l.entry_bytes);
     }
     return std::nullopt;
 }

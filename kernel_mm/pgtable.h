@@ -3,9 +3,9 @@
 // kernel wrote. Table pages come from whoever the caller says (memblock at boot, the buddy
 // allocator later).
 //
-// Invariants: a table page, once linked, stays linked (Linux frees no kernel page tables on
-// vunmap either); leaves() counts the leaves map() wrote (the direct map), not the 4 KiB PTEs
-// that vmalloc and kmap set and clear through set_pte/clear_pte.
+// Invariants: a kernel table page, once linked, stays linked (Linux frees no kernel page tables
+// on vunmap either; a process's tables go at munmap and exit, see mm.h); leaves() counts the leaves map()
+// wrote (the direct map), not the 4 KiB PTEs that vmalloc and kmap set and clear through set_pte/clear_pte.
 #pragma once
 
 #include <array>
@@ -33,6 +33,11 @@ inline constexpr std::uint64_t nx = mmu::entry_flag::xd;
 inline constexpr std::uint64_t page_kernel = present | rw | accessed | dirty | global;
 // _KERNPG_TABLE: what an upper-level entry of the kernel's tables grants.
 inline constexpr std::uint64_t kernpg_table = present | rw | accessed | dirty;
+// Software meanings: _PAGE_SPECIAL (software bit 1) marks a PTE of the zero page; _PAGE_PROTNONE
+// (the G bit's position, never set in a user PTE) a PROT_NONE mapping, absent to the hardware
+// and present to Linux.
+inline constexpr std::uint64_t special = 1ull << 9;
+inline constexpr std::uint64_t protnone = global;
 }  // namespace pte
 
 // arch/x86/mm/tlb.c tlb_single_page_flush_ceiling: a kernel range of more pages than this is
@@ -84,7 +89,7 @@ public:
     std::optional<leaf> lookup(std::uint64_t linear);
     // pte_alloc_kernel: the tables down to the 4 KiB level exist for `linear`; the physical
     // address of its PTE, or nullopt when a table could not be allocated or a large page maps it.
-    std::optional<phys_addr_t> pte_alloc(std::uint64_t linear);
+    std::optional<phys_addr_t> pte_alloc(std::uint64_t linear, bool user = false);
     // The table one level below the root exists for `linear` (pud_alloc / p4d_alloc, as
     // preallocate_vmalloc_pages does); false when no page was left.
     bool upper_alloc(std::uint64_t linear);
@@ -94,15 +99,25 @@ public:
     // nothing (or a large page) maps it. No TLB maintenance: that is the caller's.
     std::optional<phys_addr_t> clear_pte(std::uint64_t linear);
 
-private:
+    // The geometry of the mode's levels, root first (SDM Vol. 3A, 4.3 to 4.5), for code that
+    // walks a range of the tables itself (a process's page tables at fork, munmap and exit).
     struct level {
-        unsigned shift;
+        unsigned shift;  // the linear-address bit the level's index starts at
         unsigned index_bits;
         unsigned entry_bytes;
+        std::uint64_t span() const { return 1ull << shift; }  // what one entry covers
     };
+    const level* levels(std::size_t& count) const;
     std::uint64_t read_entry(phys_addr_t at, unsigned bytes);
     void write_entry(phys_addr_t at, unsigned bytes, std::uint64_t value);
-    const level* levels(std::size_t& count) const;
+    // The table an upper-level entry points to.
+    static phys_addr_t table_of(std::uint64_t entry, unsigned entry_bytes);
+    // A table page the walker freed (free_pgtables) no longer counts.
+    void table_freed() { --m_tables; }
+    // A table page linked by hand (pgd_alloc's preallocated PAE PMDs) counts.
+    void table_added() { ++m_tables; }
+
+private:
     // The entry at `depth` levels below the root for `linear`, allocating the tables above it.
     std::optional<phys_addr_t> entry_alloc(std::uint64_t linear, std::size_t depth, bool user);
 

@@ -212,6 +212,11 @@ void kernel_state::init_mem_mapping() {
     for (auto [start, end] : ranges) map(start, end, largest);
     m_machine.write_control(control_register::cr3, m_swapper->root());
     m_machine.flush_tlb_all();
+    // setup_pcid (arch/x86/kernel/cpu/common.c): a 64-bit kernel on a CPU with PCIDs turns
+    // CR4.PCIDE on; "nopcid" (kernel.pcid: false) leaves it off.
+    if (m_config.arch == kernel_arch::x86_64 && m_config.pcid)
+        m_machine.write_control(control_register::cr4, mmu::cr4::pae | mmu::cr4::pge | mmu::cr4::pcide |
+                                                           (m_config.la57 ? mmu::cr4::la57 : 0));
 }
 
 // The memory map's footprint: x86_64 (SPARSEMEM_VMEMMAP, sparse_init) takes one chunk per node

@@ -32,6 +32,9 @@ struct kernel_image {
     phys_addr_t data_start() const;
     phys_addr_t init_start() const;
     phys_addr_t bss_start() const;
+    // empty_zero_page: a page of the bss that stays zero, mapped read-only wherever a process
+    // reads memory it never wrote (the last page, clear of the early page tables at its start).
+    phys_addr_t empty_zero_page() const { return end() - 4096; }
     phys_addr_t end() const;  // _end
 };
 
@@ -52,6 +55,7 @@ struct kernel_config {
     bool pae = false;     // i386 only: 3-level PAE paging with NX
     bool la57 = false;    // x86_64 only: 5-level paging
     bool gbpages = true;  // the direct map may use 1 GiB pages (x86_64)
+    bool pcid = true;     // x86_64: CR4.PCIDE on, processes tagged by PCID ("nopcid": false)
     e820_table firmware_map;
     unsigned cpus = 1;
     // NUMA (x86_64): node ranges and the SLIT distance table; with no ranges the kernel finds no

@@ -73,7 +73,29 @@ mm_layout mm_layout_for(kernel_arch arch, std::uint64_t rlimit_stack) {
     return layout;
 }
 
-mm_areas::mm_areas(const mm_layout& layout) : m_layout(layout) {}
+mm_areas::mm_areas(const mm_layout& layout, std::uint64_t* ids)
+    : m_layout(layout),
+      m_own_ids(ids ? nullptr : std::make_shared<std::uint64_t>(1)),
+      m_ids(ids ? ids : m_own_ids.get()) {}
+
+mm_areas mm_areas::fork_copy() const {
+    mm_areas child(*this);
+    std::map<std::uint64_t, std::uint64_t> renamed;  // parent's anon_vma -> the child's
+    for (auto& [start, vma] : child.m_areas) {
+        if (vma.anon_vma == 0) continue;
+        auto [it, fresh] = renamed.try_emplace(vma.anon_vma, 0);
+        if (fresh) it->second = child.next_id();
+        vma.anon_vma = it->second;
+    }
+    return child;
+}
+
+std::uint64_t mm_areas::anon_vma_prepare(std::uint64_t addr) {
+    iterator it = vma_containing(addr);
+    if (it == m_areas.end() || it->second.vm_start > addr) return 0;
+    if (it->second.anon_vma == 0) it->second.anon_vma = next_id();
+    return it->second.anon_vma;
+}
 
 std::uint64_t mm_areas::total_vm() const {
     std::uint64_t pages = 0;
@@ -239,7 +261,7 @@ std::int64_t mm_areas::mmap(std::uint64_t addr, std::uint64_t len, int prot, int
         case map_shared:
             if (vm_flags & VM_GROWSDOWN) return -einval;
             vm_flags |= VM_SHARED | VM_MAYSHARE;
-            file = m_next_ino;  // shmem_zero_setup: a fresh file for every shared mapping
+            file = *m_ids;  // shmem_zero_setup: a fresh file for every shared mapping
             break;
         case map_private:
             pgoff = addr >> page_shift_bits;
@@ -259,7 +281,7 @@ std::int64_t mm_areas::mmap_region(std::uint64_t addr, std::uint64_t len, vm_fla
                                    std::uint64_t pgoff, std::uint64_t file) {
     if (do_munmap(addr, addr + len) < 0) return -enomem;
     if ((flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) flags |= VM_ACCOUNT;
-    if (file != 0) ++m_next_ino;
+    if (file != 0) next_id();
     vm_area_struct vma;
     vma.vm_start = addr;
     vma.vm_end = addr + len;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "kernel_mm/zone_ranges.h"
@@ -121,7 +122,15 @@ class mm_areas {
 public:
     using area_map = std::map<std::uint64_t, vm_area_struct>;  // keyed by vm_start
 
-    explicit mm_areas(const mm_layout& layout);
+    // `ids` hands out shmem inode numbers and anon_vma ids, unique across the address spaces
+    // that share it (Linux's get_next_ino and anon_vma pointers); null: this one's own counter.
+    explicit mm_areas(const mm_layout& layout, std::uint64_t* ids = nullptr);
+    // dup_mmap's copy of the areas (kernel/fork.c): the same areas, each anon_vma replaced by a
+    // fresh one for the child (anon_vma_fork), the shmem files shared.
+    mm_areas fork_copy() const;
+    mm_areas(mm_areas&&) = default;
+    mm_areas(const mm_areas&) = default;
+    mm_areas& operator=(const mm_areas&) = delete;
 
     const mm_layout& layout() const { return m_layout; }
     const area_map& areas() const { return m_areas; }
@@ -160,6 +169,9 @@ public:
     // empty). Anonymous areas get vm_pgoff = vm_start >> 12.
     int insert_vm_struct(vm_area_struct vma);
 
+    // anon_vma_prepare: the area containing addr gets an anon_vma if it has none; its id.
+    std::uint64_t anon_vma_prepare(std::uint64_t addr);
+
     // /proc/PID/maps (fs/proc/task_mmu.c show_map_vma).
     std::string maps() const;
     // Empty when the invariants hold, else what is wrong.
@@ -191,9 +203,12 @@ private:
     std::uint64_t m_start_brk = 0;
     std::uint64_t m_brk = 0;
     std::uint64_t m_start_stack = 0;
-    // get_next_ino for the shmem files behind shared anonymous mappings; per address space
-    // until fork shares files between processes.
-    std::uint64_t m_next_ino = 1;
+    std::uint64_t next_id() { return (*m_ids)++; }
+
+    // get_next_ino for the shmem files behind shared anonymous mappings, and anon_vma ids: the
+    // caller's counter, or one the copies of these areas share.
+    std::shared_ptr<std::uint64_t> m_own_ids;
+    std::uint64_t* m_ids;
 };
 
 }  // namespace memsim::kernel

@@ -33,7 +33,7 @@ TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swappe
     CHECK(b.machine.a20);
     using mmu::cr0::pe, mmu::cr0::pg, mmu::cr0::wp;
     auto& w = b.machine.control_writes;
-    REQUIRE(w.size() == 6);
+    REQUIRE(w.size() == 7);
     CHECK(w[0] == std::pair{control_register::cr0, pe});
     CHECK(w[1] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge});
     CHECK(w[2] == std::pair{control_register::efer, mmu::efer::lme | mmu::efer::nxe});
@@ -42,6 +42,8 @@ TEST_CASE("x86_64 boot: protected mode, long mode with early tables, then swappe
     CHECK(w[3].second == config.image.bss_start());
     CHECK(w[4] == std::pair{control_register::cr0, pe | wp | pg});
     CHECK(w[5] == std::pair{control_register::cr3, b.kernel->cr3()});
+    // setup_pcid: processes get PCIDs.
+    CHECK(w[6] == std::pair{control_register::cr4, mmu::cr4::pae | mmu::cr4::pge | mmu::cr4::pcide});
     CHECK(b.machine.full_flushes == 1);
 }
 
