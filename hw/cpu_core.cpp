@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -67,6 +68,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
       m_protection_faults(stats.add_counter("gp_faults", "General-protection faults (#GP) raised")),
       m_bus_errors(stats.add_counter("bus_errors", "Accesses the bus answered with an error")),
       m_interrupts_taken(stats.add_counter("interrupts", "Interrupts taken between operations")),
+      m_skipped(stats.add_counter("ops_skipped", "Operations of killed processes, skipped")),
       m_walk_cycles(stats.add_histogram("walk_cycles", "Cycles from a TLB miss to its translation")) {
     for (unsigned n = 0; n < m_cycles.size(); ++n) m_cycles[n] = sc_time::from_value(m_period.value() * n);
     SC_HAS_PROCESS(cpu_core);
@@ -85,10 +87,17 @@ void cpu_core::run() {
     while (m_next < ops.size()) {
         take_interrupts();
         const op& o = ops[m_next];
+        if (m_skipping && o.kind != op_kind::process) {
+            ++m_skipped;
+            ++m_next;
+            continue;
+        }
+        m_skipping = false;
         ++m_ops;
         bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
         bool done = !is_memory ? execute(o) : o.handle < 0 ? memory(o) : memory(at_handle(o));
-        if (!done) break;
+        if (!done && !m_abandoned) break;
+        m_skipping = std::exchange(m_abandoned, false);
         ++m_next;
         if (port.quantum.need_sync()) port.quantum.sync();
     }

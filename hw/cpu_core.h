@@ -82,6 +82,10 @@ public:
     // Carries out one operation for the firmware as if the workload had it (control registers,
     // A20, INVLPG, INVPCID, ...); false when it faulted.
     bool perform(const traces::op& o) { return execute(o); }
+    // For a trap handler whose fault() returns false: the faulting process is gone (a signal
+    // killed it), so its operations are skipped up to the next `process` operation, and the
+    // run goes on.
+    void abandon_process() { m_abandoned = true; }
     // The operations to run, from the first; the workload must outlive the simulation.
     void load(const traces::workload& work) { m_workload = &work; }
 
@@ -178,6 +182,8 @@ private:
     const traces::workload* m_workload = nullptr;
     std::size_t m_next = 0;
     bool m_finished = false;
+    bool m_abandoned = false;  // the handler killed the running process
+    bool m_skipping = false;   // its operations are skipped until the next `process`
 
     std::vector<dmi_region> m_dmi;
     const dmi_region* m_last_dmi = nullptr;
@@ -193,6 +199,7 @@ private:
     stats::counter& m_protection_faults;
     stats::counter& m_bus_errors;
     stats::counter& m_interrupts_taken;
+    stats::counter& m_skipped;
     stats::histogram& m_walk_cycles;
 };
 

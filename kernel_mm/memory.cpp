@@ -89,7 +89,8 @@ void mm_struct::unmap_page(std::uint64_t entry) {
 // pgd_free. True when a table was freed (the paging-structure caches need a flush).
 bool mm_struct::free_pgtables(std::uint64_t start, std::uint64_t end, std::uint64_t floor,
                               std::uint64_t ceiling) {
-    if (ceiling == 0) ceiling = m_services.layout.task_size;
+    std::size_t levels = 0;
+    if (ceiling == 0) ceiling = m_user_entries * m_pgd.levels(levels)[0].span();  // USER_PGTABLES_CEILING
     return start < end && free_table_range(m_pgd.root(), 0, 0, start, end, floor, ceiling);
 }
 

@@ -68,6 +68,7 @@ std::unique_ptr<mm_struct> mm_struct::create(mm_services& services, mm_areas are
 }
 
 mm_struct::~mm_struct() {
+    if (m_services.powering_off) return;
     // exit_mmap: unmap every area, free every table below the top level, then the files.
     for (const auto& [start, vma] : m_areas.areas()) zap_page_range(vma.vm_start, vma.vm_end);
     free_pgtables(0, m_services.layout.task_size, 0, 0);

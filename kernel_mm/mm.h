@@ -112,6 +112,8 @@ struct mm_services {
     std::uint16_t loaded_pcid = 0;
     std::array<asid_slot, 6> asids{};
     unsigned next_asid = 1;
+    // The machine is going away: address spaces vanish without touching it.
+    bool powering_off = false;
 };
 
 class mm_struct {

@@ -76,9 +76,12 @@ std::string proc_meminfo(const page_allocator& alloc, const meminfo_extras& extr
     show_pages(out, "MemTotal:", totalram);
     show_pages(out, "MemFree:", freeram);
     show_pages(out, "MemAvailable:", si_mem_available(alloc));
-    for (std::string_view label :
-         {"Buffers:", "Cached:", "SwapCached:", "Active:", "Inactive:", "Active(anon):", "Inactive(anon):",
-          "Active(file):", "Inactive(file):", "Unevictable:", "Mlocked:"})
+    const node_page_state& state = alloc.node_state();
+    show_pages(out, "Buffers:", 0);
+    // Cached: the page cache, where shmem pages live; no LRU lists are modelled.
+    show_pages(out, "Cached:", state.nr_shmem);
+    for (std::string_view label : {"SwapCached:", "Active:", "Inactive:", "Active(anon):", "Inactive(anon):",
+                                   "Active(file):", "Inactive(file):", "Unevictable:", "Mlocked:"})
         show_pages(out, label, 0);
     if (k.highmem) {
         show_pages(out, "HighTotal:", totalhigh);
@@ -87,10 +90,16 @@ std::string proc_meminfo(const page_allocator& alloc, const meminfo_extras& extr
         show_pages(out, "LowFree:", freeram - freehigh);
     }
     // Swap, zswap (CONFIG_ZSWAP), the page cache's states, anonymous memory, shmem, slab.
-    for (std::string_view label :
-         {"SwapTotal:", "SwapFree:", "Zswap:", "Zswapped:", "Dirty:", "Writeback:", "AnonPages:", "Mapped:",
-          "Shmem:", "KReclaimable:", "Slab:", "SReclaimable:", "SUnreclaim:", "KernelStack:", "PageTables:",
-          "SecPageTables:", "NFS_Unstable:", "Bounce:", "WritebackTmp:"})
+    for (std::string_view label : {"SwapTotal:", "SwapFree:", "Zswap:", "Zswapped:", "Dirty:", "Writeback:"})
+        show_pages(out, label, 0);
+    show_pages(out, "AnonPages:", state.nr_anon_mapped);
+    show_pages(out, "Mapped:", 0);
+    show_pages(out, "Shmem:", state.nr_shmem);
+    for (std::string_view label : {"KReclaimable:", "Slab:", "SReclaimable:", "SUnreclaim:"})
+        show_pages(out, label, 0);
+    show_kb(out, "KernelStack:", state.nr_kernel_stack_kb);
+    show_pages(out, "PageTables:", state.nr_pagetable);
+    for (std::string_view label : {"SecPageTables:", "NFS_Unstable:", "Bounce:", "WritebackTmp:"})
         show_pages(out, label, 0);
     // vm_commit_limit: overcommit_ratio (50) percent of RAM outside hugetlb, plus swap (none).
     show_pages(out, "CommitLimit:", totalram * 50 / 100);

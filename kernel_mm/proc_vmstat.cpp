@@ -241,6 +241,15 @@ std::vector<std::string_view> node_stats(const proc_kconfig& k) {
     return names;
 }
 
+// The node states processes change; shmem pages are file pages too (shmem_add_to_page_cache).
+std::uint64_t node_stat(const node_page_state& s, std::string_view name) {
+    if (name == "nr_anon_pages") return s.nr_anon_mapped;
+    if (name == "nr_shmem" || name == "nr_file_pages") return s.nr_shmem;
+    if (name == "nr_kernel_stack") return s.nr_kernel_stack_kb;
+    if (name == "nr_page_table_pages") return s.nr_pagetable;
+    return 0;
+}
+
 // The model keeps one zone counter, NR_FREE_PAGES (item 0).
 std::uint64_t zone_stat(const zone& z, std::size_t item) { return item == 0 ? z.counters.nr_free_pages : 0; }
 
@@ -454,7 +463,7 @@ std::string proc_vmstat(const page_allocator& alloc) {
     // The model does not count zone_statistics' NUMA events yet.
     if (k.numa)
         for (std::string_view name : numa_stat_names) line(name, 0);
-    for (std::string_view name : node_stats(k)) line(name, 0);
+    for (std::string_view name : node_stats(k)) line(name, node_stat(alloc.node_state(), name));
     // enum writeback_stat_item: NR_DIRTY_THRESHOLD, then NR_DIRTY_BG_THRESHOLD.
     dirty_limits limits = global_dirty_limits(alloc);
     line("nr_dirty_threshold", limits.dirty);

@@ -32,11 +32,8 @@ process_table::process_table(kernel_state& kernel, machine_ops& machine, const m
     m_kernel_tables = kernel.swapper_pg_dir().tables();
 }
 
-process_table::~process_table() {
-    switch_mm(nullptr);
-    for (auto& [pid, task] : m_tasks)
-        if (!task.exited) do_exit(task);
-}
+// The machine powers off with the tasks still running: nothing is given back to it.
+process_table::~process_table() { m_services.powering_off = true; }
 
 void process_table::count(const char* name, bool failed) {
     syscall_stats& s = m_syscalls[name];
@@ -63,7 +60,20 @@ void process_table::free_thread_stack(task_struct& task) {
     task.stack = nullptr;
 }
 
+std::vector<zone_free> zone_free_pages(const page_allocator& pages) {
+    std::vector<zone_free> zones;
+    for (const pglist_data& node : pages.nodes())
+        for (const zone& z : node.zones) {
+            if (!z.present_pages) continue;
+            std::uint64_t free = z.counters.nr_free_pages;
+            for (const per_cpu_pages& pcp : z.pcp) free += pcp.count;
+            zones.push_back({z.node, z.type, free});
+        }
+    return zones;
+}
+
 task_struct* process_table::create(int pid) {
+    if (m_tasks.empty()) m_free_before = zone_free_pages(m_kernel.pages());
     std::unique_ptr<mm_struct> mm = mm_struct::create(m_services);
     if (!mm) return nullptr;
     if (mm->areas().setup_stack() != 0) return nullptr;

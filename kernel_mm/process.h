@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernel_mm/mm.h"
 #include "kernel_mm/printk.h"
@@ -34,6 +35,15 @@ struct task_struct {
     bool exited = false;
     std::uint64_t min_flt = 0;  // the address space's count when it exited
 };
+
+// Free pages of each populated zone, the per-CPU lists' included: what every process's exit
+// must give back.
+struct zone_free {
+    int node = 0;
+    zone_type type = zone_type::normal;
+    std::uint64_t pages = 0;
+};
+std::vector<zone_free> zone_free_pages(const page_allocator& pages);
 
 // What the fault handler decided.
 enum class fault_outcome {
@@ -80,6 +90,8 @@ public:
     std::uint64_t segfaults() const { return m_segfaults; }
     std::uint64_t context_switches() const { return m_switches; }
     std::uint64_t oom_kills() const { return m_oom_kills; }
+    // The zones' free pages when the first process was created (empty before).
+    const std::vector<zone_free>& free_before() const { return m_free_before; }
     // The kernel half of every task's top level again from swapper_pg_dir, where 2-level i386
     // added kernel tables since (arch_sync_kernel_mappings); a no-op elsewhere.
     void sync_kernel_mappings();
@@ -104,6 +116,7 @@ private:
     std::uint64_t m_oom_kills = 0;
     std::uint64_t m_kernel_tables = 0;  // swapper_pg_dir's tables at the last sync
     unsigned m_segv_shown = 0;
+    std::vector<zone_free> m_free_before;
 };
 
 }  // namespace memsim::kernel

@@ -73,7 +73,7 @@ constexpr std::string_view device_keys[] = {"name",        "type",      "base", 
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
 constexpr std::string_view numa_keys[] = {"nodes", "distances"};
 constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug",
-                                            "costs"};
+                                            "pcid", "costs"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
 // Each channel keeps its own busy times; real memory controllers have a handful.
@@ -266,6 +266,7 @@ void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
         kernel.min_free_kbytes = r.integer(*f, 1, std::uint64_t{1} << 40);
     if (auto f = r.field(k, "watermark_scale_factor")) kernel.watermark_scale_factor = r.integer(*f, 1, 3000);
     if (auto f = r.field(k, "panic_on_bug")) kernel.panic_on_bug = r.boolean(*f);
+    if (auto f = r.field(k, "pcid")) kernel.pcid = r.boolean(*f);
     at costs = r.section(k, "costs", kernel_cost_names);
     auto fields = kernel_cost_fields(kernel);
     for (std::size_t i = 0; i < fields.size(); ++i)
@@ -351,7 +352,9 @@ void read_devices(const checker& r, const at& list, machine_config& m) {
 std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kernel_knobs& k) {
     return {&k.boot_costs.mode_switch, &k.boot_costs.memmap_init_per_page,
             &k.alloc_costs.alloc_pcp,  &k.alloc_costs.alloc_buddy,
-            &k.alloc_costs.free_pcp,   &k.alloc_costs.free_buddy};
+            &k.alloc_costs.free_pcp,   &k.alloc_costs.free_buddy,
+            &k.mm_costs.exception,     &k.mm_costs.handle_mm_fault,
+            &k.mm_costs.syscall,       &k.mm_costs.context_switch};
 }
 
 namespace {

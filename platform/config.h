@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/units.h"
 #include "kernel_mm/e820.h"
+#include "kernel_mm/mm.h"
 #include "kernel_mm/start_kernel.h"
 #include "mmu/psc.h"
 #include "mmu/tlb.h"
@@ -94,11 +95,14 @@ struct kernel_knobs {
     // Cycles the kernel's own code costs per operation, beyond its timed memory accesses.
     kernel::boot_costs boot_costs;
     kernel::page_alloc_costs alloc_costs;
+    kernel::mm_costs mm_costs;
+    bool pcid = true;  // "nopcid" when false: processes switch with a full flush
 };
 
 // kernel.costs: each key and the cost-table entry it sets, in the order config show writes them.
 inline constexpr std::string_view kernel_cost_names[] = {
-    "mode_switch", "memmap_init_per_page", "alloc_pcp", "alloc_buddy", "free_pcp", "free_buddy"};
+    "mode_switch", "memmap_init_per_page", "alloc_pcp",       "alloc_buddy", "free_pcp",
+    "free_buddy",  "page_fault",           "handle_mm_fault", "syscall",     "context_switch"};
 std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kernel_knobs& k);
 
 struct sim_config {

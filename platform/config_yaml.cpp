@@ -268,6 +268,7 @@ void write_kernel(YAML::Emitter& out, const machine_config& c) {
         entry(out, "min_free_kbytes", "auto");
     entry(out, "watermark_scale_factor", c.kernel.watermark_scale_factor);
     entry(out, "panic_on_bug", c.kernel.panic_on_bug ? "true" : "false");
+    entry(out, "pcid", c.kernel.pcid ? "true" : "false");
     kernel_knobs knobs = c.kernel;
     auto fields = kernel_cost_fields(knobs);
     out << YAML::Key << "costs" << YAML::Value << YAML::Flow << YAML::BeginMap;

@@ -55,6 +55,7 @@ kernel::kernel_config kernel_config_of(const machine_config& c) {
     k.panic_on_bug = c.kernel.panic_on_bug;
     k.costs = c.kernel.boot_costs;
     k.alloc_costs = c.kernel.alloc_costs;
+    k.pcid = c.kernel.pcid;
     return k;
 }
 
@@ -62,6 +63,7 @@ kernel_machine::kernel_machine(hw::cpu_core& cpu, machine& board, const machine_
     : m_cpu(cpu),
       m_board(board),
       m_config(kernel_config_of(config)),
+      m_mm_costs(config.kernel.mm_costs),
       m_period(clock_period(config.cpu.frequency_hz)) {}
 
 void kernel_machine::boot(hw::cpu_core&) {
@@ -73,6 +75,8 @@ void kernel_machine::boot(hw::cpu_core&) {
         m_vmalloc = std::make_unique<kernel::vmalloc_space>(*m_kernel, *this);
         if (m_config.arch == kernel::kernel_arch::i386)
             m_highmem = std::make_unique<kernel::highmem>(*m_kernel, *this);
+        m_processes = std::make_unique<kernel::process_table>(*m_kernel, *this, m_mm_costs,
+                                                              static_cast<picoseconds>(m_period.value()));
     } catch (const kernel::kernel_panic& e) {
         m_panic = e.what();
         m_log.print(now(), kernel::kern_level::emerg,

@@ -13,6 +13,7 @@
 #include "hw/cpu_core.h"
 #include "kernel_mm/highmem.h"
 #include "kernel_mm/machine_ops.h"
+#include "kernel_mm/process.h"
 #include "kernel_mm/slab.h"
 #include "kernel_mm/start_kernel.h"
 #include "kernel_mm/vmalloc.h"
@@ -41,6 +42,9 @@ public:
     const kernel::vmalloc_space* vmalloc() const { return m_vmalloc.get(); }
     kernel::highmem* highmem() { return m_highmem.get(); }
     const kernel::highmem* highmem() const { return m_highmem.get(); }
+    // The processes a workload's process operations run.
+    kernel::process_table* processes() { return m_processes.get(); }
+    const kernel::process_table* processes() const { return m_processes.get(); }
     const std::optional<std::string>& panic() const { return m_panic; }
     // The kernel's log, up to the panic if it did not boot.
     const kernel::printk_buffer& log() const { return m_log; }
@@ -70,6 +74,7 @@ private:
     hw::cpu_core& m_cpu;
     machine& m_board;
     kernel::kernel_config m_config;
+    kernel::mm_costs m_mm_costs;
     kernel::cpu_context m_context;
     sc_core::sc_time m_period;
     kernel::printk_buffer m_log;
@@ -77,6 +82,7 @@ private:
     std::unique_ptr<kernel::slab_allocator> m_slab;
     std::unique_ptr<kernel::vmalloc_space> m_vmalloc;
     std::unique_ptr<kernel::highmem> m_highmem;
+    std::unique_ptr<kernel::process_table> m_processes;
     std::optional<std::string> m_panic;
 };
 

@@ -7,7 +7,18 @@ namespace memsim::platform {
 kernel_services::kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work)
     : m_host(host), m_traps(traps), m_names(work.handles), m_handles(work.handles.size()) {}
 
-bool kernel_services::fault(hw::cpu_core&, const hw::fault_report& report) {
+bool kernel_services::fault(hw::cpu_core& cpu, const hw::fault_report& report) {
+    kernel::process_table* procs = m_host.processes();
+    if (procs && report.vector == 14) {
+        kernel::fault_outcome outcome = procs->page_fault(report.cr2, report.error_code);
+        m_host.settle();
+        if (outcome == kernel::fault_outcome::retry) return true;
+        if (outcome == kernel::fault_outcome::signalled) {
+            run_as(cpu, false);
+            cpu.abandon_process();
+            return false;
+        }
+    }
     if (kernel::kernel_state* k = m_host.kernel(); k && report.vector == 14)
         k->log().print(m_host.now(), kernel::kern_level::alert,
                        fmt::format("BUG: unable to handle page fault for address: {:016x}", report.cr2));
@@ -42,12 +53,67 @@ bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
             kunmap(o);
             break;
         default:
-            if (!slab_op(o))
+            if (!slab_op(o) && !process_op(cpu, o))
                 return m_traps.refuse(
                     fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
     }
+    if (kernel::process_table* procs = m_host.processes()) procs->sync_kernel_mappings();
     m_host.settle();
     return true;
+}
+
+// Processes run in user mode (CPL 3), the kernel alone in ring 0.
+void kernel_services::run_as(hw::cpu_core& cpu, bool user) {
+    traces::op cpl;
+    cpl.kind = traces::op_kind::cpl;
+    cpl.value = user ? 3 : 0;
+    cpu.perform(cpl);
+}
+
+// A system call's errno is the process's answer, counted in the kernel's statistics; a process
+// that cannot be created or run (no memory, or it exited) has its operations skipped.
+bool kernel_services::process_op(hw::cpu_core& cpu, const traces::op& o) {
+    using traces::op_kind;
+    kernel::process_table& procs = *m_host.processes();
+    const int value = static_cast<int>(o.value);
+    switch (o.kind) {
+        case op_kind::process:
+            if (!procs.switch_to(value)) {
+                m_host.kernel()->log().print(
+                    m_host.now(), kernel::kern_level::warning,
+                    fmt::format("memsim: process {} cannot run: it exited or no memory "
+                                "was left to create it; its operations are skipped",
+                                value));
+                run_as(cpu, false);
+                cpu.abandon_process();
+                return true;
+            }
+            run_as(cpu, value != 0);
+            return true;
+        case op_kind::mmap:
+            at(o.handle) = {
+                static_cast<std::uint64_t>(procs.mmap(o.address, o.value, o.size, static_cast<int>(o.flags))),
+                nullptr, 0, nullptr};
+            return true;
+        case op_kind::munmap:
+            procs.munmap(address_of(o), o.value);
+            return true;
+        case op_kind::mprotect:
+            procs.mprotect(address_of(o), o.value, o.size);
+            return true;
+        case op_kind::brk:
+            procs.brk(address_of(o));
+            return true;
+        case op_kind::fork:
+            procs.fork(value);
+            return true;
+        case op_kind::exit:
+            procs.exit(value);
+            run_as(cpu, false);
+            return true;
+        default:
+            return false;
+    }
 }
 
 // A failed allocation is the kernel's answer, not the workload's end: the handle is NULL, and

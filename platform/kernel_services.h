@@ -20,8 +20,9 @@ public:
     kernel_services(const kernel_services&) = delete;
     kernel_services& operator=(const kernel_services&) = delete;
 
-    // A fault in kernel mode is a kernel oops (there are no processes yet): logged as Linux
-    // logs it, and the run ends.
+    // A user-mode page fault goes to the kernel's fault handler: resolved, the access is retried;
+    // a SIGSEGV ends the process and the run goes on. A fault in kernel mode is a kernel oops:
+    // logged as Linux logs it, and the run ends.
     bool fault(hw::cpu_core& cpu, const hw::fault_report& report) override;
     void interrupt(hw::cpu_core& cpu, unsigned line) override { m_traps.interrupt(cpu, line); }
     bool service(hw::cpu_core& cpu, const traces::op& o) override;
@@ -42,6 +43,12 @@ private:
     void kmap(const traces::op& o);
     void kunmap(const traces::op& o);
     bool slab_op(const traces::op& o);
+    // The process operations; false for an operation that is none of them.
+    bool process_op(hw::cpu_core& cpu, const traces::op& o);
+    void run_as(hw::cpu_core& cpu, bool user);
+    std::uint64_t address_of(const traces::op& o) const {
+        return o.address + (o.handle >= 0 ? handle_address(o.handle) : 0);
+    }
 
     kernel_machine& m_host;
     trap_report& m_traps;

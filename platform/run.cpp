@@ -21,6 +21,7 @@
 #include "platform/machine.h"
 #include "platform/output.h"
 #include "platform/proc_files.h"
+#include "platform/process_report.h"
 #include "platform/self_test.h"
 #include "platform/trap_report.h"
 #include "traces/workload.h"
@@ -146,29 +147,26 @@ struct assembly {
 
 int run_machine(const run_options& options) {
     machine_config config = load(options);
-    std::optional<traces::workload> work;
-    if (options.workload_path) work = traces::load_workload(*options.workload_path);
+    // Without a workload: the built-in processes on the CPU, and the self-test's device traffic
+    // beside them.
+    traces::workload work = options.workload_path ? traces::load_workload(*options.workload_path)
+                                                  : traces::parse_text(std::string(default_workload_text()),
+                                                                       default_workload_name);
 
     assembly m(config);
     // A workload of memory operations owns the machine from reset (its own page tables and mode
-    // switches); one with kernel operations runs on the booted kernel; without a workload the
-    // kernel boots and the self-test traffic drives the devices beside it.
+    // switches); one with kernel operations runs on the booted kernel.
     std::unique_ptr<kernel_machine> host;
     std::unique_ptr<kernel_services> services;
     std::unique_ptr<self_test> traffic;
-    if (!work || work->needs_kernel()) {
+    m.cpu.load(work);
+    if (work.needs_kernel()) {
         host = std::make_unique<kernel_machine>(m.cpu, m.board, config);
         m.cpu.set_firmware(host.get());
+        services = std::make_unique<kernel_services>(*host, m.traps, work);
+        m.cpu.set_trap_handler(services.get());
     }
-    if (work) {
-        m.cpu.load(*work);
-        if (host) {
-            services = std::make_unique<kernel_services>(*host, m.traps, *work);
-            m.cpu.set_trap_handler(services.get());
-        }
-    } else {
-        traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
-    }
+    if (!options.workload_path) traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
     // Only once the machine stands, so a config it cannot build leaves nothing behind.
     std::optional<fs::path> out;
     if (options.out_dir) out = prepare_out_dir(*options.out_dir);
@@ -178,10 +176,14 @@ int run_machine(const run_options& options) {
     std::chrono::duration<double> host_time = std::chrono::steady_clock::now() - host_began;
     m.stats.add_counter("sim.time_ps", "Simulated time at the end of the run (ps)").value =
         sc_core::sc_time_stamp().value();
-    if (host) add_kernel_stats(m.stats, *host);
+    if (host) {
+        add_kernel_stats(m.stats, *host);
+        add_process_stats(m.stats, *host);
+    }
 
-    fmt::print("{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
-               work ? describe_cpu_run(*work, m.cpu, m.traps, config, m.stats) : describe_steps(*traffic));
+    fmt::print("{}{}{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
+               describe_cpu_run(work, m.cpu, m.traps, config, m.stats), host ? describe_processes(*host) : "",
+               traffic ? describe_steps(*traffic) : "");
     fmt::print(
         "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
         format_duration(sc_core::sc_time_stamp().value()), host_time.count(),

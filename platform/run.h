@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace memsim::platform {
@@ -14,6 +15,10 @@ struct run_options {
     std::optional<std::string> out_dir;
     std::vector<std::string> sets;
 };
+
+// The workload `memsim run` runs without --workload: traces/samples/processes.txt, built in.
+std::string_view default_workload_text();
+inline constexpr const char* default_workload_name = "traces/samples/processes.txt";
 
 // Returns the process's exit status; throws user_error for bad input.
 int run_machine(const run_options& options);

@@ -468,7 +468,8 @@ kernel:
   min_free_kbytes: auto
   watermark_scale_factor: 10
   panic_on_bug: false
-  costs: {mode_switch: 200, memmap_init_per_page: 20, alloc_pcp: 60, alloc_buddy: 200, free_pcp: 50, free_buddy: 150}
+  pcid: true
+  costs: {mode_switch: 200, memmap_init_per_page: 20, alloc_pcp: 60, alloc_buddy: 200, free_pcp: 50, free_buddy: 150, page_fault: 250, handle_mm_fault: 400, syscall: 150, context_switch: 1000}
 
 sim:
   quantum: 1 us
@@ -507,6 +508,10 @@ TEST_CASE("kernel: the sysctls of the memory manager") {
     CHECK(c.kernel.panic_on_bug);
     CHECK(load("kernel:\n  min_free_kbytes: auto\n").kernel.min_free_kbytes == 0);
     CHECK(load("kernel:\n  costs: {alloc_pcp: 7}\n").kernel.alloc_costs.alloc_pcp == 7);
+    CHECK(load("kernel:\n  costs: {page_fault: 9}\n").kernel.mm_costs.exception == 9);
+    CHECK(load("kernel:\n  costs: {context_switch: 3}\n").kernel.mm_costs.context_switch == 3);
+    CHECK_FALSE(load("kernel:\n  pcid: false\n").kernel.pcid);
+    CHECK(error_of("kernel:\n  pcid: 2\n") == "test.yaml:2:9: kernel.pcid: '2' is not true or false");
     CHECK(error_of("kernel:\n  costs: {alloc: 7}\n") ==
           "test.yaml:2:11: unknown key 'alloc' in 'kernel.costs'");
     CHECK(load_config_text(to_yaml(c), "shown").kernel.watermark_scale_factor == 150);
