@@ -71,12 +71,17 @@ TEST_CASE("memsim --version names the program and its version") {
     CHECK(o.out == "memsim 0.1.0\n");
 }
 
-TEST_CASE("memsim run with no options runs the default machine's self-test and passes") {
+TEST_CASE("memsim run with no options runs the built-in processes and the self-test, and passes") {
     scratch s;
     outcome o = s.memsim("run");
     CHECK(o.status == 0);
     CHECK(o.err.empty());
     CHECK(o.out.find("machine: x86_64, 4 GiB RAM") != std::string::npos);
+    CHECK(o.out.find("workload traces/samples/processes.txt: ") != std::string::npos);
+    CHECK(o.out.find("processes: 3 (2 exited, 1 killed by SIGSEGV, 0 by the OOM killer, 0 still running)") !=
+          std::string::npos);
+    for (const char* kind : {"zero_page", "anonymous", "cow_copy", "cow_reuse", "shmem"})
+        CHECK(o.out.find(std::string("\n  ") + kind + " ") != std::string::npos);
     CHECK(o.out.find("ok    isa_dma copy") != std::string::npos);
     CHECK(o.out.find("ok    pci_dma copy") != std::string::npos);
     CHECK(o.out.find("ok    isa_dma beyond its 24-bit reach     0x1010000 refused by the bus") !=
@@ -355,4 +360,98 @@ TEST_CASE("memsim run --workload: a bad workload is one line, exit 2, nothing ru
           "memsim: error: " + w.string() + ":3:1: unknown operation 'jump'\n");
     CHECK(s.error_of("run --workload /no/such/workload") ==
           "memsim: error: /no/such/workload: cannot open: No such file or directory\n");
+}
+
+namespace {
+
+// A stats.txt counter's value, or -1 when the run did not write it.
+long long stat_of(const std::string& stats, const std::string& name) {
+    std::size_t at = stats.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(stats.substr(stats.find_first_not_of(' ', at + name.size() + 1)));
+}
+
+// Two processes through the CPU: a read of untouched memory maps the zero page, writing it
+// copies it, fork shares the pages copy-on-write, the parent writes a page its child already
+// copied (reuse), then stores past its area: SIGSEGV, its next operation skipped.
+constexpr const char* fork_workload =
+    "memsim workload 1\n"
+    "process 1\n"
+    "mmap buf 0 16K PROT_READ|PROT_WRITE MAP_PRIVATE|MAP_ANONYMOUS\n"
+    "read buf 8\n"
+    "write buf 8 1\n"
+    "write buf+0x1000 8 2\n"
+    "fork 2\n"
+    "write buf 8 3\n"
+    "process 2\n"
+    "write buf+0x1000 8 4\n"
+    "process 1\n"
+    "write buf+0x1000 8 5\n"
+    "write buf+0x4000 8 6\n"
+    "read buf 8\n"
+    "process 2\n"
+    "exit\n"
+    "process 0\n";
+
+}  // namespace
+
+TEST_CASE("processes from a workload: demand paging, copy-on-write, SIGSEGV, and every page given back") {
+    scratch s;
+    fs::path work = s.write("fork.txt", fork_workload);
+    struct profile {
+        const char* name;
+        long long segv_addr;  // 16 KiB below mmap_base: 0x7ffff7fff000 or 0xb8000000
+        const char* segfault;
+    };
+    for (profile p :
+         {profile{"x86_64", 0x7ffff7fff000,
+                  "task1[1]: segfault at 7ffff7fff000 ip 0000000000000000 sp 00007fffffffe000 error 6"},
+          profile{"i386", 0xb8000000, "task1[1]: segfault at b8000000 ip 00000000 sp bffff000 error 6"},
+          profile{"i386-pae", 0xb8000000,
+                  "task1[1]: segfault at b8000000 ip 00000000 sp bffff000 error 6"}}) {
+        CAPTURE(p.name);
+        fs::path out = s.dir / p.name;
+        outcome o = s.memsim(fmt_args(p.name, work, out));
+        REQUIRE(o.status == 0);
+        CHECK(o.out.find(
+                  "processes: 2 (1 exited, 1 killed by SIGSEGV, 0 by the OOM killer, 0 still running); 4 "
+                  "context switches; pgfault 6") != std::string::npos);
+        std::string stats = slurp(out / "stats.txt");
+        CHECK(stat_of(stats, "kernel.faults.zero_page.cycles::samples") == 1);
+        CHECK(stat_of(stats, "kernel.faults.anonymous.cycles::samples") == 1);
+        CHECK(stat_of(stats, "kernel.faults.cow_copy.cycles::samples") == 3);
+        CHECK(stat_of(stats, "kernel.faults.cow_reuse.cycles::samples") == 1);
+        CHECK(stat_of(stats, "cpu.page_faults") == 7);  // the six resolved and the SIGSEGV
+        CHECK(stat_of(stats, "cpu.ops_skipped") == 1);
+        CHECK(stat_of(stats, "kernel.processes.1.min_flt") == 5);
+        CHECK(stat_of(stats, "kernel.processes.2.min_flt") == 1);
+        CHECK(stat_of(stats, "kernel.processes.1.exit_signal") == 11);
+        CHECK(stat_of(stats, "kernel.processes.1.segv_code") == 1);  // SEGV_MAPERR
+        CHECK(stat_of(stats, "kernel.processes.1.segv_addr") == p.segv_addr);
+        CHECK(stat_of(stats, "kernel.processes.2.exit_signal") == 0);
+        CHECK(slurp(out / "dmesg.log").find(p.segfault) != std::string::npos);
+        CHECK(slurp(out / "proc" / "vmstat").find("\npgfault 6\n") != std::string::npos);
+        // Every page the processes took came back: free counts (per-CPU lists included) as before.
+        for (const char* zone : {"dma", "dma32", "normal", "highmem"}) {
+            std::string z = std::string("kernel.zones.node0.") + zone;
+            CHECK(stat_of(stats, z + ".free_after") == stat_of(stats, z + ".free_before"));
+        }
+        std::string meminfo = slurp(out / "proc" / "meminfo");
+        for (const char* line :
+             {"AnonPages:             0 kB", "KernelStack:           0 kB", "PageTables:            0 kB"})
+            CHECK(meminfo.find(line) != std::string::npos);
+    }
+}
+
+TEST_CASE(
+    "PCIDs: switching back to a process keeps its TLB entries; with kernel.pcid false CR3 flushes them") {
+    scratch s;
+    fs::path work = s.write("fork.txt", fork_workload);
+    REQUIRE(s.memsim(fmt_args("x86_64", work, s.dir / "pcid")).status == 0);
+    REQUIRE(s.memsim(fmt_args("x86_64", work, s.dir / "nopcid") + " --set kernel.pcid=false").status == 0);
+    std::string pcid = slurp(s.dir / "pcid" / "stats.txt"), nopcid = slurp(s.dir / "nopcid" / "stats.txt");
+    // With PCIDs each process has its own ASID: no CR3 write drops an entry.
+    CHECK(stat_of(pcid, "cpu.tlb.l1d_4k.flushes_cr3") == 0);
+    CHECK(stat_of(nopcid, "cpu.tlb.l1d_4k.flushes_cr3") > 0);
+    CHECK(stat_of(pcid, "kernel.processes.1.min_flt") == stat_of(nopcid, "kernel.processes.1.min_flt"));
 }
