@@ -161,7 +161,10 @@ fault_result mm_struct::do_wp_page(const vm_area_struct& vma, std::uint64_t addr
     add_new_anon_page(fresh, vma, addr);
     // ptep_clear_flush, then the new PTE; the old page loses this mapping.
     m_pgd.set_pte(at, 0);
-    if (m_services.loaded == this) m_machine.flush_tlb_page(addr);
+    if (m_services.loaded == this) {
+        ++m_services.tlb_local_flush_one;
+        m_machine.flush_tlb_page(addr);
+    }
     m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(fresh), vma.vm_flags, true));
     if (old) unmap_page(entry);
     r.resolved = true;

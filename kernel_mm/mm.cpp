@@ -193,10 +193,14 @@ void mm_struct::flush_tlb_range(std::uint64_t start, std::uint64_t end) {
     if (m_services.loaded != this) return;
     m_services.asids[m_services.loaded_asid].tlb_gen = m_tlb_gen;
     if (end == 0 || (end - start) / vm_page_size > tlb_single_page_flush_ceiling) {
+        ++m_services.tlb_local_flush_all;
         m_machine.flush_tlb_pcid(m_services.loaded_pcid);
         return;
     }
-    for (std::uint64_t a = start; a < end; a += vm_page_size) m_machine.flush_tlb_page(a);
+    for (std::uint64_t a = start; a < end; a += vm_page_size) {
+        ++m_services.tlb_local_flush_one;
+        m_machine.flush_tlb_page(a);
+    }
 }
 
 // ---- shmem files --------------------------------------------------------------------------------

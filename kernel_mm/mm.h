@@ -112,6 +112,10 @@ struct mm_services {
     std::uint16_t loaded_pcid = 0;
     std::array<asid_slot, 6> asids{};
     unsigned next_asid = 1;
+    // The TLB shootdowns of the running address space (CONFIG_DEBUG_TLBFLUSH's
+    // nr_tlb_local_flush_one and nr_tlb_local_flush_all): INVLPGs, and PCID-wide flushes.
+    std::uint64_t tlb_local_flush_one = 0;
+    std::uint64_t tlb_local_flush_all = 0;
     // The machine is going away: address spaces vanish without touching it.
     bool powering_off = false;
 };

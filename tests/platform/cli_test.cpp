@@ -423,6 +423,9 @@ TEST_CASE("processes from a workload: demand paging, copy-on-write, SIGSEGV, and
         CHECK(stat_of(stats, "kernel.faults.cow_reuse.cycles::samples") == 1);
         CHECK(stat_of(stats, "cpu.page_faults") == 7);  // the six resolved and the SIGSEGV
         CHECK(stat_of(stats, "cpu.ops_skipped") == 1);
+        // Each COW copy invalidates the old translation with INVLPG; fork flushes the parent's PCID.
+        CHECK(stat_of(stats, "kernel.tlb.local_flush_one") == 3);
+        CHECK(stat_of(stats, "kernel.tlb.local_flush_all") == 1);
         CHECK(stat_of(stats, "kernel.processes.1.min_flt") == 5);
         CHECK(stat_of(stats, "kernel.processes.2.min_flt") == 1);
         CHECK(stat_of(stats, "kernel.processes.1.exit_signal") == 11);
