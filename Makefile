@@ -48,6 +48,7 @@ bench: build
 	./build/bench/memsim_bus_bench
 	./build/bench/memsim_mmu_bench
 	./build/bench/memsim_kernel_bench
+	./build/bench/memsim_fault_bench
 
 clean:
 	rm -rf build build-asan

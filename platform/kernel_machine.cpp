@@ -117,10 +117,13 @@ void kernel_machine::write_phys(kernel::phys_addr_t addr, const void* data, std:
 }
 
 void kernel_machine::fill_phys(kernel::phys_addr_t addr, std::uint8_t value, std::size_t length) {
+    // Zeroing, by far the most common fill (every new user page), needs no pattern filled first.
+    static constexpr std::array<unsigned char, chunk_bytes> zeros{};
     std::array<unsigned char, chunk_bytes> pattern;
-    pattern.fill(value);
+    if (value) pattern.fill(value);
+    const unsigned char* bytes = value ? pattern.data() : zeros.data();
     for (std::size_t done = 0; done < length; done += chunk_bytes)
-        write_phys(addr + done, pattern.data(), std::min(chunk_bytes, length - done));
+        write_phys(addr + done, bytes, std::min(chunk_bytes, length - done));
 }
 
 void kernel_machine::copy_phys(kernel::phys_addr_t to, kernel::phys_addr_t from, std::size_t length) {
