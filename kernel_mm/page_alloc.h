@@ -104,8 +104,12 @@ public:
     std::uint64_t bugs() const { return m_bugs; }
     const page_alloc_config& config() const { return m_config; }
 
-    // The name printed as the current task in reports ("swapper/0" while booting).
-    void set_current_comm(std::string comm) { m_comm = std::move(comm); }
+    // The name printed as the current task in reports ("swapper/0" while booting), and whether
+    // it is a process the OOM killer may kill (its fault path then does).
+    void set_current_comm(std::string comm, bool killable = false) {
+        m_comm = std::move(comm);
+        m_killable = killable;
+    }
     // kernel/panic.c add_taint(TAINT_BAD_PAGE): one taint state for the kernel, shared with the
     // slab allocator's reports (print_tainted); the first taint says so in the log.
     void taint();
@@ -202,6 +206,7 @@ private:
     picoseconds m_bad_page_resume = 0;
     bool m_tainted = false;
     std::string m_comm = "swapper/0";
+    bool m_killable = false;
 };
 
 }  // namespace memsim::kernel

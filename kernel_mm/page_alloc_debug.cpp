@@ -132,12 +132,13 @@ bool page_allocator::is_free_buddy_page(pfn_t pfn) const {
     return false;
 }
 
-// out_of_memory's first line (dump_header). With no process to kill and nothing to reclaim the
-// allocation then fails; Linux would pick a victim or panic.
+// out_of_memory's first line (dump_header). A process's allocation fails and its fault path
+// kills it (the victim is the faulting task); with no process to kill the allocation just
+// fails, where Linux would pick a victim or panic.
 void page_allocator::out_of_memory(gfp_t gfp, unsigned order) {
     print(kern_level::warning, fmt::format("{} invoked oom-killer: gfp_mask={}, order={}, oom_score_adj=0",
                                            m_comm, gfp_mode(gfp), order));
-    print(kern_level::err, "Out of memory: no killable process, the allocation fails");
+    if (!m_killable) print(kern_level::err, "Out of memory: no killable process, the allocation fails");
 }
 
 std::uint64_t page_allocator::nr_free_pages() const {

@@ -25,6 +25,7 @@ process_table::process_table(kernel_state& kernel, machine_ops& machine, const m
     const kernel_config& c = kernel.config();
     m_services.zero_page = c.image.empty_zero_page();
     m_services.layout = mm_layout_for(c.arch);
+    m_services.layout.overcommit_pages = kernel.pages().totalram_pages();  // no swap
     m_services.nx = c.arch == kernel_arch::x86_64 || c.pae;
     m_services.costs = costs;
     m_services.cycle = cycle;
@@ -91,7 +92,7 @@ task_struct* process_table::create(int pid) {
 bool process_table::switch_to(int pid) {
     if (pid == 0) {
         switch_mm(nullptr);
-        m_current = nullptr;
+        set_current(nullptr);
         return true;
     }
     auto it = m_tasks.find(pid);
@@ -101,9 +102,15 @@ bool process_table::switch_to(int pid) {
         ++m_switches;
         m_machine.context().cycles += m_services.costs.context_switch;
     }
-    m_current = next;
+    set_current(next);
     switch_mm(next->mm.get());
     return true;
+}
+
+// `current`, and the name the allocator's reports give it ("swapper/0" when no task runs).
+void process_table::set_current(task_struct* task) {
+    m_current = task;
+    m_kernel.pages().set_current_comm(task ? task->comm : "swapper/0", task != nullptr);
 }
 
 // switch_mm_irqs_off (arch/x86/mm/tlb.c): with PCIDs, choose_new_asid keeps an mm's ASID while
@@ -207,7 +214,7 @@ void process_table::exit(int code) {
 void process_table::do_exit(task_struct& task) {
     if (m_current == &task) {
         switch_mm(nullptr);
-        m_current = nullptr;
+        set_current(nullptr);
     }
     if (task.mm) {
         task.min_flt = task.mm->min_flt();

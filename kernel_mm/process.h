@@ -101,6 +101,7 @@ private:
     page* alloc_thread_stack();
     void free_thread_stack(task_struct& task);
     void switch_mm(mm_struct* next);
+    void set_current(task_struct* task);
     void do_exit(task_struct& task);
     void count(const char* name, bool failed);
     void show_signal_msg(const task_struct& task, std::uint64_t addr, std::uint32_t error_code);

@@ -269,7 +269,7 @@ std::int64_t mm_areas::mmap(std::uint64_t addr, std::uint64_t len, int prot, int
         default:
             return -einval;
     }
-    // Overcommit is not OVERCOMMIT_NEVER (the default heuristic mode).
+    // MAP_NORESERVE skips the charge (the default heuristic mode honours it).
     if (flags & map_noreserve) vm_flags |= VM_NORESERVE;
     // MAP_POPULATE needs pages: the fault path will populate; the bookkeeping is the same.
     return mmap_region(addr, len, vm_flags, pgoff, file);
@@ -280,7 +280,11 @@ std::int64_t mm_areas::mmap(std::uint64_t addr, std::uint64_t len, int prot, int
 std::int64_t mm_areas::mmap_region(std::uint64_t addr, std::uint64_t len, vm_flags_t flags,
                                    std::uint64_t pgoff, std::uint64_t file) {
     if (do_munmap(addr, addr + len) < 0) return -enomem;
-    if ((flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) flags |= VM_ACCOUNT;
+    // The charge comes after the old mappings went: a refused MAP_FIXED still unmapped them.
+    if ((flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) {
+        if (!vm_enough_memory(len >> page_shift_bits)) return -enomem;
+        flags |= VM_ACCOUNT;
+    }
     if (file != 0) next_id();
     vm_area_struct vma;
     vma.vm_start = addr;
@@ -368,8 +372,10 @@ int mm_areas::mprotect_fixup(iterator it, std::uint64_t start, std::uint64_t end
         done = it;
         return 0;
     }
-    if ((newflags & VM_WRITE) && !(oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE)))
+    if ((newflags & VM_WRITE) && !(oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE))) {
+        if (!vm_enough_memory((end - start) >> page_shift_bits)) return -enomem;
         newflags |= VM_ACCOUNT;
+    }
 
     vm_area_struct changed = it->second;
     changed.vm_start = start;
@@ -421,6 +427,7 @@ std::uint64_t mm_areas::brk(std::uint64_t new_brk) {
     const vm_area_struct* next = find_vma(oldbrk);
     if (next != nullptr && newbrk + vm_page_size > vm_start_gap(*next)) return origbrk;
     if (map_count() > m_layout.max_map_count) return origbrk;
+    if (!vm_enough_memory((newbrk - oldbrk) >> page_shift_bits)) return origbrk;
 
     vm_area_struct grown;
     grown.vm_start = oldbrk;
@@ -474,6 +481,7 @@ int mm_areas::expand_stack(std::uint64_t addr) {
     const std::uint64_t grow = (vma.vm_start - address) >> page_shift_bits;
     if (grow > vma.vm_pgoff) return -enomem;
     if (size > m_layout.rlimit_stack) return -enomem;
+    if (!vm_enough_memory(grow)) return -enomem;  // acct_stack_growth
     auto node = m_areas.extract(it);
     node.key() = address;
     node.mapped().vm_start = address;

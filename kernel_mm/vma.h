@@ -112,6 +112,9 @@ struct mm_layout {
     std::uint64_t rlimit_stack = 0;
     std::uint64_t stack_guard_gap = 0;
     std::uint64_t max_map_count = 0;
+    // OVERCOMMIT_GUESS (vm.overcommit_memory 0): one charge of VM_ACCOUNT memory larger than RAM
+    // plus swap fails with -ENOMEM (__vm_enough_memory); 0: no limit.
+    std::uint64_t overcommit_pages = 0;
 };
 
 mm_layout mm_layout_for(kernel_arch arch, std::uint64_t rlimit_stack = 8ull << 20);
@@ -197,6 +200,9 @@ private:
     std::uint64_t vm_start_gap(const vm_area_struct& vma) const;
     bool is_heap(const vm_area_struct& vma) const;
     bool is_stack(const vm_area_struct& vma) const;
+    bool vm_enough_memory(std::uint64_t pages) const {
+        return m_layout.overcommit_pages == 0 || pages <= m_layout.overcommit_pages;
+    }
 
     mm_layout m_layout;
     area_map m_areas;
