@@ -87,9 +87,10 @@ void add_process_stats(stats::registry& stats, const kernel_machine& host) {
     k.add_histogram("faults.page_tables.cycles",
                     "Simulated cycles of the faults that allocated page tables") =
         s.faults.page_table_latency;
-    k.add_counter("tlb.local_flush_one", "INVLPGs for the running process's unmapped or changed pages").value =
-        s.tlb_local_flush_one;
-    k.add_counter("tlb.local_flush_all", "Flushes of the running process's PCID (ranges above 33 pages, fork)")
+    k.add_counter("tlb.local_flush_one", "INVLPGs for the running process's unmapped or changed pages")
+        .value = s.tlb_local_flush_one;
+    k.add_counter("tlb.local_flush_all",
+                  "Flushes of the running process's PCID (ranges above 33 pages, fork)")
         .value = s.tlb_local_flush_all;
     fates f = fates_of(*procs);
     k.add_counter("processes.created", "Processes created (new pids and forks)").value =
