@@ -12,6 +12,19 @@ fault_result segv(segv_code code) {
     return r;
 }
 
+fault_result resolved(fault_kind kind) {
+    fault_result r;
+    r.resolved = true;
+    r.kind = kind;
+    return r;
+}
+
+fault_result out_of_memory() {
+    fault_result r;
+    r.oom = true;
+    return r;
+}
+
 // access_error (arch/x86/mm/fault.c): a write needs VM_WRITE; a read of a present page or of an
 // area without any access is refused. Instruction fetches are not checked here: the PTE's NX
 // refuses them and the retried fetch comes back as a protection fault.
@@ -66,19 +79,14 @@ fault_result mm_struct::handle_mm_fault(const vm_area_struct& vma, std::uint64_t
     addr &= ~(vm_page_size - 1);
     const std::uint64_t tables = m_pgtables;
     std::optional<phys_addr_t> at = m_pgd.pte_alloc(addr, true);
-    fault_result r;
-    if (!at) {
-        r.oom = true;
-        return r;
-    }
+    if (!at) return out_of_memory();
     const bool write = error_code & pf::write;
     const std::uint64_t entry = m_pgd.read_entry(*at, m_pgd.entry_bytes());
+    fault_result r = resolved(fault_kind::spurious);  // the PTE allows it: the TLB had an older entry
     if (!pte_present(entry))
         r = vma.vm_file ? do_shmem_fault(vma, addr, *at) : do_anonymous_page(vma, addr, write, *at);
     else if (write && !(entry & pte::rw))
         r = do_wp_page(vma, addr, *at, entry);
-    else
-        r.resolved = true;  // spurious: the PTE allows it; the TLB had an older entry
     r.page_tables = m_pgtables != tables;
     if (r.resolved) ++m_min_flt;
     return r;
@@ -109,24 +117,16 @@ void mm_struct::add_new_anon_page(page* p, const vm_area_struct& vma, std::uint6
 
 fault_result mm_struct::do_anonymous_page(const vm_area_struct& vma, std::uint64_t addr, bool write,
                                           phys_addr_t at) {
-    fault_result r;
     if (!write) {
         // The shared zero page, read-only and special: no reference, no RSS.
         m_pgd.set_pte(at, (mk_pte(m_services.zero_page, vma.vm_flags, false) & ~pte::rw) | pte::special);
-        r.resolved = true;
-        r.kind = fault_kind::zero_page;
-        return r;
+        return resolved(fault_kind::zero_page);
     }
     page* p = alloc_user_page(true);
-    if (!p) {
-        r.oom = true;
-        return r;
-    }
+    if (!p) return out_of_memory();
     add_new_anon_page(p, vma, addr);
     m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(p), vma.vm_flags, vma.vm_flags & VM_WRITE));
-    r.resolved = true;
-    r.kind = fault_kind::anonymous;
-    return r;
+    return resolved(fault_kind::anonymous);
 }
 
 // do_wp_page: a write to a present read-only PTE of a writable area. An anonymous page only
@@ -134,29 +134,21 @@ fault_result mm_struct::do_anonymous_page(const vm_area_struct& vma, std::uint64
 // copied, and a copy of the zero page is a zeroed page (wp_page_copy).
 fault_result mm_struct::do_wp_page(const vm_area_struct& vma, std::uint64_t addr, phys_addr_t at,
                                    std::uint64_t entry) {
-    fault_result r;
     const phys_addr_t frame = pte_frame(entry);
     const bool zero = frame == m_services.zero_page;
     page* old = zero ? nullptr : m_pages.pfn_to_page(frame >> 12);
     if (old && (vma.vm_flags & VM_SHARED)) {
         // wp_page_shared: a shared page is written in place.
         m_pgd.set_pte(at, entry | pte::rw | pte::dirty | pte::accessed);
-        r.resolved = true;
-        r.kind = fault_kind::cow_reuse;
-        return r;
+        return resolved(fault_kind::cow_reuse);
     }
     if (old && (old->test(PG_anon_exclusive) || old->refcount == 1)) {
         old->set(PG_anon_exclusive);  // page_move_anon_rmap
         m_pgd.set_pte(at, entry | pte::rw | pte::dirty | pte::accessed);
-        r.resolved = true;
-        r.kind = fault_kind::cow_reuse;
-        return r;
+        return resolved(fault_kind::cow_reuse);
     }
     page* fresh = alloc_user_page(zero);
-    if (!fresh) {
-        r.oom = true;
-        return r;
-    }
+    if (!fresh) return out_of_memory();
     if (!zero) m_machine.copy_phys(m_pages.page_to_phys(fresh), frame, vm_page_size);  // copy_user_highpage
     add_new_anon_page(fresh, vma, addr);
     // ptep_clear_flush, then the new PTE; the old page loses this mapping.
@@ -167,15 +159,12 @@ fault_result mm_struct::do_wp_page(const vm_area_struct& vma, std::uint64_t addr
     }
     m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(fresh), vma.vm_flags, true));
     if (old) unmap_page(entry);
-    r.resolved = true;
-    r.kind = fault_kind::cow_copy;
-    return r;
+    return resolved(fault_kind::cow_copy);
 }
 
 // shmem_fault + finish_fault: the file's page at this offset, allocated zeroed on first touch
 // (one reference for the page cache), mapped with the area's protection.
 fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t addr, phys_addr_t at) {
-    fault_result r;
     shmem_file& file = shmem_of(vma);
     const std::uint64_t index = vma.vm_pgoff + ((addr - vma.vm_start) >> 12);
     page*& p = file.pages[index];
@@ -183,8 +172,7 @@ fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t 
         p = m_pages.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_ZERO, 0);
         if (!p) {
             file.pages.erase(index);
-            r.oom = true;
-            return r;
+            return out_of_memory();
         }
         p->mapping = static_cast<std::uint32_t>(vma.vm_file << 1);
         p->index = static_cast<std::uint32_t>(index);
@@ -195,9 +183,7 @@ fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t 
     p->set_mapcount(p->mapcount() + 1);
     ++m_shmem;
     m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(p), vma.vm_flags, false) | pte::accessed);
-    r.resolved = true;
-    r.kind = fault_kind::shmem;
-    return r;
+    return resolved(fault_kind::shmem);
 }
 
 }  // namespace memsim::kernel
