@@ -21,6 +21,24 @@ std::uint64_t real_mode_linear(const op& o) {
     return o.segment >= 0 ? (static_cast<std::uint64_t>(o.segment) << 4) + o.address : o.address;
 }
 
+// MOV to a control register, WRMSR (EFER), INVLPG and INVPCID are #GP(0) above CPL 0 (SDM
+// Vol. 2); so are the A20 port write and the physical store boot code makes.
+bool privileged(op_kind kind) {
+    switch (kind) {
+        case op_kind::cr0:
+        case op_kind::cr3:
+        case op_kind::cr4:
+        case op_kind::efer:
+        case op_kind::a20:
+        case op_kind::poke:
+        case op_kind::invlpg:
+        case op_kind::invpcid:
+            return true;
+        default:
+            return false;
+    }
+}
+
 mmu::access_kind kind_of(const op& o) {
     if (o.kind == op_kind::write) return mmu::access_kind::write;
     if (o.kind == op_kind::fetch) return mmu::access_kind::fetch;
@@ -122,6 +140,7 @@ void cpu_core::take_interrupts() {
 }
 
 bool cpu_core::execute(const op& o) {
+    if (m_user && privileged(o.kind)) return general_protection(o, "a privileged instruction at CPL 3");
     switch (o.kind) {
         case op_kind::compute:
             charge(o.value);
@@ -293,7 +312,15 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
         return true;
     }
     std::uint16_t pcid = mmu::current_pcid(m_cr);
-    for (;;) {
+    for (unsigned retries = 0;; ++retries) {
+        // A handler that keeps saying "retry" without changing what the walk finds would spin
+        // for ever: a few rounds is what any real fix takes.
+        if (retries == max_fault_retries) {
+            m_log.log(log_level::error, name(),
+                      "the fault at {:#x} came back {} times after its handler; the run stops", a.linear,
+                      retries);
+            return false;
+        }
         mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, pcid, fetch);
         charge(hit.latency);
         if (hit.hit) {

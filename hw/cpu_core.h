@@ -90,6 +90,7 @@ public:
     void load(const traces::workload& work) { m_workload = &work; }
 
     const mmu::control_registers& registers() const { return m_cr; }
+    bool user_mode() const { return m_user; }  // CPL 3
     std::size_t ops_done() const { return m_next; }
     bool finished() const { return m_finished; }
 
@@ -105,6 +106,7 @@ private:
     // Translates one access to a physical address; false if it faulted and was not fixed.
     bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
                    std::uint64_t& page_end);
+    static constexpr unsigned max_fault_retries = 8;
     bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o,
                const char* cause);
     bool general_protection(const traces::op& o, const char* cause);

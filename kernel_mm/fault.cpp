@@ -84,9 +84,11 @@ fault_result mm_struct::handle_mm_fault(const vm_area_struct& vma, std::uint64_t
     const std::uint64_t entry = m_pgd.read_entry(*at, m_pgd.entry_bytes());
     fault_result r = resolved(fault_kind::spurious);  // the PTE allows it: the TLB had an older entry
     if (!pte_present(entry))
-        r = vma.vm_file ? do_shmem_fault(vma, addr, *at) : do_anonymous_page(vma, addr, write, *at);
+        r = vma.vm_file ? do_shmem_fault(vma, addr, write, *at) : do_anonymous_page(vma, addr, write, *at);
     else if (write && !(entry & pte::rw))
         r = do_wp_page(vma, addr, *at, entry);
+    else if (const std::uint64_t young = entry | pte::accessed | (write ? pte::dirty : 0); young != entry)
+        m_pgd.set_pte(*at, young);  // ptep_set_access_flags
     r.page_tables = m_pgtables != tables;
     if (r.resolved) ++m_min_flt;
     return r;
@@ -164,7 +166,8 @@ fault_result mm_struct::do_wp_page(const vm_area_struct& vma, std::uint64_t addr
 
 // shmem_fault + finish_fault: the file's page at this offset, allocated zeroed on first touch
 // (one reference for the page cache), mapped with the area's protection.
-fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t addr, phys_addr_t at) {
+fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t addr, bool write,
+                                       phys_addr_t at) {
     shmem_file& file = shmem_of(vma);
     const std::uint64_t index = vma.vm_pgoff + ((addr - vma.vm_start) >> 12);
     page*& p = file.pages[index];
@@ -182,7 +185,8 @@ fault_result mm_struct::do_shmem_fault(const vm_area_struct& vma, std::uint64_t 
     m_pages.get_page(p);
     p->set_mapcount(p->mapcount() + 1);
     ++m_shmem;
-    m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(p), vma.vm_flags, false) | pte::accessed);
+    // do_set_pte: a write fault maps the page dirty.
+    m_pgd.set_pte(at, mk_pte(m_pages.page_to_phys(p), vma.vm_flags, false) | (write ? pte::dirty : 0));
     return resolved(fault_kind::shmem);
 }
 

@@ -85,8 +85,9 @@ void mm_struct::unmap_page(std::uint64_t entry) {
 }
 
 // free_pgd_range: a table goes when everything it covers lies in [floor, ceiling), the gap
-// around the unmapped range (ceiling 0: the top of the user half). PAE's PMDs stay until
-// pgd_free. True when a table was freed (the paging-structure caches need a flush).
+// around the unmapped range (ceiling 0: the top of the user half); PAE's PMDs too (pud_clear
+// and pmd_free_tlb), to be linked again by the next fault there. True when a table was freed
+// (the paging-structure caches need a flush).
 bool mm_struct::free_pgtables(std::uint64_t start, std::uint64_t end, std::uint64_t floor,
                               std::uint64_t ceiling) {
     std::size_t levels = 0;
@@ -113,13 +114,12 @@ bool mm_struct::free_table_range(phys_addr_t table, std::size_t depth, std::uint
         if (!(entry & pte::present)) continue;
         const std::uint64_t lo = base + i * span;
         const bool whole = lo >= floor && lo + span - 1 <= ceiling - 1;
-        const bool keep = depth == 0 && m_pgd.mode() == mmu::paging_mode::pae;
         phys_addr_t child = page_table::table_of(entry, l.entry_bytes);
         // A table that goes takes everything below it; one that stays frees what it can.
-        freed |= whole && !keep ? free_table_range(child, depth + 1, lo, lo, lo + span, floor, ceiling)
-                                : free_table_range(child, depth + 1, lo, std::max(start, lo),
-                                                   std::min(end, lo + span), floor, ceiling);
-        if (!whole || keep) continue;
+        freed |= whole ? free_table_range(child, depth + 1, lo, lo, lo + span, floor, ceiling)
+                       : free_table_range(child, depth + 1, lo, std::max(start, lo), std::min(end, lo + span),
+                                          floor, ceiling);
+        if (!whole) continue;
         m_pgd.write_entry(at, l.entry_bytes, 0);
         free_table(child);
         m_pgd.table_freed();
@@ -189,7 +189,11 @@ void mm_struct::populate(std::uint64_t start, std::uint64_t end) {
         const bool write = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE;
         const std::uint64_t entry = pte_of(addr);
         if (pte_present(entry) && (!write || (entry & pte::rw))) continue;
-        handle_mm_fault(*vma, addr, write ? pf::write : 0);
+        // __get_user_pages stops at the first error; the OOM killer acts on it.
+        if (handle_mm_fault(*vma, addr, write ? pf::write : 0).oom) {
+            m_oom = true;
+            return;
+        }
     }
 }
 

@@ -25,25 +25,38 @@ mm_struct::mm_struct(mm_services& services, mm_areas areas)
       m_machine(services.machine),
       m_pages(services.pages),
       m_areas(std::move(areas)),
-      m_pgd(user_paging_mode(services.kernel_tables), services.machine, [this] { return alloc_table(); }),
+      m_pgd(user_paging_mode(services.kernel_tables), services.machine,
+            [this] { return m_pgd_order < 0 ? alloc_pgd() : alloc_table(); }),
       m_ctx_id(services.next_id++) {
-    // The root is no page-table page in NR_PAGETABLE's sense (pgd_alloc does not account it).
-    --m_pgtables;
-    --m_pages.node_state().nr_pagetable;
     // KERNEL_PGD_BOUNDARY: the top-level entries below TASK_SIZE are the process's own.
     std::size_t levels = 0;
     const page_table::level& top = m_pgd.levels(levels)[0];
     m_user_entries = static_cast<std::size_t>((services.layout.task_size + top.span() - 1) >> top.shift);
     clone_kernel_half();
-    if (m_pgd.mode() != mmu::paging_mode::pae) return;
-    // PAE: pgd_prepopulate_pmd links the user half's PMDs at once (PREALLOCATED_PMDS); the
-    // PDPTEs then never change, as the CPU loads them only with CR3.
+}
+
+// pgd_alloc's top level: PGD_ALLOCATION_ORDER pages, 1 on x86_64 (CONFIG_PAGE_TABLE_ISOLATION
+// keeps the user copy in the second page, even when PTI is off at run time), else 0. It is no
+// page table in NR_PAGETABLE's sense.
+phys_addr_t mm_struct::alloc_pgd() {
+    m_pgd_order = m_services.layout.arch == kernel_arch::x86_64 ? 1 : 0;
+    page* p =
+        m_pages.alloc_pages(GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT, static_cast<unsigned>(m_pgd_order));
+    return p ? m_pages.page_to_phys(p) : 0;
+}
+
+// PAE: pgd_prepopulate_pmd links the user half's PMDs at once (PREALLOCATED_PMDS); false, with
+// the ones taken so far linked for the destructor to free, when memory ran out.
+bool mm_struct::preallocate_pmds() {
+    std::size_t levels = 0;
+    const page_table::level& top = m_pgd.levels(levels)[0];
     for (std::size_t i = 0; i < m_user_entries; ++i) {
         phys_addr_t pmd = alloc_table();
-        if (!pmd) throw std::runtime_error("pgd_alloc: no page for a PMD");
+        if (!pmd) return false;
         m_pgd.table_added();
         m_pgd.write_entry(m_pgd.root() + i * top.entry_bytes, top.entry_bytes, pmd | pte::present);
     }
+    return true;
 }
 
 void mm_struct::clone_kernel_half() {
@@ -60,31 +73,24 @@ std::unique_ptr<mm_struct> mm_struct::create(mm_services& services) {
 }
 
 std::unique_ptr<mm_struct> mm_struct::create(mm_services& services, mm_areas areas) {
+    std::unique_ptr<mm_struct> mm;
     try {
-        return std::unique_ptr<mm_struct>(new mm_struct(services, std::move(areas)));
+        mm.reset(new mm_struct(services, std::move(areas)));
     } catch (const std::runtime_error&) {
-        return nullptr;  // the root or a PMD found no page; what was taken is given back
+        return nullptr;  // no page for the top level: nothing was taken
     }
+    if (mm->m_pgd.mode() == mmu::paging_mode::pae && !mm->preallocate_pmds()) return nullptr;
+    return mm;
 }
 
 mm_struct::~mm_struct() {
     if (m_services.powering_off) return;
-    // exit_mmap: unmap every area, free every table below the top level, then the files.
+    // exit_mmap: unmap every area, free every table below the top level (PAE's PMDs among
+    // them), then the files; pgd_free the top level.
     for (const auto& [start, vma] : m_areas.areas()) zap_page_range(vma.vm_start, vma.vm_end);
     free_pgtables(0, m_services.layout.task_size, 0, 0);
     for (std::uint64_t file : m_files) release_shmem(file);
-    // pgd_free: PAE's preallocated PMDs, then the top level.
-    std::size_t levels = 0;
-    const page_table::level& top = m_pgd.levels(levels)[0];
-    if (m_pgd.mode() == mmu::paging_mode::pae)
-        for (std::size_t i = 0; i < m_user_entries; ++i) {
-            phys_addr_t at = m_pgd.root() + i * top.entry_bytes;
-            std::uint64_t entry = m_pgd.read_entry(at, top.entry_bytes);
-            if (entry & pte::present) free_table(page_table::table_of(entry, top.entry_bytes));
-        }
-    ++m_pgtables;
-    ++m_pages.node_state().nr_pagetable;
-    free_table(m_pgd.root());
+    m_pages.__free_pages(m_pages.pfn_to_page(m_pgd.root() >> 12), static_cast<unsigned>(m_pgd_order));
 }
 
 phys_addr_t mm_struct::alloc_table() {
@@ -103,6 +109,9 @@ void mm_struct::free_table(phys_addr_t table) {
 }
 
 std::unique_ptr<mm_struct> mm_struct::dup() {
+    // dup_mmap charges every accounted area again (security_vm_enough_memory_mm).
+    for (const auto& [start, vma] : m_areas.areas())
+        if ((vma.vm_flags & VM_ACCOUNT) && !m_areas.vm_enough_memory(vma.pages())) return nullptr;
     std::unique_ptr<mm_struct> child = create(m_services, m_areas.fork_copy());
     if (!child) return nullptr;
     child->hold_files();
@@ -119,12 +128,13 @@ std::unique_ptr<mm_struct> mm_struct::dup() {
 // ---- the system calls --------------------------------------------------------------------------
 
 std::int64_t mm_struct::mmap(std::uint64_t addr, std::uint64_t len, int prot, int flags) {
-    // mmap_region unmaps what MAP_FIXED covers before placing the new area, tables included.
-    if ((flags & map_fixed) && !(flags & map_fixed_noreplace) && len && !(addr & (vm_page_size - 1)) &&
-        addr + page_align(len) > addr && addr + page_align(len) <= m_services.layout.task_size &&
-        m_areas.find_vma_intersection(addr, addr + page_align(len)))
-        munmap(addr, len);
+    // mmap_region unmaps what MAP_FIXED covers before it places the new area: when the areas
+    // there went (the mapping succeeded, or failed only at its charge), so do their PTEs and
+    // the tables nothing else maps.
+    const std::uint64_t end = addr + page_align(len);
+    const bool covered = (flags & map_fixed) && end > addr && m_areas.find_vma_intersection(addr, end);
     std::int64_t placed = m_areas.mmap(addr, len, prot, flags);
+    if (covered && (placed >= 0 || !m_areas.find_vma_intersection(addr, end))) unmap_region(addr, end);
     if (placed < 0) return placed;
     hold_files();
     // MAP_POPULATE faults the whole range in now (mm/gup.c __mm_populate).

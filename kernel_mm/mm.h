@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/stats.h"
@@ -48,7 +49,8 @@ inline constexpr unsigned fault_kind_count = 6;
 const char* to_string(fault_kind kind);
 
 // include/uapi/asm-generic/siginfo.h: SIGSEGV's si_code.
-enum class segv_code : std::uint8_t { none = 0, maperr = 1, accerr = 2 };
+// SI_KERNEL (0x80) is what a #GP's SIGSEGV carries.
+enum class segv_code : std::uint8_t { none = 0, maperr = 1, accerr = 2, kernel = 0x80 };
 
 // arch/x86/include/asm/trap_pf.h: the page-fault error code's bits.
 namespace pf {
@@ -145,6 +147,8 @@ public:
     std::uint64_t rss() const { return m_anon + m_shmem; }
     // Minor faults resolved in this address space (task_struct.min_flt of its one thread).
     std::uint64_t min_flt() const { return m_min_flt; }
+    // Whether MAP_POPULATE ran out of memory since the last call (the caller's OOM kill).
+    bool take_oom() { return std::exchange(m_oom, false); }
 
     // The system calls, with Linux's results (an address or a negative errno).
     std::int64_t mmap(std::uint64_t addr, std::uint64_t len, int prot, int flags);
@@ -192,12 +196,14 @@ private:
     fault_result do_anonymous_page(const vm_area_struct& vma, std::uint64_t addr, bool write, phys_addr_t at);
     fault_result do_wp_page(const vm_area_struct& vma, std::uint64_t addr, phys_addr_t at,
                             std::uint64_t entry);
-    fault_result do_shmem_fault(const vm_area_struct& vma, std::uint64_t addr, phys_addr_t at);
+    fault_result do_shmem_fault(const vm_area_struct& vma, std::uint64_t addr, bool write, phys_addr_t at);
     void add_new_anon_page(page* p, const vm_area_struct& vma, std::uint64_t addr);
     std::uint64_t vm_page_prot(vm_flags_t flags) const;
     std::uint64_t mk_pte(phys_addr_t frame, vm_flags_t flags, bool writable) const;
     page* alloc_user_page(bool zero);
     phys_addr_t alloc_table();
+    phys_addr_t alloc_pgd();
+    bool preallocate_pmds();
     void free_table(phys_addr_t table);
 
     // TLB maintenance for this address space (arch/x86/mm/tlb.c flush_tlb_mm_range); end 0 is
@@ -217,7 +223,9 @@ private:
     std::uint64_t m_shmem = 0;
     std::uint64_t m_pgtables = 0;  // table pages below the top level
     std::uint64_t m_min_flt = 0;
+    bool m_oom = false;
     std::uint64_t m_tlb_gen = 0;
+    int m_pgd_order = -1;  // PGD_ALLOCATION_ORDER once the top level is allocated
     mm_areas m_areas;
     page_table m_pgd;
     std::uint64_t m_ctx_id;

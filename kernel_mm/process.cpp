@@ -156,6 +156,8 @@ void process_table::switch_mm(mm_struct* next) {
 std::int64_t process_table::mmap(std::uint64_t addr, std::uint64_t len, int prot, int flags) {
     std::int64_t r = m_current ? m_current->mm->mmap(addr, len, prot, flags) : -esrch;
     count("mmap", r < 0);
+    // MAP_POPULATE that ran out of memory: the OOM killer takes the task.
+    if (m_current && m_current->mm->take_oom()) oom_kill(*m_current);
     return r;
 }
 
@@ -229,23 +231,43 @@ fault_outcome process_table::page_fault(std::uint64_t addr, std::uint32_t error_
     task_struct& task = *m_current;
     fault_result r = task.mm->handle_fault(addr, error_code);
     if (r.resolved) return fault_outcome::retry;
-    if (r.oom) {
-        // pagefault_out_of_memory: the OOM killer's victim is the faulting task here.
-        ++m_oom_kills;
-        m_kernel.log().print(
-            m_machine.now(), kern_level::err,
-            fmt::format("Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB", task.pid,
-                        task.comm, task.mm->areas().total_vm() * 4, task.mm->anon_pages() * 4));
-        task.exit_signal = sigkill;
-    } else {
-        ++m_segfaults;
-        show_signal_msg(task, addr, error_code);
-        task.exit_signal = sigsegv;
-        task.segv_addr = addr;
-        task.segv = r.segv;
-    }
+    if (r.oom) return oom_kill(task);
+    show_signal_msg(task, addr, error_code);
+    return kill_with_segv(task, addr, r.segv);
+}
+
+// pagefault_out_of_memory / out_of_memory: the OOM killer's victim is the task whose fault or
+// system call ran out (Linux would pick the largest task; with one running, it is this one).
+fault_outcome process_table::oom_kill(task_struct& task) {
+    ++m_oom_kills;
+    m_kernel.log().print(
+        m_machine.now(), kern_level::err,
+        fmt::format("Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB", task.pid, task.comm,
+                    task.mm->areas().total_vm() * 4, task.mm->anon_pages() * 4));
+    task.exit_signal = sigkill;
     do_exit(task);
     return fault_outcome::signalled;
+}
+
+// The default action of SIGSEGV: the task dies and gives everything back.
+fault_outcome process_table::kill_with_segv(task_struct& task, std::uint64_t addr, segv_code code) {
+    ++m_segfaults;
+    task.exit_signal = sigsegv;
+    task.segv_addr = addr;
+    task.segv = code;
+    do_exit(task);
+    return fault_outcome::signalled;
+}
+
+// arch/x86/kernel/traps.c show_signal, under the same limit as the page-fault messages.
+fault_outcome process_table::general_protection(const char* what) {
+    if (!m_current) return fault_outcome::kernel_oops;
+    task_struct& task = *m_current;
+    if (m_segv_shown++ < 10)
+        m_kernel.log().print(m_machine.now(), kern_level::info,
+                             fmt::format("traps: {}[{}] general protection fault ip:0 sp:{:x} error:0 ({})",
+                                         task.comm, task.pid, task.mm->areas().start_stack(), what));
+    return kill_with_segv(task, 0, segv_code::kernel);
 }
 
 // show_signal_msg (arch/x86/mm/fault.c), under printk_ratelimit (10 messages): no instruction

@@ -84,6 +84,9 @@ public:
 
     // A page fault the running task's access raised.
     fault_outcome page_fault(std::uint64_t addr, std::uint32_t error_code);
+    // A #GP the running task raised in user mode (a privileged instruction, a non-canonical
+    // address): SIGSEGV with SI_KERNEL (do_general_protection). `what` says why, for the log.
+    fault_outcome general_protection(const char* what);
 
     const mm_services& services() const { return m_services; }
     const std::map<std::string, syscall_stats>& syscalls() const { return m_syscalls; }
@@ -105,6 +108,8 @@ private:
     void do_exit(task_struct& task);
     void count(const char* name, bool failed);
     void show_signal_msg(const task_struct& task, std::uint64_t addr, std::uint32_t error_code);
+    fault_outcome kill_with_segv(task_struct& task, std::uint64_t addr, segv_code code);
+    fault_outcome oom_kill(task_struct& task);
 
     kernel_state& m_kernel;
     machine_ops& m_machine;

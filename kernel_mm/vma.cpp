@@ -261,7 +261,10 @@ std::int64_t mm_areas::mmap(std::uint64_t addr, std::uint64_t len, int prot, int
         case map_shared:
             if (vm_flags & VM_GROWSDOWN) return -einval;
             vm_flags |= VM_SHARED | VM_MAYSHARE;
-            file = *m_ids;  // shmem_zero_setup: a fresh file for every shared mapping
+            // shmem_zero_setup: a fresh file for every shared mapping, its size charged
+            // (shmem_acct_size) unless MAP_NORESERVE.
+            if (!(flags & map_noreserve) && !vm_enough_memory(len >> page_shift_bits)) return -enomem;
+            file = *m_ids;
             break;
         case map_private:
             pgoff = addr >> page_shift_bits;

@@ -175,6 +175,11 @@ public:
     // anon_vma_prepare: the area containing addr gets an anon_vma if it has none; its id.
     std::uint64_t anon_vma_prepare(std::uint64_t addr);
 
+    // __vm_enough_memory under OVERCOMMIT_GUESS: whether a charge of `pages` may be made.
+    bool vm_enough_memory(std::uint64_t pages) const {
+        return m_layout.overcommit_pages == 0 || pages <= m_layout.overcommit_pages;
+    }
+
     // /proc/PID/maps (fs/proc/task_mmu.c show_map_vma).
     std::string maps() const;
     // Empty when the invariants hold, else what is wrong.
@@ -200,9 +205,6 @@ private:
     std::uint64_t vm_start_gap(const vm_area_struct& vma) const;
     bool is_heap(const vm_area_struct& vma) const;
     bool is_stack(const vm_area_struct& vma) const;
-    bool vm_enough_memory(std::uint64_t pages) const {
-        return m_layout.overcommit_pages == 0 || pages <= m_layout.overcommit_pages;
-    }
 
     mm_layout m_layout;
     area_map m_areas;

@@ -7,17 +7,21 @@ namespace memsim::platform {
 kernel_services::kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work)
     : m_host(host), m_traps(traps), m_names(work.handles), m_handles(work.handles.size()) {}
 
+// The trap enters ring 0; IRET returns to the process (arch/x86/entry). A #GP in user mode is
+// SIGSEGV (do_general_protection), as is a page fault the handler refuses.
 bool kernel_services::fault(hw::cpu_core& cpu, const hw::fault_report& report) {
     kernel::process_table* procs = m_host.processes();
-    if (procs && report.vector == 14) {
-        kernel::fault_outcome outcome = procs->page_fault(report.cr2, report.error_code);
+    if (procs && procs->current() && cpu.user_mode() && (report.vector == 14 || report.vector == 13)) {
+        run_as(cpu, false);
+        kernel::fault_outcome outcome = report.vector == 14 ? procs->page_fault(report.cr2, report.error_code)
+                                                            : procs->general_protection(report.cause);
         m_host.settle();
-        if (outcome == kernel::fault_outcome::retry) return true;
-        if (outcome == kernel::fault_outcome::signalled) {
-            run_as(cpu, false);
-            cpu.abandon_process();
-            return false;
+        if (outcome == kernel::fault_outcome::retry) {
+            run_as(cpu, true);
+            return true;
         }
+        cpu.abandon_process();
+        return false;
     }
     if (kernel::kernel_state* k = m_host.kernel(); k && report.vector == 14)
         k->log().print(m_host.now(), kernel::kern_level::alert,
@@ -30,8 +34,11 @@ std::uint64_t kernel_services::handle_address(std::int32_t handle) const {
     return m_handles[static_cast<std::size_t>(handle)].address;
 }
 
+// A kernel operation runs in ring 0 (a system call's entry) and returns to the running
+// process, if any, in ring 3.
 bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
     if (!m_host.kernel()) return m_traps.service(cpu, o);  // the boot panicked
+    run_as(cpu, false);
     using traces::op_kind;
     switch (o.kind) {
         case op_kind::alloc_pages:
@@ -57,8 +64,10 @@ bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
                 return m_traps.refuse(
                     fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
     }
-    if (kernel::process_table* procs = m_host.processes()) procs->sync_kernel_mappings();
+    kernel::process_table* procs = m_host.processes();
+    procs->sync_kernel_mappings();
     m_host.settle();
+    run_as(cpu, procs->current() != nullptr);
     return true;
 }
 
@@ -84,17 +93,17 @@ bool kernel_services::process_op(hw::cpu_core& cpu, const traces::op& o) {
                     fmt::format("memsim: process {} cannot run: it exited or no memory "
                                 "was left to create it; its operations are skipped",
                                 value));
-                run_as(cpu, false);
                 cpu.abandon_process();
-                return true;
             }
-            run_as(cpu, value != 0);
             return true;
-        case op_kind::mmap:
+        case op_kind::mmap: {
+            const kernel::task_struct* caller = procs.current();
             at(o.handle) = {
                 static_cast<std::uint64_t>(procs.mmap(o.address, o.value, o.size, static_cast<int>(o.flags))),
                 nullptr, 0, nullptr};
+            if (caller && !procs.current()) cpu.abandon_process();  // MAP_POPULATE's OOM kill
             return true;
+        }
         case op_kind::munmap:
             procs.munmap(address_of(o), o.value);
             return true;
@@ -108,8 +117,9 @@ bool kernel_services::process_op(hw::cpu_core& cpu, const traces::op& o) {
             procs.fork(value);
             return true;
         case op_kind::exit:
+            // What follows until the next `process` was the exited process's: skipped.
             procs.exit(value);
-            run_as(cpu, false);
+            cpu.abandon_process();
             return true;
         default:
             return false;

@@ -966,10 +966,11 @@ TEST_CASE("process kernel stacks: THREAD_SIZE of 16 KiB on x86_64, 8 KiB on i386
         REQUIRE(s.procs.switch_to(1));
         CHECK(s.node().nr_kernel_stack_kb == 16);
         CHECK(s.task(1).stack != nullptr);
-        CHECK(s.k.free_pages() == free0 - 4 - 1);  // the stack (order 2) and the PGD
+        // The stack (order 2) and the PGD (PGD_ALLOCATION_ORDER 1: CONFIG_PAGE_TABLE_ISOLATION).
+        CHECK(s.k.free_pages() == free0 - 4 - 2);
         REQUIRE(s.procs.fork(2) == 2);
         CHECK(s.node().nr_kernel_stack_kb == 32);
-        CHECK(s.k.free_pages() == free0 - 2 * 5);
+        CHECK(s.k.free_pages() == free0 - 2 * 6);
         s.procs.exit(0);
         CHECK(s.node().nr_kernel_stack_kb == 16);
         REQUIRE(s.procs.switch_to(2));
@@ -1223,6 +1224,73 @@ TEST_CASE("process mmap overcommit heuristic: a private writable mapping larger 
     CHECK(s.procs.mmap(0, ram + page_size, rw, anon_private | map_noreserve) > 0);
     CHECK(s.procs.mmap(0, ram + page_size, prot_read, anon_private) > 0);  // not charged
     CHECK(s.procs.mmap(0, ram / 2, rw, anon_private) > 0);
+}
+
+TEST_CASE(
+    "process overcommit: shared anonymous mappings are charged; fork charges the parent's areas again") {
+    os s;
+    REQUIRE(s.procs.switch_to(1));
+    const std::uint64_t ram = s.k.kernel->pages().totalram_pages() * page_size;
+    // shmem_acct_size: the shmem file behind MAP_SHARED|MAP_ANONYMOUS is charged unless
+    // MAP_NORESERVE.
+    CHECK(s.procs.mmap(0, ram + page_size, rw, anon_shared) == -enomem);
+    CHECK(s.procs.mmap(0, ram + page_size, rw, anon_shared | map_noreserve) > 0);
+    // Two charged mappings that merge into one area larger than RAM: each was within the
+    // limit, the merged area is not, and dup_mmap charges it whole.
+    const std::uint64_t half = (ram / 2 + 16 * page_size) & ~(page_size - 1);
+    const std::uint64_t a = s.map(half);
+    REQUIRE(s.procs.mmap(a + half, half, rw, anon_private | map_fixed) ==
+            static_cast<std::int64_t>(a + half));
+    CHECK(s.procs.fork(2) == -enomem);
+    CHECK(s.procs.tasks().count(2) == 0);
+}
+
+TEST_CASE("process MAP_FIXED that fails before mmap_region leaves the old mapping and its pages") {
+    os s;
+    REQUIRE(s.procs.switch_to(1));
+    const std::uint64_t a = s.map(16 * page_size);
+    REQUIRE(s.cpu.write(a, 0x55));
+    // No MAP_PRIVATE or MAP_SHARED: -EINVAL from do_mmap, nothing unmapped.
+    CHECK(s.procs.mmap(a, page_size, prot_read, map_fixed | map_anonymous) == -einval);
+    std::uint64_t value = 0;
+    REQUIRE(s.cpu.read(a, value));
+    CHECK(value == 0x55);
+    // A MAP_FIXED that succeeds replaces it: the new page reads zero.
+    CHECK(s.procs.mmap(a, page_size, rw, anon_private | map_fixed) == static_cast<std::int64_t>(a));
+    REQUIRE(s.cpu.read(a, value));
+    CHECK(value == 0);
+    CHECK(s.mm().check_invariants() == "");
+}
+
+TEST_CASE("process MAP_POPULATE beyond memory: the OOM killer takes the task, everything comes back") {
+    os s;
+    const std::uint64_t free0 = s.k.free_pages();
+    REQUIRE(s.procs.switch_to(1));
+    const std::int64_t a = s.procs.mmap(0, 320 * MiB, rw, anon_private | map_noreserve | map_populate);
+    CHECK(a > 0);
+    CHECK(s.procs.current() == nullptr);
+    CHECK(s.task(1).exit_signal == 9);
+    CHECK(s.procs.oom_kills() == 1);
+    // __get_user_pages stopped at the first failure: one oom-killer report, not one per page.
+    CHECK(s.k.log.lines("task1 invoked oom-killer").size() == 1);
+    CHECK(s.k.free_pages() == free0);
+}
+
+TEST_CASE("process PAE: munmap frees a PMD nothing else maps; the next fault links a new one") {
+    os s(kernel_arch::i386, true);
+    REQUIRE(s.procs.switch_to(1));
+    const std::uint64_t tables = s.node().nr_pagetable;  // the three preallocated PMDs
+    CHECK(tables == 3);
+    const std::uint64_t a = s.map(page_size, rw, anon_private | map_fixed, 0x40000000);
+    REQUIRE(s.cpu.write(a, 1));
+    CHECK(s.node().nr_pagetable == tables + 1);  // a PTE table
+    REQUIRE(s.procs.munmap(a, page_size) == 0);
+    CHECK(s.node().nr_pagetable == tables - 1);  // the PTE table and the PMD of 0x40000000-0x7fffffff
+    const std::uint64_t b = s.map(page_size, rw, anon_private | map_fixed, 0x40000000);
+    REQUIRE(s.cpu.write(b, 2));
+    CHECK(s.node().nr_pagetable == tables + 1);
+    s.procs.exit(0);
+    CHECK(s.node().nr_pagetable == 0);
 }
 
 TEST_CASE("process page_fault: no user task, a supervisor fault or RSVD is the kernel's (oops)") {

@@ -458,3 +458,34 @@ TEST_CASE(
     CHECK(stat_of(nopcid, "cpu.tlb.l1d_4k.flushes_cr3") > 0);
     CHECK(stat_of(pcid, "kernel.processes.1.min_flt") == stat_of(nopcid, "kernel.processes.1.min_flt"));
 }
+
+TEST_CASE("a process's privileged instruction or non-canonical access is SIGSEGV; the run goes on") {
+    scratch s;
+    fs::path work = s.write("gp.txt",
+                            "memsim workload 1\n"
+                            "process 1\n"
+                            "cr3 0x0\n"        // MOV to CR3 at CPL 3: #GP
+                            "read 0x1000 8\n"  // skipped
+                            "process 2\n"
+                            "read 0x0000800000000000 8\n"  // not canonical: #GP
+                            "process 3\n"
+                            "mmap a 0 4K PROT_READ|PROT_WRITE MAP_PRIVATE|MAP_ANONYMOUS\n"
+                            "write a 8 1\n"
+                            "exit\n"
+                            "read a 8\n"  // after exit: skipped, not a kernel access
+                            "process 0\n");
+    fs::path out = s.dir / "out";
+    outcome o = s.memsim("run --workload " + work.string() + " --out " + out.string());
+    REQUIRE(o.status == 0);
+    CHECK(o.out.find(": 11 of 11 operations\n") != std::string::npos);
+    CHECK(o.out.find("processes: 3 (1 exited, 2 killed by SIGSEGV") != std::string::npos);
+    std::string stats = slurp(out / "stats.txt");
+    CHECK(stat_of(stats, "kernel.processes.1.segv_code") == 0x80);  // SI_KERNEL
+    CHECK(stat_of(stats, "kernel.processes.2.segv_code") == 0x80);
+    CHECK(stat_of(stats, "kernel.processes.3.exit_signal") == 0);
+    CHECK(stat_of(stats, "cpu.ops_skipped") == 2);
+    std::string dmesg = slurp(out / "dmesg.log");
+    CHECK(dmesg.find("traps: task1[1] general protection fault ip:0 sp:7fffffffe000 error:0 (a privileged "
+                     "instruction at CPL 3)") != std::string::npos);
+    CHECK(dmesg.find("traps: task2[2] general protection fault") != std::string::npos);
+}
