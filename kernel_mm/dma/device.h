@@ -84,6 +84,13 @@ struct dma_device_stats {
     std::uint64_t coherent_retries = 0;     // blocks given back because the device could not reach them
     std::uint64_t coherent_live = 0;        // allocations not yet freed
     std::uint64_t coherent_live_bytes = 0;  // their sizes as asked
+    // The streaming side (dma_map_single, dma_map_page, each segment of dma_map_sg).
+    std::uint64_t streaming_maps = 0;             // mappings made (those a failed dma_map_sg unwinds too)
+    std::uint64_t streaming_unmaps = 0;           // unmaps asked for (reported ones included)
+    std::uint64_t bounced_maps = 0;               // mappings made through the swiotlb
+    std::uint64_t bounced_to_device_bytes = 0;    // bytes the swiotlb copied original -> bounce buffer
+    std::uint64_t bounced_from_device_bytes = 0;  // bytes it copied bounce buffer -> original
+    std::uint64_t mapping_errors = 0;             // DMA_MAPPING_ERROR returned (a failed sg segment: one)
     std::array<std::uint64_t, static_cast<unsigned>(dma_debug_error::count)> debug_errors{};
 
     std::uint64_t errors(dma_debug_error e) const { return debug_errors[static_cast<unsigned>(e)]; }
@@ -120,6 +127,12 @@ struct device {
     // The bus's own limit on top of the masks (a bridge that passes fewer bits); 0: none.
     std::uint64_t bus_dma_limit = 0;
     int numa_node = NUMA_NO_NODE;  // dev_to_node()
+    // dma_get_min_align_mask (dev->dma_parms->min_align_mask): the low address bits a bounce
+    // buffer must keep (NVMe: 4 KiB - 1); 0: none.
+    unsigned min_align_mask = 0;
+    // The streaming side's "... overflow" messages, printed once per device.
+    bool dma_overflow_reported = false;
+    bool swiotlb_overflow_reported = false;
 
     dma_device_stats dma_stats;
     std::map<dma_addr_t, dma_coherent_buffer> coherent_buffers;  // by device address

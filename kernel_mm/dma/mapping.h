@@ -1,18 +1,27 @@
-// The DMA API's coherent side and masks (kernel/dma/mapping.c over kernel/dma/direct.c, no
-// IOMMU): dma_set_mask and friends with dma_direct_supported, and dma_alloc_coherent /
-// dma_free_coherent choosing the zone from the device's reach and retrying lower zones when a
-// block lands out of reach, each buffer zeroed and recorded for dma-debug.
+// The DMA API (kernel/dma/mapping.c over kernel/dma/direct.c, no IOMMU): dma_set_mask and
+// friends with dma_direct_supported; dma_alloc_coherent / dma_free_coherent choosing the zone
+// from the device's reach and retrying lower zones when a block lands out of reach, each buffer
+// zeroed and recorded for dma-debug; and the streaming side (dma_map_single, dma_map_page,
+// dma_map_sg, their unmaps and syncs) mapping memory in place when the device reaches it and
+// bouncing it through the swiotlb when it does not (or when swiotlb=force).
 //
 // Invariants: a coherent buffer is 2^get_order(size) pages of lowmem, wholly below
 // min_not_zero(coherent_dma_mask, bus_dma_limit) when it was allocated, and listed in its
 // device's coherent_buffers from dma_alloc_coherent to the dma_free_coherent that frees it;
-// only a buffer listed there is ever given back to the page allocator.
+// only a buffer listed there is ever given back to the page allocator. A streaming mapping's
+// device address is either its physical address (the device reaches it) or a bounce buffer of
+// the swiotlb that the device reaches; a streaming unmap releases swiotlb slots only for a
+// mapping dma-debug holds live for that device, so a stray or repeated unmap never frees slots.
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string>
 
 #include "kernel_mm/dma/debug.h"
 #include "kernel_mm/dma/device.h"
+#include "kernel_mm/dma/scatterlist.h"
+#include "kernel_mm/dma/swiotlb.h"
 #include "kernel_mm/gfp.h"
 #include "kernel_mm/start_kernel.h"
 
@@ -76,6 +85,53 @@ public:
     // include/linux/dma-mapping.h dma_mapping_error, telling dma-debug the driver checked.
     bool dma_mapping_error(device& dev, dma_addr_t dma_addr);
 
+    // The swiotlb every device bounces through (dev->dma_io_tlb_mem = &io_tlb_default_mem);
+    // null: none, as when Linux did not set it up (is_swiotlb_active false). Not owned.
+    void set_swiotlb(io_tlb_mem* pool) { m_swiotlb = pool; }
+    io_tlb_mem* swiotlb() const { return m_swiotlb; }
+    // swiotlb=force (is_swiotlb_force_bounce): every streaming mapping bounces, when there is a
+    // pool.
+    bool swiotlb_force_bounce = false;
+
+    // dma_map_page_attrs over dma_direct_map_page: the device address of
+    // [page_to_phys(p) + offset, + size) (a HighMem page too), the memory itself when the
+    // device reaches it (dma_capable), else a swiotlb bounce buffer holding a copy of it, else
+    // DMA_MAPPING_ERROR with "DMA addr ... overflow" (or "swiotlb addr ... overflow" when the
+    // pool itself is out of reach), printed once per device. dma-debug records the mapping.
+    dma_addr_t dma_map_page(device& dev, page* p, std::uint64_t offset, std::uint64_t size,
+                            dma_data_direction dir, unsigned long attrs = 0);
+    // dma_map_single_attrs: dma_map_page of a direct-map kernel address (virt_to_page,
+    // offset_in_page). Any other address is rejected with a WARN, as Linux rejects vmalloc
+    // addresses.
+    dma_addr_t dma_map_single(device& dev, std::uint64_t cpu_addr, std::uint64_t size, dma_data_direction dir,
+                              unsigned long attrs = 0);
+    // dma_unmap_page_attrs over dma_direct_unmap_page: dma-debug checks the call against the
+    // mapping (wrong size, direction, function, an address not mapped); a bounce buffer is synced
+    // back for the CPU (DMA_FROM_DEVICE and DMA_BIDIRECTIONAL, unless DMA_ATTR_SKIP_CPU_SYNC) and
+    // its slots released, provided dma-debug found the mapping live for this device.
+    void dma_unmap_page(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir,
+                        unsigned long attrs = 0);
+    void dma_unmap_single(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir,
+                          unsigned long attrs = 0) {
+        dma_unmap_page(dev, addr, size, dir, attrs);
+    }
+    // dma_map_sg_attrs over dma_direct_map_sg: each of the first nents entries mapped as
+    // dma_map_page would (sg_dma_address, sg_dma_len set); the number mapped (nents), or 0 when
+    // one fails, after unmapping those before it without a CPU sync.
+    int dma_map_sg(device& dev, std::span<scatterlist> sgl, int nents, dma_data_direction dir,
+                   unsigned long attrs = 0);
+    // dma_unmap_sg_attrs: nents is what was passed to dma_map_sg, not what it returned.
+    void dma_unmap_sg(device& dev, std::span<scatterlist> sgl, int nents, dma_data_direction dir,
+                      unsigned long attrs = 0);
+    // dma_sync_single_for_cpu / _for_device over dma-direct: only a bounce buffer has anything to
+    // copy (x86 is cache coherent: arch_sync_dma_for_* do nothing); dma-debug checks the range
+    // and direction against the mapping.
+    void dma_sync_single_for_cpu(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir);
+    void dma_sync_single_for_device(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir);
+    // dma_sync_sg_for_cpu / _for_device: each of the first nelems entries, sg->length bytes.
+    void dma_sync_sg_for_cpu(device& dev, std::span<scatterlist> sgl, int nelems, dma_data_direction dir);
+    void dma_sync_sg_for_device(device& dev, std::span<scatterlist> sgl, int nelems, dma_data_direction dir);
+
     const dma_direct_limits& limits() const { return m_limits; }
     dma_debug& debug() { return m_debug; }
     const dma_debug& debug() const { return m_debug; }
@@ -93,12 +149,37 @@ private:
     // x86 __virt_addr_valid: a direct-map address of low memory.
     bool virt_addr_valid(std::uint64_t addr) const;
 
+    // The streaming side's dma-direct layer (kernel/dma/direct.h, swiotlb.c swiotlb_map).
+    dma_addr_t dma_direct_map_page(device& dev, phys_addr_t phys, std::uint64_t size, dma_data_direction dir,
+                                   unsigned long attrs);
+    void dma_direct_unmap_page(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir,
+                               unsigned long attrs);
+    void dma_direct_unmap_sg(device& dev, std::span<scatterlist> sgl, int nents, dma_data_direction dir,
+                             unsigned long attrs);
+    void dma_direct_sync_single_for_cpu(device& dev, dma_addr_t addr, std::uint64_t size,
+                                        dma_data_direction dir);
+    void dma_direct_sync_single_for_device(device& dev, dma_addr_t addr, std::uint64_t size,
+                                           dma_data_direction dir);
+    dma_addr_t swiotlb_map(device& dev, phys_addr_t phys, std::uint64_t size, dma_data_direction dir,
+                           unsigned long attrs);
+    bool is_swiotlb_buffer(phys_addr_t phys) const { return m_swiotlb && m_swiotlb->is_swiotlb_buffer(phys); }
+    // BUG_ON(!valid_dma_direction(dir)), reported instead of halting: false for a bad direction.
+    bool check_direction(dma_data_direction dir, const char* where);
+    // WARN_ON_ONCE(!dev->dma_mask): false when the device has none.
+    bool check_dma_mask(const device& dev, const char* where);
+    // The pool's bounce byte counters, to charge a call's copies to its device.
+    void charge_bounces(device& dev, std::uint64_t to_device_before, std::uint64_t from_device_before);
+    std::string swiotlb_dev_name(const device& dev) const;
+
     kernel_state& m_kernel;
     machine_ops& m_machine;
     dma_direct_limits m_limits;
     dma_debug m_debug;
     std::uint64_t m_max_low_pfn = 0;
     bool m_warned_no_coherent_mask = false;
+    io_tlb_mem* m_swiotlb = nullptr;
+    bool m_warned_no_dma_mask = false;
+    bool m_warned_vmalloc_map = false;
 };
 
 }  // namespace memsim::kernel
