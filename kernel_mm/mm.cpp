@@ -10,8 +10,6 @@ namespace {
 
 std::uint64_t page_align(std::uint64_t v) { return (v + vm_page_size - 1) & ~(vm_page_size - 1); }
 
-mmu::paging_mode user_paging_mode(const page_table& kernel) { return kernel.mode(); }
-
 }  // namespace
 
 const char* to_string(fault_kind kind) {
@@ -25,7 +23,7 @@ mm_struct::mm_struct(mm_services& services, mm_areas areas)
       m_machine(services.machine),
       m_pages(services.pages),
       m_areas(std::move(areas)),
-      m_pgd(user_paging_mode(services.kernel_tables), services.machine,
+      m_pgd(services.kernel_tables.mode(), services.machine,
             [this] { return m_pgd_order < 0 ? alloc_pgd() : alloc_table(); }),
       m_ctx_id(services.next_id++) {
     // KERNEL_PGD_BOUNDARY: the top-level entries below TASK_SIZE are the process's own.

@@ -60,20 +60,6 @@ const char* dma_debug_type_name(dma_debug_type type) {
     return "?";
 }
 
-const char* dma_direction_name(dma_data_direction dir) {
-    switch (dir) {
-        case DMA_BIDIRECTIONAL:
-            return "DMA_BIDIRECTIONAL";
-        case DMA_TO_DEVICE:
-            return "DMA_TO_DEVICE";
-        case DMA_FROM_DEVICE:
-            return "DMA_FROM_DEVICE";
-        case DMA_NONE:
-            return "DMA_NONE";
-    }
-    return "?";
-}
-
 std::string dev_printk_prefix(const device& dev) {
     return fmt::format("{} {}: ", dev_driver_string(dev), dev.name);
 }

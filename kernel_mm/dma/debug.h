@@ -37,9 +37,9 @@ struct dma_debug_sg {
     std::uint64_t dma_length = 0;
 };
 
-// kernel/dma/debug.c type2name and dir2name, Linux 6.1's spelling ("scather-gather").
+// kernel/dma/debug.c type2name, Linux 6.1's spelling ("scather-gather"); dir2name is
+// dma_direction_name (direction.h).
 const char* dma_debug_type_name(dma_debug_type type);
-const char* dma_direction_name(dma_data_direction dir);
 
 // "DMA-API: <driver> <device>: " + the check's text, as err_printk's WARN prints it.
 std::string dma_debug_prefix(const device& dev);

@@ -19,6 +19,21 @@ inline constexpr bool valid_dma_direction(dma_data_direction dir) {
     return dir == DMA_BIDIRECTIONAL || dir == DMA_TO_DEVICE || dir == DMA_FROM_DEVICE;
 }
 
+// The names dma-debug and swiotlb print a direction by (kernel/dma/debug.c dir2name).
+inline constexpr const char* dma_direction_name(dma_data_direction dir) {
+    switch (dir) {
+        case DMA_BIDIRECTIONAL:
+            return "DMA_BIDIRECTIONAL";
+        case DMA_TO_DEVICE:
+            return "DMA_TO_DEVICE";
+        case DMA_FROM_DEVICE:
+            return "DMA_FROM_DEVICE";
+        case DMA_NONE:
+            return "DMA_NONE";
+    }
+    return "?";
+}
+
 // A bus address as a device puts it on the bus (64-bit: CONFIG_ARCH_DMA_ADDR_T_64BIT).
 using dma_addr_t = std::uint64_t;
 

@@ -34,20 +34,6 @@ constexpr unsigned swiotlb_align_offset(unsigned min_align_mask, std::uint64_t a
 
 constexpr std::uint64_t align_up(std::uint64_t x, std::uint64_t a) { return (x + a - 1) / a * a; }
 
-const char* direction_name(dma_data_direction dir) {
-    switch (dir) {
-        case DMA_BIDIRECTIONAL:
-            return "DMA_BIDIRECTIONAL";
-        case DMA_TO_DEVICE:
-            return "DMA_TO_DEVICE";
-        case DMA_FROM_DEVICE:
-            return "DMA_FROM_DEVICE";
-        case DMA_NONE:
-            break;
-    }
-    return "DMA_NONE";
-}
-
 }  // namespace
 
 io_tlb_mem::io_tlb_mem(phys_addr_t start, std::uint64_t nslabs, machine_ops& machine, printk_buffer& log,
@@ -225,7 +211,7 @@ void io_tlb_mem::swiotlb_tbl_unmap_single(phys_addr_t tlb_addr, std::size_t mapp
         report(dev_name,
                fmt::format("WARNING: at kernel/dma/swiotlb.c swiotlb_tbl_unmap_single: {:#x} ({} bytes, "
                            "{}) is not a swiotlb mapping",
-                           tlb_addr, mapping_size, direction_name(dir)));
+                           tlb_addr, mapping_size, dma_direction_name(dir)));
         return;
     }
     m_machine.context().cycles += m_costs.unmap;
@@ -241,7 +227,7 @@ void io_tlb_mem::swiotlb_sync_single_for_device(phys_addr_t tlb_addr, std::size_
         swiotlb_bounce(tlb_addr, size, DMA_TO_DEVICE, dev_name);
     else if (dir != DMA_FROM_DEVICE)  // BUG_ON(dir != DMA_FROM_DEVICE)
         report(dev_name, fmt::format("kernel BUG at kernel/dma/swiotlb.c swiotlb_sync_single_for_device: {}",
-                                     direction_name(dir)));
+                                     dma_direction_name(dir)));
 }
 
 void io_tlb_mem::swiotlb_sync_single_for_cpu(phys_addr_t tlb_addr, std::size_t size, dma_data_direction dir,
@@ -250,7 +236,7 @@ void io_tlb_mem::swiotlb_sync_single_for_cpu(phys_addr_t tlb_addr, std::size_t s
         swiotlb_bounce(tlb_addr, size, DMA_FROM_DEVICE, dev_name);
     else if (dir != DMA_TO_DEVICE)  // BUG_ON(dir != DMA_TO_DEVICE)
         report(dev_name, fmt::format("kernel BUG at kernel/dma/swiotlb.c swiotlb_sync_single_for_cpu: {}",
-                                     direction_name(dir)));
+                                     dma_direction_name(dir)));
 }
 
 // swiotlb_bounce: the timed copy between the bounce buffer at tlb_addr (anywhere inside a

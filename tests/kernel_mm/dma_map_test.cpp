@@ -68,14 +68,9 @@ struct map_machine : testing::booted_kernel {
         return p;
     }
 
-    void pattern(phys_addr_t addr, std::size_t size, std::uint8_t seed) {
-        for (std::size_t i = 0; i < size; ++i)
-            machine.byte(addr + i) = static_cast<std::uint8_t>(seed + i * 7);
-    }
+    void pattern(phys_addr_t addr, std::size_t size, std::uint8_t seed) { machine.pattern(addr, size, seed); }
     bool holds(phys_addr_t addr, std::size_t size, std::uint8_t seed) {
-        for (std::size_t i = 0; i < size; ++i)
-            if (machine.byte(addr + i) != static_cast<std::uint8_t>(seed + i * 7)) return false;
-        return true;
+        return machine.holds(addr, size, seed);
     }
 
     std::vector<std::string> printed(kern_level level, std::string_view start = {}) const {

@@ -56,6 +56,15 @@ public:
     unsigned cpu_count() const override { return cpus; }
 
     std::uint8_t& byte(phys_addr_t addr) { return m_memory[addr]; }
+    // A recognisable byte pattern, and whether [addr, addr + size) still holds it.
+    void pattern(phys_addr_t addr, std::size_t size, std::uint8_t seed) {
+        for (std::size_t i = 0; i < size; ++i) m_memory[addr + i] = static_cast<std::uint8_t>(seed + i * 7);
+    }
+    bool holds(phys_addr_t addr, std::size_t size, std::uint8_t seed) const {
+        for (std::size_t i = 0; i < size; ++i)
+            if (m_memory[addr + i] != static_cast<std::uint8_t>(seed + i * 7)) return false;
+        return true;
+    }
 
     cpu_context cpu;
     std::uint64_t filled = 0;

@@ -36,14 +36,9 @@ struct pool_under_test {
         mem.swiotlb_tbl_unmap_single(tlb, size, dir, 0, nvme);
     }
     unsigned list(unsigned i) const { return mem.slots()[i].list; }
-    void pattern(phys_addr_t addr, std::size_t size, std::uint8_t seed) {
-        for (std::size_t i = 0; i < size; ++i)
-            machine.byte(addr + i) = static_cast<std::uint8_t>(seed + i * 7);
-    }
+    void pattern(phys_addr_t addr, std::size_t size, std::uint8_t seed) { machine.pattern(addr, size, seed); }
     bool holds(phys_addr_t addr, std::size_t size, std::uint8_t seed) {
-        for (std::size_t i = 0; i < size; ++i)
-            if (machine.byte(addr + i) != static_cast<std::uint8_t>(seed + i * 7)) return false;
-        return true;
+        return machine.holds(addr, size, seed);
     }
 };
 
