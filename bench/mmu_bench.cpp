@@ -116,7 +116,8 @@ simulated simulate(const trace& t) {
     for (const traces::op& s : stores) std::memcpy(mem.data() + s.address, &s.value, s.size);
     traces::workload work{t.name, tables.enable()};
     work.ops.reserve(work.ops.size() + t.reads.size());
-    for (std::uint64_t linear : t.reads) work.ops.push_back({traces::op_kind::read, 8, -1, linear, 0});
+    for (std::uint64_t linear : t.reads)
+        work.ops.push_back({.kind = traces::op_kind::read, .size = 8, .address = linear});
     cpu.load(work);
 
     auto began = std::chrono::steady_clock::now();

@@ -18,7 +18,8 @@ constexpr std::uint64_t xd_bit = 1ull << 63;
 constexpr std::uint64_t table_bytes = 4096;
 
 op poke(std::uint64_t address, unsigned size, std::uint64_t value) {
-    return op{op_kind::poke, static_cast<std::uint8_t>(size), -1, address, value};
+    return op{
+        .kind = op_kind::poke, .size = static_cast<std::uint8_t>(size), .address = address, .value = value};
 }
 
 }  // namespace
@@ -98,11 +99,11 @@ std::vector<op> page_table_builder::enable() const {
     std::uint64_t cr4 = mmu::cr4::pge | (m_format == table_format::bits32 ? mmu::cr4::pse : mmu::cr4::pae) |
                         (m_format == table_format::long5 ? mmu::cr4::la57 : 0);
     bool long_mode = m_format == table_format::long4 || m_format == table_format::long5;
-    std::vector<op> ops{{op_kind::cr4, 0, -1, 0, cr4}};
+    std::vector<op> ops{{.kind = op_kind::cr4, .value = cr4}};
     if (m_format != table_format::bits32)
-        ops.push_back({op_kind::efer, 0, -1, 0, mmu::efer::nxe | (long_mode ? mmu::efer::lme : 0)});
-    ops.push_back({op_kind::cr3, 0, -1, 0, m_root});
-    ops.push_back({op_kind::cr0, 0, -1, 0, mmu::cr0::pe | mmu::cr0::pg | mmu::cr0::wp});
+        ops.push_back({.kind = op_kind::efer, .value = mmu::efer::nxe | (long_mode ? mmu::efer::lme : 0)});
+    ops.push_back({.kind = op_kind::cr3, .value = m_root});
+    ops.push_back({.kind = op_kind::cr0, .value = mmu::cr0::pe | mmu::cr0::pg | mmu::cr0::wp});
     return ops;
 }
 

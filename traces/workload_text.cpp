@@ -10,12 +10,15 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "base/error.h"
 #include "base/units.h"
+#include "kernel_mm/dma/direction.h"
 #include "kernel_mm/flag_names.h"
 #include "kernel_mm/gfp.h"
 #include "kernel_mm/slab.h"
@@ -147,10 +150,33 @@ constexpr kernel::flag_name map_names[] = {
 constexpr auto printed_prot_names = std::span(prot_names).subspan(1);
 constexpr auto printed_map_names = std::span(map_names).first(std::size(map_names) - 1);
 
+// The words of the DMA operations: dma_set_mask's optional mask (dma_mask_kind 1 and 2; none is
+// both), dma_sync's target (dma_sync_target), and the directions of a mapping, read also as
+// include/linux/dma-direction.h spells them (kernel::dma_direction_name) and printed short.
+constexpr std::string_view mask_words[] = {"streaming", "coherent"};
+constexpr std::string_view sync_words[] = {"for_cpu", "for_device"};
+constexpr std::pair<std::string_view, kernel::dma_data_direction> dma_directions[] = {
+    {"to_device", kernel::DMA_TO_DEVICE},
+    {"from_device", kernel::DMA_FROM_DEVICE},
+    {"bidirectional", kernel::DMA_BIDIRECTIONAL},
+};
+constexpr std::string_view irq_gfp_key = "irq_gfp=";
+
+// "'a' or 'b'", "'a', 'b' or 'c'": the words a position takes, for its error.
+std::string alternatives(std::span<const std::string_view> words) {
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i)
+        out += fmt::format("{}'{}'", i == 0 ? "" : i + 1 == words.size() ? " or " : ", ", words[i]);
+    return out;
+}
+
 class text_parser {
 public:
-    explicit text_parser(const std::string& name, std::vector<std::string>& handles)
-        : m_name(name), m_handles(handles) {}
+    explicit text_parser(workload& w)
+        : m_name(w.name),
+          m_handles(w.handles),
+          m_devices(w.devices),
+          m_device_first_use(w.device_first_use) {}
 
     void line(int number, std::string_view text, std::vector<op>& out) {
         std::vector<token> tokens = split(text);
@@ -176,6 +202,7 @@ public:
         if (verb == "map") return map(p, out);
         if (kernel_op(p, verb, out)) return;
         if (process_op(p, verb, out)) return;
+        if (dma_op(p, verb, out)) return;
         p.fail(0, fmt::format("unknown operation '{}'", verb));
     }
     void finish(int last_line) const {
@@ -204,14 +231,14 @@ private:
     }
     static void compute(const line_parser& p, std::vector<op>& out) {
         p.expect_count(2, 2);
-        out.push_back({op_kind::compute, 0, -1, 0, p.number(1, max_compute_cycles)});
+        out.push_back({.kind = op_kind::compute, .value = p.number(1, max_compute_cycles)});
     }
     static void simple(const line_parser& p, op_kind kind, std::vector<op>& out) {
         p.expect_count(2, 2);
-        out.push_back({kind, 0, -1, 0, p.number(1)});
+        out.push_back({.kind = kind, .value = p.number(1)});
     }
     static void cr3(const line_parser& p, std::vector<op>& out) {
-        op o{op_kind::cr3, 0, -1, 0, p.number(1)};
+        op o{.kind = op_kind::cr3, .value = p.number(1)};
         for (std::size_t i = 2; i < p.count(); ++i) {
             if (p.word(i) == "noflush") {
                 o.value |= mmu::cr3::no_flush;
@@ -226,28 +253,33 @@ private:
     static void switch_op(const line_parser& p, op_kind kind, std::vector<op>& out) {
         p.expect_count(2, 2);
         if (p.word(1) != "on" && p.word(1) != "off") p.fail(1, "expected 'on' or 'off'");
-        out.push_back({kind, 0, -1, 0, p.word(1) == "on" ? 1u : 0u});
+        out.push_back({.kind = kind, .value = p.word(1) == "on" ? 1u : 0u});
     }
     static void a20(const line_parser& p, std::vector<op>& out) { switch_op(p, op_kind::a20, out); }
     static void ac(const line_parser& p, std::vector<op>& out) { switch_op(p, op_kind::ac, out); }
     static void cpl(const line_parser& p, std::vector<op>& out) {
         p.expect_count(2, 2);
-        out.push_back({op_kind::cpl, 0, -1, 0, p.number(1, 3)});
+        out.push_back({.kind = op_kind::cpl, .value = p.number(1, 3)});
     }
     static void poke(const line_parser& p, std::vector<op>& out) {
         p.expect_count(4, 4);
         std::uint64_t size = p.number(2);
         if (size != 1 && size != 2 && size != 4 && size != 8) p.fail(2, "a poke stores 1, 2, 4 or 8 bytes");
-        out.push_back({op_kind::poke, static_cast<std::uint8_t>(size), -1, p.number(1), p.number(3)});
+        out.push_back({.kind = op_kind::poke,
+                       .size = static_cast<std::uint8_t>(size),
+                       .address = p.number(1),
+                       .value = p.number(3)});
     }
     static void invlpg(const line_parser& p, std::vector<op>& out) {
         p.expect_count(2, 2);
-        out.push_back({op_kind::invlpg, 0, -1, p.number(1), 0});
+        out.push_back({.kind = op_kind::invlpg, .address = p.number(1)});
     }
     static void invpcid(const line_parser& p, std::vector<op>& out) {
         p.expect_count(3, 4);
-        out.push_back({op_kind::invpcid, static_cast<std::uint8_t>(p.number(1, 3)), -1,
-                       p.count() == 4 ? p.number(3) : 0, p.number(2, mmu::cr3::pcid_mask)});
+        out.push_back({.kind = op_kind::invpcid,
+                       .size = static_cast<std::uint8_t>(p.number(1, 3)),
+                       .address = p.count() == 4 ? p.number(3) : 0,
+                       .value = p.number(2, mmu::cr3::pcid_mask)});
     }
     void paging(const line_parser& p, std::vector<op>& out) {
         p.expect_count(4, 4);
@@ -287,13 +319,17 @@ private:
 
     // ADDR, SEG:OFF, or HANDLE[+OFFSET]: handles are names, addresses start with a digit.
     void address(const line_parser& p, std::size_t i, op& o) const {
+        if (!is_name_start(p.word(i).front())) return p.address(i, o);
+        std::tie(o.handle, o.address) = handle_and_offset(p, i);
+    }
+    // HANDLE[+OFFSET]: the handle and the offset (0 without one).
+    std::pair<std::int32_t, std::uint64_t> handle_and_offset(const line_parser& p, std::size_t i) const {
         std::string_view t = p.word(i);
-        if (!is_name_start(t.front())) return p.address(i, o);
         std::size_t plus = t.find('+');
-        o.handle = use(p, i, t.substr(0, plus));
-        if (plus == std::string_view::npos) return;
+        std::int32_t handle = use(p, i, t.substr(0, plus));
+        if (plus == std::string_view::npos) return {handle, 0};
         line_parser offset(m_name, p.line(), {{t.substr(plus + 1), p.column(i) + int(plus) + 1}});
-        o.address = offset.number(0);
+        return {handle, offset.number(0)};
     }
 
     static bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -340,33 +376,43 @@ private:
         op o;
         if (verb == "alloc_pages") {
             p.expect_count(4, 4);
-            o = {op_kind::alloc_pages, static_cast<std::uint8_t>(p.number(2, 10)), -1, 0, gfp(p, 3),
-                 define(p, 1)};
+            o = {.kind = op_kind::alloc_pages,
+                 .size = static_cast<std::uint8_t>(p.number(2, 10)),
+                 .value = gfp(p, 3),
+                 .handle = define(p, 1)};
         } else if (verb == "kmalloc") {
             p.expect_count(4, 4);
-            o = {op_kind::kmalloc, 0, -1, p.number(2), gfp(p, 3), define(p, 1)};
+            o = {
+                .kind = op_kind::kmalloc, .address = p.number(2), .value = gfp(p, 3), .handle = define(p, 1)};
         } else if (verb == "kmem_cache_create") {
             p.expect_count(3, 5);
             std::uint64_t align = p.count() > 3 ? p.number(3, 4096) : 0;
             if (align & (align - 1)) p.fail(3, "the alignment is a power of two");
             auto log2 = static_cast<std::uint8_t>(align ? std::countr_zero(align) + 1 : 0);
             std::uint64_t flags = p.count() > 4 ? slab_flags(p, 4) : 0;
-            o = {op_kind::kmem_cache_create, log2, -1, p.number(2), flags, define(p, 1)};
+            o = {.kind = op_kind::kmem_cache_create,
+                 .size = log2,
+                 .address = p.number(2),
+                 .value = flags,
+                 .handle = define(p, 1)};
         } else if (verb == "kmem_cache_alloc") {
             p.expect_count(4, 4);
-            o = {op_kind::kmem_cache_alloc, 0, -1, gfp(p, 3), std::uint64_t(use(p, 2)), define(p, 1)};
+            o = {.kind = op_kind::kmem_cache_alloc,
+                 .address = gfp(p, 3),
+                 .value = std::uint64_t(use(p, 2)),
+                 .handle = define(p, 1)};
         } else if (verb == "kmem_cache_free") {
             p.expect_count(3, 3);
-            o = {op_kind::kmem_cache_free, 0, -1, 0, std::uint64_t(use(p, 2)), use(p, 1)};
+            o = {.kind = op_kind::kmem_cache_free, .value = std::uint64_t(use(p, 2)), .handle = use(p, 1)};
         } else if (verb == "vmalloc") {
             p.expect_count(3, 3);
-            o = {op_kind::vmalloc, 0, -1, p.number(2), 0, define(p, 1)};
+            o = {.kind = op_kind::vmalloc, .address = p.number(2), .handle = define(p, 1)};
         } else if (verb == "kmap") {
             p.expect_count(3, 3);
-            o = {op_kind::kmap, 0, -1, 0, std::uint64_t(use(p, 2)), define(p, 1)};
+            o = {.kind = op_kind::kmap, .value = std::uint64_t(use(p, 2)), .handle = define(p, 1)};
         } else if (std::optional<op_kind> kind = release_named(verb)) {
             p.expect_count(2, 2);
-            o = {*kind, 0, -1, 0, 0, use(p, 1)};
+            o = {.kind = *kind, .handle = use(p, 1)};
         } else {
             return false;
         }
@@ -379,7 +425,7 @@ private:
         op o;
         if (verb == "process") {
             p.expect_count(2, 2);
-            o = {op_kind::process, 0, -1, 0, p.number(1, max_pid)};
+            o = {.kind = op_kind::process, .value = p.number(1, max_pid)};
         } else if (verb == "mmap") {
             p.expect_count(6, 6);
             o.kind = op_kind::mmap;
@@ -407,10 +453,10 @@ private:
             p.expect_count(2, 2);
             std::uint64_t child = p.number(1, max_pid);
             if (child == 0) p.fail(1, fmt::format("the child's pid is 1 to {} (got 0)", max_pid));
-            o = {op_kind::fork, 0, -1, 0, child};
+            o = {.kind = op_kind::fork, .value = child};
         } else if (verb == "exit") {
             p.expect_count(1, 2);
-            o = {op_kind::exit, 0, -1, 0, p.count() == 2 ? p.number(1, max_exit_status) : 0};
+            o = {.kind = op_kind::exit, .value = p.count() == 2 ? p.number(1, max_exit_status) : 0};
         } else {
             return false;
         }
@@ -470,6 +516,135 @@ private:
         return static_cast<std::uint32_t>(flags);
     }
 
+    // The DMA driver operations (docs/workload-format.md): each names its device first; false
+    // for a verb that is none of them. Uses come before definitions, so `dma_map d b b ...`
+    // needs `b` defined already.
+    bool dma_op(const line_parser& p, std::string_view verb, std::vector<op>& out) {
+        op o;
+        if (verb == "dma_set_mask") {
+            p.expect_count(3, 4);
+            o.kind = op_kind::dma_set_mask;
+            o.value = in_range(p, 2, p.number(2), dma_mask_problem);
+            if (p.count() == 4) o.size = static_cast<std::uint8_t>(1 + choice(p, 3, mask_words));
+        } else if (verb == "dma_alloc_coherent") {
+            p.expect_count(4, 5);
+            o.kind = op_kind::dma_alloc_coherent;
+            o.address = in_range(p, 3, length(p, 3), dma_buffer_problem);
+            o.value = p.count() == 5 ? gfp(p, 4) : kernel::GFP_KERNEL;
+            o.handle = define(p, 2);
+        } else if (verb == "dma_map") {
+            p.expect_count(6, 6);
+            o.kind = op_kind::dma_map;
+            if (!is_name_start(p.word(3).front()))
+                p.fail(3,
+                       fmt::format("expected the buffer's handle (BUF or BUF+OFFSET), got '{}'", p.word(3)));
+            auto [buffer, offset] = handle_and_offset(p, 3);
+            o.flags = static_cast<std::uint32_t>(buffer);
+            o.address = offset;
+            o.value = in_range(p, 4, length(p, 4), dma_buffer_problem);
+            o.size = direction(p, 5);
+            o.handle = define(p, 2);
+        } else if (verb == "dma_sync") {
+            p.expect_count(4, 4);
+            o.kind = op_kind::dma_sync;
+            o.handle = use(p, 2);
+            o.size = choice(p, 3, sync_words);
+        } else if (verb == "dma_transfer") {
+            p.expect_count(5, 7);
+            o.kind = op_kind::dma_transfer;
+            o.handle = use(p, 2);
+            o.value = static_cast<std::uint64_t>(use(p, 3));
+            o.flags = transfer_size(p, 4);
+            transfer_options(p, 5, o);
+        } else if (verb == "dma_transfer_phys") {
+            p.expect_count(5, 6);
+            o.kind = op_kind::dma_transfer_phys;
+            o.address = p.number(2);
+            o.value = p.number(3);
+            o.flags = transfer_size(p, 4);
+            transfer_options(p, 5, o);
+        } else if (verb == "dma_free_coherent" || verb == "dma_unmap") {
+            p.expect_count(3, 3);
+            o.kind = verb == "dma_unmap" ? op_kind::dma_unmap : op_kind::dma_free_coherent;
+            o.handle = use(p, 2);
+        } else if (verb == "dma_wait") {
+            p.expect_count(2, 2);
+            o.kind = op_kind::dma_wait;
+        } else {
+            return false;
+        }
+        o.device = device(p, 1);
+        out.push_back(o);
+        return true;
+    }
+
+    // A device by the name the machine's config gives it: its index in the workload's table,
+    // which keeps the line naming it first, where check_devices reports a device it lacks.
+    std::uint16_t device(const line_parser& p, std::size_t i) {
+        std::string_view name = p.word(i);
+        auto it = std::find(m_devices.begin(), m_devices.end(), name);
+        if (it != m_devices.end()) return static_cast<std::uint16_t>(it - m_devices.begin());
+        if (m_devices.size() == max_devices) p.fail(i, fmt::format("more than {} devices", max_devices));
+        m_devices.emplace_back(name);
+        m_device_first_use.push_back(static_cast<std::uint64_t>(p.line()));
+        return static_cast<std::uint16_t>(m_devices.size() - 1);
+    }
+
+    // A number the reader's own check (problem_with's words) accepts, else an error at its column.
+    static std::uint64_t in_range(const line_parser& p, std::size_t i, std::uint64_t v,
+                                  std::string (*problem)(std::uint64_t)) {
+        if (std::string what = problem(v); !what.empty()) p.fail(i, what);
+        return v;
+    }
+
+    // One of `words`: its index.
+    static std::uint8_t choice(const line_parser& p, std::size_t i, std::span<const std::string_view> words) {
+        auto it = std::find(words.begin(), words.end(), p.word(i));
+        if (it == words.end())
+            p.fail(i, fmt::format("expected {}, got '{}'", alternatives(words), p.word(i)));
+        return static_cast<std::uint8_t>(it - words.begin());
+    }
+
+    static std::uint8_t direction(const line_parser& p, std::size_t i) {
+        std::string_view word = p.word(i);
+        for (auto [name, dir] : dma_directions)
+            if (word == name || word == kernel::dma_direction_name(dir))
+                return static_cast<std::uint8_t>(dir);
+        std::vector<std::string_view> known;
+        for (auto [name, dir] : dma_directions) known.push_back(name);
+        for (auto [name, dir] : dma_directions) known.push_back(kernel::dma_direction_name(dir));
+        p.fail(i, fmt::format("'{}' is not a DMA direction ({})", word, fmt::join(known, ", ")));
+    }
+
+    static std::uint32_t transfer_size(const line_parser& p, std::size_t i) {
+        return static_cast<std::uint32_t>(in_range(p, i, length(p, i), dma_transfer_problem));
+    }
+
+    // `[nowait] [irq_gfp=GFP]` in either order, each once; dma_transfer_phys takes nowait alone.
+    void transfer_options(const line_parser& p, std::size_t from, op& o) const {
+        bool takes_gfp = o.kind == op_kind::dma_transfer;
+        for (std::size_t i = from; i < p.count(); ++i) {
+            std::string_view word = p.word(i);
+            bool nowait = word == "nowait";
+            if (!nowait && !(takes_gfp && word.starts_with(irq_gfp_key)))
+                p.fail(i, fmt::format("expected {}, got '{}'",
+                                      takes_gfp ? "'nowait' or 'irq_gfp=GFP'" : "'nowait'", word));
+            if (nowait ? (o.size & dma_transfer_nowait) != 0 : o.segment >= 0)
+                p.fail(i, fmt::format("unexpected '{}'", word));
+            if (nowait) {
+                o.size |= dma_transfer_nowait;
+                continue;
+            }
+            line_parser value(m_name, p.line(),
+                              {{word.substr(irq_gfp_key.size()), p.column(i) + int(irq_gfp_key.size())}});
+            gfp_t flags = gfp(value, 0);
+            // `segment` holds it: 31 bits (every __GFP_* flag is far below).
+            if (flags > 0x7fffffff)
+                value.fail(0, fmt::format("GFP flags {:#x} are more than 31 bits", flags));
+            o.segment = static_cast<std::int32_t>(flags);
+        }
+    }
+
     static std::optional<op_kind> release_named(std::string_view verb) {
         if (verb == "free_pages") return op_kind::free_pages;
         if (verb == "kfree") return op_kind::kfree;
@@ -481,6 +656,8 @@ private:
 
     const std::string& m_name;
     std::vector<std::string>& m_handles;
+    std::vector<std::string>& m_devices;
+    std::vector<std::uint64_t>& m_device_first_use;
     bool m_seen_header = false;
     std::unique_ptr<page_table_builder> m_builder;
 };
@@ -518,7 +695,16 @@ std::string_view name_of(op_kind kind) {
                                           "mprotect",
                                           "brk",
                                           "fork",
-                                          "exit"};
+                                          "exit",
+                                          "dma_set_mask",
+                                          "dma_alloc_coherent",
+                                          "dma_free_coherent",
+                                          "dma_map",
+                                          "dma_unmap",
+                                          "dma_sync",
+                                          "dma_transfer",
+                                          "dma_transfer_phys",
+                                          "dma_wait"};
     static_assert(std::size(names) == static_cast<unsigned>(last_op_kind) + 1);
     return names[static_cast<unsigned>(kind)];
 }
@@ -530,11 +716,20 @@ std::string handle_text(std::int32_t id, const std::vector<std::string>* names) 
     return fmt::format("h{}", id);
 }
 
+// HANDLE or HANDLE+OFFSET.
+std::string handle_offset_text(std::int32_t id, std::uint64_t offset, const std::vector<std::string>* names) {
+    std::string h = handle_text(id, names);
+    return offset ? fmt::format("{}+{:#x}", h, offset) : h;
+}
+
+// Devices print as dev<id> where the names are not at hand.
+std::string device_text(std::uint16_t id, const std::vector<std::string>* names) {
+    if (names && id < names->size()) return (*names)[id];
+    return fmt::format("dev{}", id);
+}
+
 std::string address_text(const op& o, const std::vector<std::string>* names) {
-    if (o.handle >= 0) {
-        std::string h = handle_text(o.handle, names);
-        return o.address ? fmt::format("{}+{:#x}", h, o.address) : h;
-    }
+    if (o.handle >= 0) return handle_offset_text(o.handle, o.address, names);
     if (o.segment >= 0) return fmt::format("{:#x}:{:#x}", o.segment, o.address);
     return fmt::format("{:#x}", o.address);
 }
@@ -597,7 +792,56 @@ std::string kernel_op_text(const op& o, const std::vector<std::string>* names) {
     }
 }
 
-std::string op_text(const op& o, const std::vector<std::string>* names) {
+// words[i], or the number where an operation nobody checked has none.
+std::string word_text(std::span<const std::string_view> words, unsigned i) {
+    return i < words.size() ? std::string(words[i]) : fmt::format("{}", i);
+}
+
+std::string direction_text(unsigned dir) {
+    for (auto [name, value] : dma_directions)
+        if (static_cast<unsigned>(value) == dir) return std::string(name);
+    return fmt::format("{}", dir);
+}
+
+// The words after a DMA operation's name and device.
+std::string dma_operands_text(const op& o, const std::vector<std::string>* names) {
+    std::string h = handle_text(o.handle, names);
+    std::string nowait = o.size & dma_transfer_nowait ? " nowait" : "";
+    switch (o.kind) {
+        case op_kind::dma_set_mask:
+            return o.size ? fmt::format(" {} {}", o.value, word_text(mask_words, o.size - 1u))
+                          : fmt::format(" {}", o.value);
+        case op_kind::dma_alloc_coherent:
+            return fmt::format(" {} {} {}", h, length_text(o.address),
+                               kernel::format_gfp(static_cast<gfp_t>(o.value)));
+        case op_kind::dma_map:
+            return fmt::format(" {} {} {} {}", h,
+                               handle_offset_text(static_cast<std::int32_t>(o.flags), o.address, names),
+                               length_text(o.value), direction_text(o.size));
+        case op_kind::dma_sync:
+            return fmt::format(" {} {}", h, word_text(sync_words, o.size));
+        case op_kind::dma_transfer: {
+            std::string irq_gfp =
+                o.segment >= 0
+                    ? fmt::format(" {}{}", irq_gfp_key, kernel::format_gfp(static_cast<gfp_t>(o.segment)))
+                    : "";
+            return fmt::format(" {} {} {}{}{}", h, handle_text(static_cast<std::int32_t>(o.value), names),
+                               length_text(o.flags), nowait, irq_gfp);
+        }
+        case op_kind::dma_transfer_phys:
+            return fmt::format(" {:#x} {:#x} {}{}", o.address, o.value, length_text(o.flags), nowait);
+        case op_kind::dma_wait:
+            return "";
+        default:  // dma_free_coherent, dma_unmap
+            return fmt::format(" {}", h);
+    }
+}
+
+std::string op_text(const op& o, const workload* w) {
+    const std::vector<std::string>* names = w ? &w->handles : nullptr;
+    if (is_dma_op(o.kind))
+        return fmt::format("{} {}{}", name_of(o.kind), device_text(o.device, w ? &w->devices : nullptr),
+                           dma_operands_text(o, names));
     if (is_kernel_op(o.kind)) return kernel_op_text(o, names);
     switch (o.kind) {
         case op_kind::read:
@@ -626,7 +870,7 @@ std::string op_text(const op& o, const std::vector<std::string>* names) {
 
 workload parse_text(const std::string& text, const std::string& name) {
     workload w{name, {}, {}};
-    text_parser parser(name, w.handles);
+    text_parser parser(w);
     std::istringstream in(text);
     int number = 0;
     for (std::string line; std::getline(in, line);) {
@@ -641,7 +885,7 @@ std::string to_text(const op& o) { return op_text(o, nullptr); }
 
 std::string to_text(const workload& w) {
     std::string out = fmt::format("{}\n", header);
-    for (const op& o : w.ops) out += op_text(o, &w.handles) + "\n";
+    for (const op& o : w.ops) out += op_text(o, &w) + "\n";
     return out;
 }
 

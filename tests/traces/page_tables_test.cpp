@@ -8,7 +8,7 @@ using namespace memsim::traces;
 
 namespace {
 op poke(std::uint64_t address, unsigned size, std::uint64_t value) {
-    return {op_kind::poke, static_cast<std::uint8_t>(size), -1, address, value};
+    return {op_kind::poke, static_cast<std::uint8_t>(size), 0, -1, address, value};
 }
 }  // namespace
 
@@ -58,9 +58,9 @@ TEST_CASE("page tables: PAE PDPTEs carry only P, 32-bit entries are 4 bytes") {
 
 TEST_CASE("page tables: turning paging on writes CR4 and EFER before CR3 and CR0") {
     std::vector<op> on = page_table_builder(table_format::long5, 0x100000).enable();
-    std::vector<op> expected{{op_kind::cr4, 0, -1, 0, mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::la57},
-                             {op_kind::efer, 0, -1, 0, mmu::efer::nxe | mmu::efer::lme},
-                             {op_kind::cr3, 0, -1, 0, 0x100000},
-                             {op_kind::cr0, 0, -1, 0, mmu::cr0::pe | mmu::cr0::pg | mmu::cr0::wp}};
+    std::vector<op> expected{{op_kind::cr4, 0, 0, -1, 0, mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::la57},
+                             {op_kind::efer, 0, 0, -1, 0, mmu::efer::nxe | mmu::efer::lme},
+                             {op_kind::cr3, 0, 0, -1, 0, 0x100000},
+                             {op_kind::cr0, 0, 0, -1, 0, mmu::cr0::pe | mmu::cr0::pg | mmu::cr0::wp}};
     CHECK(on == expected);
 }

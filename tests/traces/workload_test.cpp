@@ -4,11 +4,13 @@
 
 #include "base/error.h"
 #include "base/units.h"
+#include "kernel_mm/gfp.h"
 #include "mmu/paging.h"
 #include "traces/workload.h"
 
 using namespace memsim;
 using namespace memsim::traces;
+using namespace std::string_literals;
 
 namespace {
 
@@ -24,6 +26,29 @@ std::string error_of(const std::string& text) {
     }
     FAIL("no error for: " << text);
     return {};
+}
+
+std::string error_of_binary(const std::string& bytes) {
+    try {
+        parse_binary(bytes, "w.bin");
+    } catch (const user_error& e) {
+        return e.message();
+    }
+    return "no error";
+}
+
+std::string devices_error(const workload& w, const std::vector<std::string>& known) {
+    try {
+        check_devices(w, known);
+    } catch (const user_error& e) {
+        return e.message();
+    }
+    return "no error";
+}
+
+// A DMA error: the line after the header and `kmalloc buf 4096 GFP_KERNEL` (line 3).
+std::string dma_error_of(const std::string& line) {
+    return error_of("memsim workload 1\nkmalloc buf 4096 GFP_KERNEL\n" + line + "\n");
 }
 
 }  // namespace
@@ -44,21 +69,21 @@ TEST_CASE("workload text: each line is one operation") {
         "r 0xf000:0xfff0 2\n"
         "cpl 3\nac on\n");
     std::vector<op> expected{
-        {op_kind::read, 8, -1, 0x1000, 0},
-        {op_kind::write, 4, -1, 0x2000, 0xdeadbeef},
-        {op_kind::fetch, 16, -1, 0x3000, 0},
-        {op_kind::compute, 0, -1, 0, 250},
-        {op_kind::cr3, 0, -1, 0, 0x5007 | mmu::cr3::no_flush},
-        {op_kind::cr0, 0, -1, 0, 0x80000011},
-        {op_kind::cr4, 0, -1, 0, 0x20},
-        {op_kind::efer, 0, -1, 0, 0x500},
-        {op_kind::a20, 0, -1, 0, 1},
-        {op_kind::poke, 8, -1, 0x9000, 0x1234},
-        {op_kind::invlpg, 0, -1, 0x7000, 0},
-        {op_kind::invpcid, 0, -1, 0x7000, 7},
-        {op_kind::read, 2, 0xf000, 0xfff0, 0},
-        {op_kind::cpl, 0, -1, 0, 3},
-        {op_kind::ac, 0, -1, 0, 1},
+        {op_kind::read, 8, 0, -1, 0x1000, 0},
+        {op_kind::write, 4, 0, -1, 0x2000, 0xdeadbeef},
+        {op_kind::fetch, 16, 0, -1, 0x3000, 0},
+        {op_kind::compute, 0, 0, -1, 0, 250},
+        {op_kind::cr3, 0, 0, -1, 0, 0x5007 | mmu::cr3::no_flush},
+        {op_kind::cr0, 0, 0, -1, 0, 0x80000011},
+        {op_kind::cr4, 0, 0, -1, 0, 0x20},
+        {op_kind::efer, 0, 0, -1, 0, 0x500},
+        {op_kind::a20, 0, 0, -1, 0, 1},
+        {op_kind::poke, 8, 0, -1, 0x9000, 0x1234},
+        {op_kind::invlpg, 0, 0, -1, 0x7000, 0},
+        {op_kind::invpcid, 0, 0, -1, 0x7000, 7},
+        {op_kind::read, 2, 0, 0xf000, 0xfff0, 0},
+        {op_kind::cpl, 0, 0, -1, 0, 3},
+        {op_kind::ac, 0, 0, -1, 0, 1},
     };
     CHECK(ops == expected);
 }
@@ -109,30 +134,22 @@ TEST_CASE("workload: text and binary forms carry the same operations") {
 }
 
 TEST_CASE("workload binary: a damaged file is an error, not a crash") {
-    auto error_of_binary = [](const std::string& bytes) {
-        try {
-            parse_binary(bytes, "w.bin");
-        } catch (const user_error& e) {
-            return e.message();
-        }
-        return std::string("no error");
-    };
-    std::string good = to_binary(workload{"w", {{op_kind::read, 8, -1, 0x1000, 0}}});
-    CHECK(error_of_binary("memsimW3") ==
-          "w.bin: byte 0: not a memsim binary workload (no 'memsimW1' or 'memsimW2' magic)");
+    std::string good = to_binary(workload{"w", {{op_kind::read, 8, 0, -1, 0x1000, 0}}});
+    CHECK(error_of_binary("memsimW9") ==
+          "w.bin: byte 0: not a memsim binary workload (no 'memsimW1', 'memsimW2' or 'memsimW3' magic)");
     CHECK(error_of_binary(good.substr(0, good.size() - 1)) ==
           "w.bin: byte 13: the trace ends inside an operation");
     std::string bad_kind = good;
     bad_kind[8] = 42;
     CHECK(error_of_binary(bad_kind) == "w.bin: byte 9: unknown operation kind 42");
     auto one_op = [](traces::op o) { return to_binary(workload{"w", {o}}); };
-    CHECK(error_of_binary(one_op({op_kind::invpcid, 4, -1, 0, 1})) ==
+    CHECK(error_of_binary(one_op({op_kind::invpcid, 4, 0, -1, 0, 1})) ==
           "w.bin: byte 8: INVPCID type 4 is not 0-3");
-    CHECK(error_of_binary(one_op({op_kind::poke, 255, -1, 0x1000, 1})) ==
+    CHECK(error_of_binary(one_op({op_kind::poke, 255, 0, -1, 0x1000, 1})) ==
           "w.bin: byte 8: a poke stores 1, 2, 4 or 8 bytes");
-    CHECK(error_of_binary(one_op({op_kind::compute, 0, -1, 0, max_compute_cycles + 1})) ==
+    CHECK(error_of_binary(one_op({op_kind::compute, 0, 0, -1, 0, max_compute_cycles + 1})) ==
           "w.bin: byte 8: 1000000000001 is more than 1000000000000");
-    CHECK(error_of_binary(one_op({op_kind::cpl, 0, -1, 0, 4})) ==
+    CHECK(error_of_binary(one_op({op_kind::cpl, 0, 0, -1, 0, 4})) ==
           "w.bin: byte 8: privilege level 4 is not 0-3");
     std::string bad_size = good;
     bad_size[9] = 0;
@@ -159,10 +176,10 @@ TEST_CASE("workload kernel operations: handles, GFP flags as the kernel spells t
     workload w = parse_text(text, "w.txt");
     CHECK(w.handles == std::vector<std::string>{"buf", "obj", "cache", "item", "m", "area"});
     CHECK(w.needs_kernel());
-    CHECK(w.ops[0] == op{op_kind::alloc_pages, 2, -1, 0, 0xdc0, 0});
-    CHECK(w.ops[2] == op{op_kind::kmem_cache_create, 7, -1, 40, 0x2000, 2});  // align 64 = 2^6
-    CHECK(w.ops[3] == op{op_kind::kmem_cache_alloc, 0, -1, 0x2800, 2, 3});
-    CHECK(w.ops[4] == op{op_kind::write, 4, -1, 0x10, 0xfeed, 1});
+    CHECK(w.ops[0] == op{op_kind::alloc_pages, 2, 0, -1, 0, 0xdc0, 0});
+    CHECK(w.ops[2] == op{op_kind::kmem_cache_create, 7, 0, -1, 40, 0x2000, 2});  // align 64 = 2^6
+    CHECK(w.ops[3] == op{op_kind::kmem_cache_alloc, 0, 0, -1, 0x2800, 2, 3});
+    CHECK(w.ops[4] == op{op_kind::write, 4, 0, -1, 0x10, 0xfeed, 1});
     CHECK(to_text(w) == text);
     std::string binary = to_binary(w);
     CHECK(binary.rfind("memsimW2", 0) == 0);
@@ -215,26 +232,26 @@ TEST_CASE("workload process operations: each line is one system call with its ow
     CHECK(w.handles == std::vector<std::string>{"buf", "code", "sem", "every"});
     CHECK(w.needs_kernel());
     std::vector<op> expected{
-        {op_kind::process, 0, -1, 0, 1},
-        {op_kind::mmap, 3, -1, 0, 0x100000, 0, 0x22},
-        {op_kind::write, 8, -1, 0x10, 0x1234, 0},
-        {op_kind::mprotect, 1, -1, 0x1000, 0x1000, 0},
-        {op_kind::munmap, 0, -1, 0, 0x100000, 0},
-        {op_kind::mmap, 5, -1, 0x400000, 0x2000, 1, 0x32},
-        {op_kind::mmap, 8, -1, 0, 4096, 2, 0x21},
-        {op_kind::mmap, 0xf, -1, 0, 0x80000000, 3, 0x10c141},
-        {op_kind::munmap, 0, -1, 0x400000, 8192},
-        {op_kind::mprotect, 7, -1, 0x7000, 1},
-        {op_kind::brk, 0, -1, 0, 0},
-        {op_kind::brk, 0, -1, 0x800000, 0},
-        {op_kind::brk, 0, -1, 0x3000, 0, 1},
-        {op_kind::fork, 0, -1, 0, 2},
-        {op_kind::process, 0, -1, 0, 2},
-        {op_kind::exit, 0, -1, 0, 3},
-        {op_kind::process, 0, -1, 0, 1},
-        {op_kind::exit, 0, -1, 0, 0},
-        {op_kind::process, 0, -1, 0, 0},
-        {op_kind::process, 0, -1, 0, 4194303},
+        {op_kind::process, 0, 0, -1, 0, 1},
+        {op_kind::mmap, 3, 0, -1, 0, 0x100000, 0, 0x22},
+        {op_kind::write, 8, 0, -1, 0x10, 0x1234, 0},
+        {op_kind::mprotect, 1, 0, -1, 0x1000, 0x1000, 0},
+        {op_kind::munmap, 0, 0, -1, 0, 0x100000, 0},
+        {op_kind::mmap, 5, 0, -1, 0x400000, 0x2000, 1, 0x32},
+        {op_kind::mmap, 8, 0, -1, 0, 4096, 2, 0x21},
+        {op_kind::mmap, 0xf, 0, -1, 0, 0x80000000, 3, 0x10c141},
+        {op_kind::munmap, 0, 0, -1, 0x400000, 8192},
+        {op_kind::mprotect, 7, 0, -1, 0x7000, 1},
+        {op_kind::brk, 0, 0, -1, 0, 0},
+        {op_kind::brk, 0, 0, -1, 0x800000, 0},
+        {op_kind::brk, 0, 0, -1, 0x3000, 0, 1},
+        {op_kind::fork, 0, 0, -1, 0, 2},
+        {op_kind::process, 0, 0, -1, 0, 2},
+        {op_kind::exit, 0, 0, -1, 0, 3},
+        {op_kind::process, 0, 0, -1, 0, 1},
+        {op_kind::exit, 0, 0, -1, 0, 0},
+        {op_kind::process, 0, 0, -1, 0, 0},
+        {op_kind::process, 0, 0, -1, 0, 4194303},
     };
     CHECK(w.ops == expected);
     // Without the workload's names a handle prints as h<id>.
@@ -267,8 +284,8 @@ TEST_CASE("workload process operations: text, binary and text again give the sam
         "exit 0\n"
         "process 0\n";
     workload w = parse_text(text, "w.txt");
-    CHECK(w.ops[3] == op{op_kind::mmap, 0xf, -1, 0, 3 * GiB, 2, 0x10c131});
-    CHECK(w.ops[5] == op{op_kind::mmap, 2, -1, 0, 2 * TiB, 4, 0x80000000});
+    CHECK(w.ops[3] == op{op_kind::mmap, 0xf, 0, -1, 0, 3 * GiB, 2, 0x10c131});
+    CHECK(w.ops[5] == op{op_kind::mmap, 2, 0, -1, 0, 2 * TiB, 4, 0x80000000});
     CHECK(to_text(w) == text);
     std::string binary = to_binary(w);
     CHECK(binary.rfind("memsimW2", 0) == 0);
@@ -281,9 +298,9 @@ TEST_CASE("workload process operations: text, binary and text again give the sam
 TEST_CASE("workload process operations: the binary records") {
     // The kinds follow kunmap (25); an mmap record ends with its MAP_* flags.
     workload w{"w",
-               {{op_kind::process, 0, -1, 0, 300},
-                {op_kind::mmap, 3, -1, 0, 4096, 0, 0x22},
-                {op_kind::exit, 0, -1, 0, 1}},
+               {{op_kind::process, 0, 0, -1, 0, 300},
+                {op_kind::mmap, 3, 0, -1, 0, 4096, 0, 0x22},
+                {op_kind::exit, 0, 0, -1, 0, 1}},
                {"b"}};
     using namespace std::string_literals;
     CHECK(to_binary(w) ==
@@ -296,39 +313,33 @@ TEST_CASE("workload process operations: the binary records") {
 }
 
 TEST_CASE("workload process operations: what every reader refuses") {
-    auto error_of_binary = [](const std::string& bytes) {
-        try {
-            parse_binary(bytes, "w.bin");
-        } catch (const user_error& e) {
-            return e.message();
-        }
-        return std::string("no error");
-    };
     auto one_op = [](traces::op o) { return to_binary(workload{"w", {o}, {"b"}}); };
-    CHECK(error_of_binary(one_op({op_kind::process, 0, -1, 0, 4194304})) ==
+    CHECK(error_of_binary(one_op({op_kind::process, 0, 0, -1, 0, 4194304})) ==
           "w.bin: byte 11: pid 4194304 is more than 4194303");
-    CHECK(error_of_binary(one_op({op_kind::fork, 0, -1, 0, 0})) ==
+    CHECK(error_of_binary(one_op({op_kind::fork, 0, 0, -1, 0, 0})) ==
           "w.bin: byte 11: the child's pid is 1 to 4194303 (got 0)");
-    CHECK(error_of_binary(one_op({op_kind::fork, 0, -1, 0, 4194304})) ==
+    CHECK(error_of_binary(one_op({op_kind::fork, 0, 0, -1, 0, 4194304})) ==
           "w.bin: byte 11: the child's pid is 1 to 4194303 (got 4194304)");
-    CHECK(error_of_binary(one_op({op_kind::exit, 0, -1, 0, 256})) ==
+    CHECK(error_of_binary(one_op({op_kind::exit, 0, 0, -1, 0, 256})) ==
           "w.bin: byte 11: exit status 256 is more than 255");
-    CHECK(error_of_binary(one_op({op_kind::mprotect, 0x10, -1, 0x1000, 4096})) ==
+    CHECK(error_of_binary(one_op({op_kind::mprotect, 0x10, 0, -1, 0x1000, 4096})) ==
           "w.bin: byte 11: PROT 0x10 has bits above 0xf (PROT_READ|PROT_WRITE|PROT_EXEC|PROT_SEM)");
-    CHECK(error_of_binary(one_op({op_kind::mmap, 0xff, -1, 0, 4096, 0, 0x22})) ==
+    CHECK(error_of_binary(one_op({op_kind::mmap, 0xff, 0, -1, 0, 4096, 0, 0x22})) ==
           "w.bin: byte 11: PROT 0xff has bits above 0xf (PROT_READ|PROT_WRITE|PROT_EXEC|PROT_SEM)");
-    CHECK(error_of_binary(one_op({op_kind::mmap, 3, -1, 0, 4096, -1, 0x22})) ==
+    CHECK(error_of_binary(one_op({op_kind::mmap, 3, 0, -1, 0, 4096, -1, 0x22})) ==
           "w.bin: byte 11: mmap needs the handle it defines");
-    CHECK(error_of_binary(one_op({op_kind::brk, 0, 0x10, 0x20, 0})) ==
+    CHECK(error_of_binary(one_op({op_kind::brk, 0, 0, 0x10, 0x20, 0})) ==
           "w.bin: byte 11: a system call takes no SEGMENT:OFFSET address");
-    std::string wide = one_op({op_kind::mmap, 3, -1, 0, 4096, 0, 0});
+    std::string wide = one_op({op_kind::mmap, 3, 0, -1, 0, 4096, 0, 0});
     wide.pop_back();
     wide += "\x80\x80\x80\x80\x10";  // 2^32
     CHECK(error_of_binary(wide) == "w.bin: byte 18: MAP_* flags 0x100000000 are more than 32 bits");
     // Unknown MAP_* bits are the kernel's to refuse (EINVAL), not the reader's.
-    CHECK(problem_with({op_kind::mmap, 3, -1, 0, 4096, 0, 0x80000000}).empty());
-    CHECK(problem_with({op_kind::munmap, 0, -1, 0, 4096, -1, 0x20}) == "only mmap has flags (got 0x20)");
-    CHECK(problem_with({op_kind::read, 8, -1, 0, 0, -1, 1}) == "only mmap has flags (got 0x1)");
+    CHECK(problem_with({op_kind::mmap, 3, 0, -1, 0, 4096, 0, 0x80000000}).empty());
+    CHECK(problem_with({op_kind::munmap, 0, 0, -1, 0, 4096, -1, 0x20}) ==
+          "only mmap, dma_map, dma_transfer and dma_transfer_phys have flags (got 0x20)");
+    CHECK(problem_with({op_kind::read, 8, 0, -1, 0, 0, -1, 1}) ==
+          "only mmap, dma_map, dma_transfer and dma_transfer_phys have flags (got 0x1)");
 }
 
 TEST_CASE("workload process operations: text errors name the line and column") {
@@ -372,4 +383,295 @@ TEST_CASE("workload process operations: text errors name the line and column") {
           "w.txt:2:15: '4Q' has an unknown unit 'Q' for a size");
     CHECK(error_of("memsim workload 1\nbrk 0x10:0x20\n") ==
           "w.txt:2:5: a system call takes no SEGMENT:OFFSET address");
+}
+
+TEST_CASE("workload DMA operations: each line with its fields") {
+    using kernel::GFP_DMA;
+    using kernel::GFP_KERNEL;
+    workload w = parse_text(
+        "memsim workload 1\n"
+        "dma_set_mask isa_dma 24\n"
+        "dma_set_mask pci_dma 32 streaming\n"
+        "dma_set_mask pci_dma 64 coherent\n"
+        "kmalloc buf 4096 GFP_KERNEL\n"
+        "dma_alloc_coherent pci_dma ring 8K\n"
+        "dma_alloc_coherent isa_dma low 4096 GFP_KERNEL|GFP_DMA\n"
+        "dma_map pci_dma m buf+0x100 512 to_device\n"
+        "dma_map isa_dma m2 buf 4K DMA_FROM_DEVICE\n"
+        "dma_map isa_dma m3 buf 1 bidirectional\n"
+        "dma_map isa_dma m3 buf 1G DMA_BIDIRECTIONAL\n"
+        "dma_map isa_dma m3 buf 2 DMA_TO_DEVICE\n"
+        "dma_map isa_dma m3 buf 3 from_device\n"
+        "dma_sync pci_dma m for_cpu\n"
+        "dma_sync pci_dma m for_device\n"
+        "dma_transfer pci_dma m ring 512\n"
+        "dma_transfer pci_dma ring m 0x200 irq_gfp=GFP_KERNEL nowait\n"
+        "dma_transfer pci_dma ring m 4294967295 nowait irq_gfp=0\n"
+        "dma_transfer_phys isa_dma 0x1000 0x2000 64K nowait\n"
+        "dma_transfer_phys pci_dma 0 0xffffffffffffffff 1\n"
+        "dma_wait pci_dma\n"
+        "dma_unmap pci_dma m\n"
+        "dma_free_coherent pci_dma ring\n",
+        "w.txt");
+    CHECK(w.handles == std::vector<std::string>{"buf", "ring", "low", "m", "m2", "m3"});
+    CHECK(w.devices == std::vector<std::string>{"isa_dma", "pci_dma"});
+    CHECK(w.device_first_use == std::vector<std::uint64_t>{2, 3});
+    CHECK_FALSE(w.from_binary);
+    CHECK(w.needs_kernel());
+    using k = op_kind;
+    std::vector<op> expected{
+        {.kind = k::dma_set_mask, .value = 24},
+        {.kind = k::dma_set_mask, .size = 1, .device = 1, .value = 32},
+        {.kind = k::dma_set_mask, .size = 2, .device = 1, .value = 64},
+        {.kind = k::kmalloc, .address = 4096, .value = GFP_KERNEL, .handle = 0},
+        {.kind = k::dma_alloc_coherent, .device = 1, .address = 8192, .value = GFP_KERNEL, .handle = 1},
+        {.kind = k::dma_alloc_coherent, .address = 4096, .value = GFP_KERNEL | GFP_DMA, .handle = 2},
+        {.kind = k::dma_map, .size = 1, .device = 1, .address = 0x100, .value = 512, .handle = 3, .flags = 0},
+        {.kind = k::dma_map, .size = 2, .value = 4096, .handle = 4, .flags = 0},
+        {.kind = k::dma_map, .size = 0, .value = 1, .handle = 5, .flags = 0},
+        {.kind = k::dma_map, .size = 0, .value = GiB, .handle = 5, .flags = 0},
+        {.kind = k::dma_map, .size = 1, .value = 2, .handle = 5, .flags = 0},
+        {.kind = k::dma_map, .size = 2, .value = 3, .handle = 5, .flags = 0},
+        {.kind = k::dma_sync, .size = 0, .device = 1, .handle = 3},
+        {.kind = k::dma_sync, .size = 1, .device = 1, .handle = 3},
+        {.kind = k::dma_transfer, .device = 1, .segment = -1, .value = 1, .handle = 3, .flags = 512},
+        {.kind = k::dma_transfer,
+         .size = 1,
+         .device = 1,
+         .segment = GFP_KERNEL,
+         .value = 3,
+         .handle = 1,
+         .flags = 0x200},
+        {.kind = k::dma_transfer,
+         .size = 1,
+         .device = 1,
+         .segment = 0,
+         .value = 3,
+         .handle = 1,
+         .flags = 0xffffffff},
+        {.kind = k::dma_transfer_phys, .size = 1, .address = 0x1000, .value = 0x2000, .flags = 64 * KiB},
+        {.kind = k::dma_transfer_phys, .device = 1, .address = 0, .value = ~std::uint64_t{0}, .flags = 1},
+        {.kind = k::dma_wait, .device = 1},
+        {.kind = k::dma_unmap, .device = 1, .handle = 3},
+        {.kind = k::dma_free_coherent, .device = 1, .handle = 1},
+    };
+    CHECK(w.ops == expected);
+    for (const op& o : w.ops) CHECK(problem_with(o) == "");
+    CHECK(is_kernel_op(op_kind::dma_wait));
+    // Without the workload's names a device prints as dev<id>, a handle as h<id>.
+    CHECK(to_text(w.ops[6]) == "dma_map dev1 h3 h0+0x100 512 to_device");
+    CHECK(to_text(w.ops[15]) == "dma_transfer dev1 h1 h3 512 nowait irq_gfp=GFP_KERNEL");
+}
+
+TEST_CASE("workload DMA operations: text, binary and text again give the same workload") {
+    // Written as to_text writes it back: directions short, sizes in the largest exact unit, the
+    // gfp flags always, nowait before irq_gfp.
+    const std::string text =
+        "memsim workload 1\n"
+        "dma_set_mask isa_dma 24\n"
+        "dma_set_mask pci_dma 32 streaming\n"
+        "dma_set_mask pci_dma 64 coherent\n"
+        "kmalloc buf 4096 GFP_KERNEL\n"
+        "alloc_pages pages 1 GFP_DMA32\n"
+        "dma_alloc_coherent pci_dma ring 8K GFP_KERNEL\n"
+        "dma_alloc_coherent isa_dma low 100 GFP_ATOMIC|__GFP_ZERO\n"
+        "dma_map pci_dma m buf+0x100 512 to_device\n"
+        "dma_map isa_dma m2 pages 8K from_device\n"
+        "dma_map isa_dma m3 buf 1G bidirectional\n"
+        "dma_sync pci_dma m for_cpu\n"
+        "dma_sync pci_dma m for_device\n"
+        "dma_transfer pci_dma m ring 512\n"
+        "dma_transfer pci_dma ring m 1K nowait\n"
+        "dma_transfer isa_dma low m2 4294967295 irq_gfp=GFP_ATOMIC\n"
+        "dma_transfer isa_dma low m2 64K nowait irq_gfp=GFP_KERNEL\n"
+        "dma_transfer_phys isa_dma 0x1000 0xfff000 64K nowait\n"
+        "dma_transfer_phys pci_dma 0x0 0xffffffffffffffff 1\n"
+        "dma_wait pci_dma\n"
+        "dma_unmap pci_dma m\n"
+        "dma_unmap isa_dma m2\n"
+        "dma_free_coherent pci_dma ring\n"
+        "dma_free_coherent isa_dma low\n";
+    workload w = parse_text(text, "w.txt");
+    CHECK(to_text(w) == text);
+    CHECK(parse_text(to_text(w), "again.txt").ops == w.ops);
+    std::string binary = to_binary(w);
+    CHECK(binary.rfind("memsimW3", 0) == 0);
+    workload again = parse_binary(binary, "w.bin");
+    CHECK(again.ops == w.ops);
+    CHECK(again.handles == w.handles);
+    CHECK(again.devices == w.devices);
+    CHECK(again.from_binary);
+    CHECK(to_text(again) == text);
+    CHECK(to_binary(again) == binary);
+}
+
+TEST_CASE("workload DMA operations: the binary records") {
+    // memsimW3: the handle table, then the device table. The kinds follow exit (32); a record of
+    // a kind with flags ends with them, a DMA operation's record then with its device.
+    workload w{
+        "w",
+        {{.kind = op_kind::dma_set_mask, .size = 1, .device = 1, .value = 32},
+         {.kind = op_kind::dma_transfer, .size = 1, .segment = 5, .value = 0, .handle = 0, .flags = 4096},
+         {.kind = op_kind::dma_wait, .device = 1}},
+        {"b"},
+        {"isa_dma", "pci"}};
+    CHECK(to_binary(w) ==
+          "memsimW3\x01\x01"
+          "b"
+          "\x02\x07"
+          "isa_dma\x03"
+          "pci"
+          "\x21\x01\x00\x20\x00\x00\x01"          // dma_set_mask pci 32 streaming
+          "\x27\x01\x00\x00\x06\x01\x80\x20\x00"  // dma_transfer isa_dma b b 4K nowait irq_gfp=5
+          "\x29\x00\x00\x00\x00\x00\x01"s);       // dma_wait pci
+    workload again = parse_binary(to_binary(w), "w.bin");
+    CHECK(again.ops == w.ops);
+    CHECK(again.devices == w.devices);
+    CHECK(again.device_first_use == std::vector<std::uint64_t>{31, 24});  // the records' first bytes
+    // A workload without devices keeps the older magics, byte for byte.
+    CHECK(to_binary(workload{"w", {{.kind = op_kind::read, .size = 8}}}).rfind("memsimW1", 0) == 0);
+}
+
+TEST_CASE("workload DMA operations: what every reader refuses") {
+    auto one_op = [](const op& o) { return to_binary(workload{"w", {o}, {"b"}, {"d"}}); };
+    // The records start at byte 14: the magic (8), the handle table (3), the device table (3).
+    using k = op_kind;
+    CHECK(error_of_binary(one_op({.kind = k::dma_set_mask, .value = 65})) ==
+          "w.bin: byte 14: a DMA mask is 1 to 64 bits (got 65)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_set_mask, .value = 0})) ==
+          "w.bin: byte 14: a DMA mask is 1 to 64 bits (got 0)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_set_mask, .size = 3, .value = 32})) ==
+          "w.bin: byte 14: dma_set_mask's size 3 is not 0 (both masks), 1 (streaming) or 2 (coherent)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_alloc_coherent, .address = 0, .handle = 0})) ==
+          "w.bin: byte 14: a DMA buffer is 1 byte to 1 GiB (got 0)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_alloc_coherent, .address = GiB + 1, .handle = 0})) ==
+          "w.bin: byte 14: a DMA buffer is 1 byte to 1 GiB (got 1073741825)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_alloc_coherent, .address = 4096})) ==
+          "w.bin: byte 14: this DMA operation needs its buffer's handle");
+    CHECK(error_of_binary(one_op({.kind = k::dma_map, .size = 3, .value = 8, .handle = 0})) ==
+          "w.bin: byte 14: DMA direction 3 is not 0 (bidirectional), 1 (to_device) or 2 (from_device)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_map, .size = 1, .value = 0, .handle = 0})) ==
+          "w.bin: byte 14: a DMA buffer is 1 byte to 1 GiB (got 0)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_sync, .size = 2, .handle = 0})) ==
+          "w.bin: byte 14: dma_sync's size 2 is not 0 (for_cpu) or 1 (for_device)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_unmap})) ==
+          "w.bin: byte 14: this DMA operation needs its buffer's handle");
+    CHECK(error_of_binary(one_op({.kind = k::dma_transfer, .size = 2, .handle = 0, .flags = 8})) ==
+          "w.bin: byte 14: a DMA transfer's size 2 has bits other than 1 (nowait)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_transfer, .handle = 0, .flags = 0})) ==
+          "w.bin: byte 14: a DMA transfer is 1 to 4294967295 bytes (got 0)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_transfer_phys, .flags = 0})) ==
+          "w.bin: byte 14: a DMA transfer is 1 to 4294967295 bytes (got 0)");
+    CHECK(error_of_binary(one_op({.kind = k::dma_transfer_phys, .segment = 3, .flags = 1})) ==
+          "w.bin: byte 14: a DMA operation takes no SEGMENT:OFFSET address");
+    CHECK(error_of_binary(one_op({.kind = k::dma_wait, .segment = 0})) ==
+          "w.bin: byte 14: a DMA operation takes no SEGMENT:OFFSET address");
+    // The table indexes a record holds: its device, and the handles in other fields.
+    CHECK(error_of_binary(one_op({.kind = k::dma_wait, .device = 1})) ==
+          "w.bin: byte 20: device 1 is not in the table");
+    CHECK(error_of_binary(one_op({.kind = k::dma_map, .value = 8, .handle = 0, .flags = 1})) ==
+          "w.bin: byte 20: handle 1 is not in the table");
+    CHECK(error_of_binary(one_op({.kind = k::dma_transfer, .value = 2, .handle = 0, .flags = 8})) ==
+          "w.bin: byte 17: handle 2 is not in the table");
+    CHECK(error_of_binary(to_binary(workload{"w", {{.kind = k::dma_wait}}})) ==
+          "w.bin: byte 13: device 0 is not in the table");
+    CHECK(error_of_binary(to_binary(workload{"w", {}, {}, {"a b"}})) ==
+          "w.bin: byte 10: device name 'a b' has a blank, '#' or a control character");
+    CHECK(error_of_binary("memsimW3\x00\x81\x80\x04"s) ==
+          "w.bin: byte 12: 65537 devices are more than 65536");
+    std::string wide = one_op({.kind = k::dma_transfer_phys, .flags = 1});
+    wide.erase(wide.size() - 2);          // the flags and the device
+    wide += "\x80\x80\x80\x80\x10\x00"s;  // 2^32 bytes
+    CHECK(error_of_binary(wide) ==
+          "w.bin: byte 20: a DMA transfer is 1 to 4294967295 bytes (got 4294967296)");
+    // Only DMA operations name a device; dma_transfer alone keeps a number in `segment`.
+    CHECK(problem_with({.kind = k::read, .size = 8, .device = 1}) ==
+          "only DMA operations name a device (got device 1)");
+    CHECK(problem_with({.kind = k::dma_transfer, .segment = -2, .handle = 0, .flags = 1}) ==
+          "irq_gfp -2 is negative (-1: none)");
+    CHECK(problem_with({.kind = k::process, .segment = 1}) ==
+          "a system call takes no SEGMENT:OFFSET address");
+}
+
+TEST_CASE("workload DMA operations: text errors name the line and column") {
+    CHECK(dma_error_of("dma_set_mask d 65") == "w.txt:3:16: a DMA mask is 1 to 64 bits (got 65)");
+    CHECK(dma_error_of("dma_set_mask d 0") == "w.txt:3:16: a DMA mask is 1 to 64 bits (got 0)");
+    CHECK(dma_error_of("dma_set_mask d 32 both") ==
+          "w.txt:3:19: expected 'streaming' or 'coherent', got 'both'");
+    CHECK(dma_error_of("dma_set_mask d") == "w.txt:3:14: 'dma_set_mask' needs more operands");
+    CHECK(dma_error_of("dma_set_mask d 32 coherent x") == "w.txt:3:28: unexpected 'x'");
+    CHECK(dma_error_of("dma_alloc_coherent d r 0") == "w.txt:3:24: a DMA buffer is 1 byte to 1 GiB (got 0)");
+    CHECK(dma_error_of("dma_alloc_coherent d r 2G") ==
+          "w.txt:3:24: a DMA buffer is 1 byte to 1 GiB (got 2147483648)");
+    CHECK(dma_error_of("dma_alloc_coherent d r 4Q") == "w.txt:3:24: '4Q' has an unknown unit 'Q' for a size");
+    CHECK(dma_error_of("dma_alloc_coherent d r 4K GFP_KERNAL") ==
+          "w.txt:3:27: 'GFP_KERNAL' is not GFP flags (e.g. GFP_KERNEL|__GFP_ZERO or a number)");
+    CHECK(dma_error_of("dma_alloc_coherent d 9r 4K") ==
+          "w.txt:3:22: '9r' is not a handle name ([A-Za-z_][A-Za-z0-9_]*)");
+    CHECK(dma_error_of("dma_free_coherent d r") == "w.txt:3:21: handle 'r' is not defined before this line");
+    CHECK(dma_error_of("dma_map d m buf 4K sideways") ==
+          "w.txt:3:20: 'sideways' is not a DMA direction (to_device, from_device, bidirectional, "
+          "DMA_TO_DEVICE, "
+          "DMA_FROM_DEVICE, DMA_BIDIRECTIONAL)");
+    CHECK(dma_error_of("dma_map d m nobuf 4K to_device") ==
+          "w.txt:3:13: handle 'nobuf' is not defined before this line");
+    CHECK(dma_error_of("dma_map d m m 4K to_device") ==
+          "w.txt:3:13: handle 'm' is not defined before this line");
+    CHECK(dma_error_of("dma_map d m 0x1000 4K to_device") ==
+          "w.txt:3:13: expected the buffer's handle (BUF or BUF+OFFSET), got '0x1000'");
+    CHECK(dma_error_of("dma_map d m buf+0xzz 4K to_device") == "w.txt:3:17: expected a number, got '0xzz'");
+    CHECK(dma_error_of("dma_map d m buf 0 to_device") ==
+          "w.txt:3:17: a DMA buffer is 1 byte to 1 GiB (got 0)");
+    CHECK(dma_error_of("dma_map d m buf 4K") == "w.txt:3:17: 'dma_map' needs more operands");
+    CHECK(dma_error_of("dma_unmap d m") == "w.txt:3:13: handle 'm' is not defined before this line");
+    CHECK(dma_error_of("dma_sync d buf sideways") ==
+          "w.txt:3:16: expected 'for_cpu' or 'for_device', got 'sideways'");
+    CHECK(dma_error_of("dma_transfer d buf x 4K") ==
+          "w.txt:3:20: handle 'x' is not defined before this line");
+    CHECK(dma_error_of("dma_transfer d buf buf 0") ==
+          "w.txt:3:24: a DMA transfer is 1 to 4294967295 bytes (got 0)");
+    CHECK(dma_error_of("dma_transfer d buf buf 4G") ==
+          "w.txt:3:24: a DMA transfer is 1 to 4294967295 bytes (got 4294967296)");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K later") ==
+          "w.txt:3:27: expected 'nowait' or 'irq_gfp=GFP', got 'later'");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K nowait nowait") == "w.txt:3:34: unexpected 'nowait'");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K irq_gfp=0 irq_gfp=0") ==
+          "w.txt:3:37: unexpected 'irq_gfp=0'");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K irq_gfp=GFP_ATOMIK") ==
+          "w.txt:3:35: 'GFP_ATOMIK' is not GFP flags (e.g. GFP_KERNEL|__GFP_ZERO or a number)");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K irq_gfp=0x80000000") ==
+          "w.txt:3:35: GFP flags 0x80000000 are more than 31 bits");
+    CHECK(dma_error_of("dma_transfer d buf buf 4K nowait irq_gfp=0 x") == "w.txt:3:44: unexpected 'x'");
+    CHECK(dma_error_of("dma_transfer_phys d 0x1000 0x2000 4K irq_gfp=GFP_ATOMIC") ==
+          "w.txt:3:38: expected 'nowait', got 'irq_gfp=GFP_ATOMIC'");
+    CHECK(dma_error_of("dma_transfer_phys d 0x1000 buf 4K") == "w.txt:3:28: expected a number, got 'buf'");
+    CHECK(dma_error_of("dma_wait") == "w.txt:3:1: 'dma_wait' needs more operands");
+    CHECK(dma_error_of("dma_wait d d") == "w.txt:3:12: unexpected 'd'");
+    CHECK(dma_error_of("dma_fly d") == "w.txt:3:1: unknown operation 'dma_fly'");
+}
+
+TEST_CASE("workload DMA operations: check_devices names the first use of a device the machine lacks") {
+    const std::vector<std::string> machine{"isa_dma", "pci_dma"};
+    workload w = parse_text(
+        "memsim workload 1\n"
+        "dma_set_mask isa_dma 24\n"
+        "dma_wait isa_dma\n"
+        "dma_set_mask floppy 24   # line 4\n"
+        "dma_wait floppy\n"
+        "dma_wait tape\n",
+        "w.txt");
+    CHECK(devices_error(w, machine) ==
+          "w.txt:4: unknown device 'floppy' (this machine has: isa_dma, pci_dma)");
+    CHECK(devices_error(w, {}) == "w.txt:2: unknown device 'isa_dma' (this machine has none)");
+    CHECK(devices_error(w, {"floppy", "isa_dma"}) ==
+          "w.txt:6: unknown device 'tape' (this machine has: floppy, isa_dma)");
+    CHECK(devices_error(w, {"tape", "floppy", "isa_dma"}) == "no error");
+    // The binary form names the byte its record starts at, as the reader's errors do.
+    workload binary = parse_binary(to_binary(w), "w.bin");
+    CHECK(devices_error(binary, machine) ==
+          "w.bin: byte 44: unknown device 'floppy' (this machine has: isa_dma, pci_dma)");
+    // A device in the table that no operation names is no error; nor is a workload without DMA.
+    CHECK(devices_error(parse_binary(to_binary(workload{"w", {}, {}, {"gone"}}), "w.bin"), machine) ==
+          "no error");
+    CHECK(devices_error(parse_text("memsim workload 1\nread 0x1000 8\n", "w.txt"), {}) == "no error");
 }
