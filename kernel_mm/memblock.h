@@ -29,6 +29,10 @@ inline constexpr phys_addr_t MEMBLOCK_ALLOC_ACCESSIBLE = 0;
 inline constexpr phys_addr_t MEMBLOCK_ALLOC_ANYWHERE = PHYS_ADDR_MAX;
 // Also "up to current_limit" (Linux additionally skips kmemleak tracking, not modelled).
 inline constexpr phys_addr_t MEMBLOCK_ALLOC_NOLEAKTRACE = 1;
+// memblock_alloc_low's bounds: from 0 up to ARCH_LOW_ADDRESS_LIMIT (an exclusive end; x86 keeps
+// include/linux/memblock.h's default).
+inline constexpr phys_addr_t MEMBLOCK_LOW_LIMIT = 0;
+inline constexpr phys_addr_t ARCH_LOW_ADDRESS_LIMIT = 0xffffffff;
 
 // enum memblock_flags.
 inline constexpr std::uint32_t MEMBLOCK_NONE = 0;
@@ -137,6 +141,14 @@ public:
     phys_addr_t alloc_try_nid(phys_addr_t size, phys_addr_t align, phys_addr_t min, phys_addr_t max, int nid);
     phys_addr_t alloc_try_nid(phys_addr_t size, phys_addr_t align, phys_addr_t min, phys_addr_t max, int nid,
                               const zero_fn& zero);
+    // memblock_alloc: zeroed, anywhere below current_limit.
+    phys_addr_t alloc(phys_addr_t size, phys_addr_t align) {
+        return alloc_try_nid(size, align, MEMBLOCK_LOW_LIMIT, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE);
+    }
+    // memblock_alloc_low: zeroed, below 4 GiB as well as current_limit.
+    phys_addr_t alloc_low(phys_addr_t size, phys_addr_t align) {
+        return alloc_try_nid(size, align, MEMBLOCK_LOW_LIMIT, ARCH_LOW_ADDRESS_LIMIT, NUMA_NO_NODE);
+    }
 
     void set_bottom_up(bool enable) { m_bottom_up = enable; }
     bool bottom_up() const { return m_bottom_up; }

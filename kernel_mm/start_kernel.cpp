@@ -1,6 +1,7 @@
 #include "kernel_mm/start_kernel.h"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -31,6 +32,16 @@ unsigned section_bits(const kernel_config& c) {
 
 // sizeof(struct page): 64 bytes on x86_64, 32 on i386 (LINUX-FACTS.md).
 std::uint64_t struct_page_bytes(const kernel_config& c) { return c.arch == kernel_arch::x86_64 ? 64 : 32; }
+
+// sizeof(struct io_tlb_slot) {phys_addr_t, size_t, unsigned int} and sizeof(struct io_tlb_area)
+// {unsigned long, unsigned int, spinlock_t} (kernel/dma/swiotlb.c): 24 and 16 bytes on x86_64; on
+// i386 a slot is 16 bytes with PAE's 64-bit phys_addr_t (a u64 aligns to 4 there), 12 without, and
+// an area 12.
+std::uint64_t io_tlb_slot_bytes(const kernel_config& c) {
+    if (c.arch == kernel_arch::x86_64) return 24;
+    return c.pae ? 16 : 12;
+}
+std::uint64_t io_tlb_area_bytes(const kernel_config& c) { return c.arch == kernel_arch::x86_64 ? 16 : 12; }
 
 }  // namespace
 
@@ -63,6 +74,7 @@ kernel_state::kernel_state(machine_ops& machine, const kernel_config& config, pr
     init_mem_mapping();
     sparse_init();
     mem_init();
+    pci_iommu_init();
     free_initmem();
 }
 
@@ -327,6 +339,7 @@ void kernel_state::mem_init() {
     std::uint64_t present = 0;
     for (const pglist_data& node : m_pages->nodes()) present += node.node_present_pages;
     m_machine.context().cycles += present * m_config.costs.memmap_init_per_page;
+    pci_iommu_alloc();
     m_pages->memblock_free_all(m_memblock);
 
     const kernel_image& image = m_config.image;
@@ -345,6 +358,63 @@ void kernel_state::mem_init() {
         line += fmt::format(", {}K highmem", kbytes(high));
     }
     print(line + ")");
+}
+
+// arch/x86/kernel/pci-dma.c pci_iommu_alloc, first thing in mem_init (arch/x86/mm/init_64.c,
+// init_32.c): pci_swiotlb_detect wants the pool when RAM reaches above 4 GiB (max_possible_pfn >
+// MAX_DMA32_PFN, on i386 too, where only PAE gets there and SWIOTLB is built when INTEL_IOMMU
+// selects it); swiotlb_init then reserves it unless swiotlb=noforce, and with swiotlb=force
+// also where nothing needs it (kernel/dma/swiotlb.c swiotlb_init_remap).
+void kernel_state::pci_iommu_alloc() {
+    m_x86_swiotlb_enable = pfn_limits_of(m_config.arch, m_memblock).max_pfn > max_dma32_pfn;
+    if (!m_x86_swiotlb_enable && m_config.swiotlb != swiotlb_mode::force) return;
+    if (m_config.swiotlb == swiotlb_mode::off) return;
+    swiotlb_init_remap();
+}
+
+// kernel/dma/swiotlb.c (v6.1) swiotlb_init_remap: one area per possible CPU (a power of two) and
+// a power-of-two number of slots (swiotlb_adjust_nareas); the pool from memblock_alloc_low, top
+// down below 4 GiB and memblock's limit (low memory on i386), zeroed there and again by
+// swiotlb_init_io_tlb_mem; then the slot and area arrays from memblock_alloc, anywhere. All of it
+// stays reserved: memblock_free_all never gives it to the buddy allocator.
+void kernel_state::swiotlb_init_remap() {
+    unsigned nareas = std::bit_ceil(std::max(m_config.cpus, 1u));
+    print(fmt::format("software IO TLB: area num {}.", nareas));
+    std::uint64_t nslabs = m_config.swiotlb_size >> IO_TLB_SHIFT;
+    if (!std::has_single_bit(nslabs)) {
+        nslabs = std::bit_ceil(nslabs);
+        print(fmt::format("software IO TLB: SWIOTLB bounce buffer size roundup to {}MB",
+                          (nslabs << IO_TLB_SHIFT) >> 20));
+    }
+    std::uint64_t bytes = round_up(nslabs << IO_TLB_SHIFT, page_size);
+    phys_addr_t tlb = m_memblock.alloc_low(bytes, page_size);
+    if (!tlb) {
+        print("software IO TLB: swiotlb_init_remap: failed to allocate tlb structure", kern_level::warning);
+        return;
+    }
+    std::uint64_t slots = round_up(nslabs * io_tlb_slot_bytes(m_config), page_size);
+    if (!m_memblock.alloc(slots, page_size))
+        throw kernel_panic(
+            fmt::format("swiotlb_init_remap: Failed to allocate {} bytes align={:#x}", slots, page_size));
+    if (!m_memblock.alloc(nareas * io_tlb_area_bytes(m_config), SMP_CACHE_BYTES))
+        throw kernel_panic("swiotlb_init_remap: Failed to allocate mem->areas.");
+    m_swiotlb = std::make_unique<io_tlb_mem>(tlb, nslabs, m_machine, m_log);
+}
+
+// arch/x86/kernel/pci-dma.c pci_iommu_init (a rootfs_initcall, so after the Memory: line): with no
+// hardware IOMMU, SWIOTLB stays on when pci_swiotlb_detect wanted it, and swiotlb_print_info says
+// where the pool is, or "No low mem" when there is none (swiotlb=noforce, or no room). Otherwise
+// swiotlb_exit keeps a forced pool, silently.
+void kernel_state::pci_iommu_init() {
+    if (!m_x86_swiotlb_enable) return;
+    print("PCI-DMA: Using software bounce buffering for IO (SWIOTLB)");
+    if (!m_swiotlb) {
+        print("software IO TLB: No low mem", kern_level::warning);
+        return;
+    }
+    // %pa: phys_addr_t's width, 32 bits on i386 without PAE.
+    bool wide = m_config.arch == kernel_arch::x86_64 || m_config.pae;
+    m_swiotlb->swiotlb_print_info(wide ? 16 : 8);
 }
 
 // free_initmem: the init sections are given back once boot is done.

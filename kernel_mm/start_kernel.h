@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernel_mm/dma/swiotlb.h"
 #include "kernel_mm/e820.h"
 #include "kernel_mm/machine_ops.h"
 #include "kernel_mm/memblock.h"
@@ -50,6 +51,11 @@ struct numa_memblk {
     int nid = 0;
 };
 
+// swiotlb= (kernel/dma/swiotlb.c setup_io_tlb_npages): automatic reserves the bounce-buffer pool
+// when RAM reaches above 4 GiB (arch/x86/kernel/pci-dma.c pci_swiotlb_detect), force always
+// ("swiotlb=force", which also bounces every mapping), off never ("swiotlb=noforce").
+enum class swiotlb_mode { automatic, force, off };
+
 struct kernel_config {
     kernel_arch arch = kernel_arch::x86_64;
     bool pae = false;     // i386 only: 3-level PAE paging with NX
@@ -65,13 +71,17 @@ struct kernel_config {
     std::uint64_t min_free_kbytes = 0;  // 0: computed
     std::uint64_t watermark_scale_factor = 10;
     bool panic_on_bug = false;
+    swiotlb_mode swiotlb = swiotlb_mode::automatic;
+    // The pool's size (swiotlb=<slabs>): a positive multiple of IO_TLB_SEGSIZE slots; Linux 6.1
+    // rounds it up to a power of two (swiotlb_adjust_nareas).
+    std::uint64_t swiotlb_size = io_tlb_default_size;
     kernel_image image;
     boot_costs costs;
     page_alloc_costs alloc_costs;
 };
 
 // The kernel after boot: its log, firmware map, memblock (kept for /proc/iomem and the
-// numbers), page allocator and kernel page tables (swapper_pg_dir).
+// numbers), page allocator, kernel page tables (swapper_pg_dir) and swiotlb pool.
 class kernel_state {
 public:
     // Boots: every step of the sequence above, in order.
@@ -92,6 +102,11 @@ public:
     std::uint64_t page_offset() const;
     // The kernel's page tables as CR3 holds them.
     phys_addr_t cr3() const { return m_swapper->root(); }
+    // The default swiotlb pool (io_tlb_default_mem), or nullptr when boot reserved none.
+    io_tlb_mem* swiotlb() { return m_swiotlb.get(); }
+    const io_tlb_mem* swiotlb() const { return m_swiotlb.get(); }
+    // swiotlb=force: every streaming mapping bounces (swiotlb_force_bounce).
+    bool swiotlb_force() const { return m_config.swiotlb == swiotlb_mode::force; }
 
 private:
     void print(std::string text, kern_level level = kern_level::info);
@@ -106,6 +121,9 @@ private:
     void report_unavailable_ranges();
     void build_all_zonelists();
     void mem_init();
+    void pci_iommu_alloc();
+    void swiotlb_init_remap();
+    void pci_iommu_init();
     void free_initmem();
     phys_addr_t alloc_table();
     mmu::paging_mode paging_mode() const;
@@ -118,6 +136,8 @@ private:
     std::unique_ptr<page_table> m_early;
     std::unique_ptr<page_table> m_swapper;
     std::unique_ptr<page_allocator> m_pages;
+    bool m_x86_swiotlb_enable = false;  // pci_swiotlb_detect's verdict
+    std::unique_ptr<io_tlb_mem> m_swiotlb;
 };
 
 // Boots the kernel on the machine; the machine's CPU ends in the profile's paging mode with

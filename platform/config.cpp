@@ -44,6 +44,10 @@ constexpr std::array overreach_names{named<overreach_policy>{"error", overreach_
 constexpr std::array level_names{
     named<log_level>{"error", log_level::error}, named<log_level>{"warning", log_level::warning},
     named<log_level>{"info", log_level::info}, named<log_level>{"debug", log_level::debug}};
+// swiotlb=force and swiotlb=noforce, and no option at all (kernel/dma/swiotlb.c).
+constexpr std::array swiotlb_names{named<kernel::swiotlb_mode>{"auto", kernel::swiotlb_mode::automatic},
+                                   named<kernel::swiotlb_mode>{"force", kernel::swiotlb_mode::force},
+                                   named<kernel::swiotlb_mode>{"off", kernel::swiotlb_mode::off}};
 // The only kind of device so far; the key exists so configs stay valid when more arrive.
 enum class device_type { dma_engine };
 constexpr std::array device_type_names{named<device_type>{"dma_engine", device_type::dma_engine}};
@@ -72,8 +76,8 @@ constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cy
 constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
                                             "burst_bytes", "frequency", "max_transfer", "irq"};
 constexpr std::string_view numa_keys[] = {"nodes", "distances"};
-constexpr std::string_view kernel_keys[] = {"min_free_kbytes", "watermark_scale_factor", "panic_on_bug",
-                                            "pcid", "costs"};
+constexpr std::string_view kernel_keys[] = {
+    "min_free_kbytes", "watermark_scale_factor", "panic_on_bug", "pcid", "swiotlb", "swiotlb_size", "costs"};
 constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
 
 // Each channel keeps its own busy times; real memory controllers have a handful.
@@ -259,6 +263,24 @@ void read_numa(const checker& r, const at& n, const machine_config& m, numa_conf
     }
 }
 
+// The swiotlb pool is whole segments of IO_TLB_SEGSIZE (128) 2 KiB slots, as swiotlb= aligns it.
+// It must fit in low memory (below 4 GiB; 879 MiB on i386), so 1 GiB bounds it.
+constexpr std::uint64_t swiotlb_segment = kernel::IO_TLB_SEGSIZE * kernel::IO_TLB_SIZE;
+constexpr std::uint64_t max_swiotlb_size = 1 * GiB;
+
+void read_swiotlb(const checker& r, const at& k, kernel_knobs& kernel) {
+    if (auto f = r.field(k, "swiotlb")) kernel.swiotlb = r.choice(*f, swiotlb_names);
+    auto f = r.field(k, "swiotlb_size");
+    if (!f) return;
+    kernel.swiotlb_size = r.size(*f);
+    if (kernel.swiotlb_size == 0 || kernel.swiotlb_size % swiotlb_segment != 0)
+        r.fail(*f, fmt::format("must be a positive multiple of 256 KiB, a segment of {} slots (got {})",
+                               kernel::IO_TLB_SEGSIZE, f->node.Scalar()));
+    if (kernel.swiotlb_size > max_swiotlb_size)
+        r.fail(*f,
+               fmt::format("must be at most {} (got {})", format_size(max_swiotlb_size), f->node.Scalar()));
+}
+
 // The sysctls' own ranges (kernel/sysctl.c, mm/page_alloc.c): min_free_kbytes is `auto` or a
 // number of KiB; watermark_scale_factor 1..3000.
 void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
@@ -267,6 +289,7 @@ void read_kernel(const checker& r, const at& k, kernel_knobs& kernel) {
     if (auto f = r.field(k, "watermark_scale_factor")) kernel.watermark_scale_factor = r.integer(*f, 1, 3000);
     if (auto f = r.field(k, "panic_on_bug")) kernel.panic_on_bug = r.boolean(*f);
     if (auto f = r.field(k, "pcid")) kernel.pcid = r.boolean(*f);
+    read_swiotlb(r, k, kernel);
     at costs = r.section(k, "costs", kernel_cost_names);
     auto fields = kernel_cost_fields(kernel);
     for (std::size_t i = 0; i < fields.size(); ++i)
@@ -453,5 +476,6 @@ std::string_view to_string(machine_profile p) { return name_of(profile_names, p)
 std::string_view to_string(overreach_policy p) { return name_of(overreach_names, p); }
 std::string_view to_string(ram_layout l) { return name_of(layout_names, l); }
 std::string_view to_string(log_level l) { return name_of(level_names, l); }
+std::string_view to_string(kernel::swiotlb_mode m) { return name_of(swiotlb_names, m); }
 
 }  // namespace memsim::platform

@@ -97,6 +97,10 @@ struct kernel_knobs {
     kernel::page_alloc_costs alloc_costs;
     kernel::mm_costs mm_costs;
     bool pcid = true;  // "nopcid" when false: processes switch with a full flush
+    // The swiotlb bounce-buffer pool reserved at boot: auto (when RAM reaches above 4 GiB), force
+    // or off, as swiotlb=force / swiotlb=noforce; its size, a multiple of 256 KiB.
+    kernel::swiotlb_mode swiotlb = kernel::swiotlb_mode::automatic;
+    std::uint64_t swiotlb_size = kernel::io_tlb_default_size;
 };
 
 // kernel.costs: each key and the cost-table entry it sets, in the order config show writes them.
@@ -148,6 +152,7 @@ unsigned physical_address_bits(machine_profile p);
 std::string_view to_string(machine_profile p);
 std::string_view to_string(overreach_policy p);
 std::string_view to_string(ram_layout l);
+std::string_view to_string(kernel::swiotlb_mode m);
 std::string_view to_string(log_level l);
 std::string_view to_string(mmu::replacement_policy p);
 std::string_view to_string(mmu::page_size s);

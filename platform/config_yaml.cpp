@@ -269,6 +269,8 @@ void write_kernel(YAML::Emitter& out, const machine_config& c) {
     entry(out, "watermark_scale_factor", c.kernel.watermark_scale_factor);
     entry(out, "panic_on_bug", c.kernel.panic_on_bug ? "true" : "false");
     entry(out, "pcid", c.kernel.pcid ? "true" : "false");
+    entry(out, "swiotlb", to_string(c.kernel.swiotlb));
+    entry(out, "swiotlb_size", format_size(c.kernel.swiotlb_size));
     kernel_knobs knobs = c.kernel;
     auto fields = kernel_cost_fields(knobs);
     out << YAML::Key << "costs" << YAML::Value << YAML::Flow << YAML::BeginMap;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <vector>
 
@@ -34,9 +35,20 @@ public:
     void write_phys(phys_addr_t addr, const void* data, std::size_t length) override {
         std::memcpy(m_memory + addr, data, length);
     }
+    // Zeroing whole pages gives them back to the host instead (they read as zero again), so
+    // that a boot's 64 MiB swiotlb clear costs the tests no host memory.
     void fill_phys(phys_addr_t addr, std::uint8_t value, std::size_t length) override {
         filled += length;
-        std::memset(m_memory + addr, value, length);
+        constexpr std::uint64_t host_page = 4096;
+        std::uint64_t first = (addr + host_page - 1) & ~(host_page - 1),
+                      last = (addr + length) & ~(host_page - 1);
+        if (value || first >= last) {
+            std::memset(m_memory + addr, value, length);
+            return;
+        }
+        std::memset(m_memory + addr, 0, first - addr);
+        madvise(m_memory + first, last - first, MADV_DONTNEED);
+        std::memset(m_memory + last, 0, addr + length - last);
     }
     void copy_phys(phys_addr_t to, phys_addr_t from, std::size_t length) override {
         std::memmove(m_memory + to, m_memory + from, length);
@@ -54,6 +66,11 @@ public:
     void flush_tlb_pcid(std::uint16_t pcid) override { flushed_pcids.push_back(pcid); }
     void flush_tlb_all() override { ++full_flushes; }
     unsigned cpu_count() const override { return cpus; }
+    // A device model of the test's: what happens while the CPU halts (it raises the interrupt).
+    void wait_for_interrupt() override {
+        ++halts;
+        if (on_halt) on_halt();
+    }
 
     std::uint8_t& byte(phys_addr_t addr) { return m_memory[addr]; }
     // A recognisable byte pattern, and whether [addr, addr + size) still holds it.
@@ -74,6 +91,8 @@ public:
     unsigned full_flushes = 0;
     bool a20 = false;
     unsigned cpus = 1;
+    unsigned halts = 0;
+    std::function<void()> on_halt;
 
 private:
     std::uint8_t* m_memory;

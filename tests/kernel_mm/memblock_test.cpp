@@ -445,6 +445,23 @@ TEST_CASE("memblock_alloc_try_nid zeroes what it returns; the raw variant does n
                     std::logic_error);
 }
 
+TEST_CASE("memblock_alloc_low stays below 4 GiB and current_limit; memblock_alloc only below the limit") {
+    std::vector<std::pair<phys_addr_t, phys_addr_t>> zeroed;
+    memblock mb([&](phys_addr_t base, phys_addr_t size) { zeroed.emplace_back(base, size); });
+    mb.add(SZ_1M, 0xc0000000 - SZ_1M);
+    mb.add(0x100000000, 0x40000000);
+    // ARCH_LOW_ADDRESS_LIMIT is an exclusive end: top-down from the end of RAM below 4 GiB.
+    CHECK(mb.alloc_low(SZ_16M, SZ_4K) == 0xc0000000 - SZ_16M);
+    CHECK(mb.alloc(SZ_4K, SZ_4K) == 0x140000000 - SZ_4K);
+    CHECK(zeroed == std::vector<std::pair<phys_addr_t, phys_addr_t>>{{0xc0000000 - SZ_16M, SZ_16M},
+                                                                     {0x140000000 - SZ_4K, SZ_4K}});
+    // i386 limits memblock to low memory: both stay under it.
+    mb.set_current_limit(0x36ffe000);
+    CHECK(mb.alloc_low(SZ_16M, SZ_4K) == 0x36ffe000 - SZ_16M);
+    CHECK(mb.alloc(SZ_4K, SZ_4K) == 0x36ffe000 - SZ_16M - SZ_4K);
+    CHECK(mb.alloc_low(SZ_1G, SZ_4K) == 0);
+}
+
 TEST_CASE("memblock flags: NOMAP memory is never free; marking splits and clearing merges") {
     memblock mb;
     mb.add(0, SZ_16M);

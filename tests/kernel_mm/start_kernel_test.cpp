@@ -86,14 +86,16 @@ TEST_CASE("x86_64 boot log: the e820 map, zone ranges and the Memory: line") {
     //   the image, 0x1000000 + code 3586 + rodata 2257 + data 592 + init 732 + bss 1359 pages: 8526
     //   direct-map tables: PML4, PDPT, PD 0-1G, PT 0-2M, PD 2-3G, PT 0xbfe00000-0xc0000000: 6
     //   mem_map: 32 present 128 MiB sections (24 below 3 GiB, 8 from 4 GiB) x 2 MiB:   16384
-    // = 25074 pages = 100296K; available = 1048446 - 25074 = 1023372 pages = 4093488K.
+    //   swiotlb (RAM reaches above 4 GiB): the 64 MiB pool 16384, its 32768 24-byte slots 192,
+    //   its area array's page 1:                                                       16577
+    // = 41651 pages = 166604K; available = 1048446 - 41651 = 1006795 pages = 4027180K.
     CHECK(b.log.lines("Memory:") ==
           std::vector<std::string>{
-              "Memory: 4093488K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
-              "2928K init, 5436K bss, 100296K reserved, 0K cma-reserved)"});
+              "Memory: 4027180K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
+              "2928K init, 5436K bss, 166604K reserved, 0K cma-reserved)"});
     CHECK(b.log.lines("Freeing unused") ==
           std::vector<std::string>{"Freeing unused kernel image (initmem) memory: 2928K"});
-    CHECK(b.kernel->pages().totalram_pages() == 1023372 + 732);
+    CHECK(b.kernel->pages().totalram_pages() == 1006795 + 732);
     CHECK(b.kernel->pages().check_invariants() == "");
 }
 
@@ -206,6 +208,148 @@ TEST_CASE("without NUMA ranges x86_64 fakes one node, as dummy_numa_init says") 
     CHECK(lines_from(b.kernel->log(), "No NUMA", 2) ==
           std::vector<std::string>{"No NUMA configuration found",
                                    "Faking a node at [mem 0x0000000000000000-0x000000013fffffff]"});
+}
+
+}  // namespace memsim::kernel
+
+namespace memsim::kernel {
+namespace {
+
+// The lines from the first that starts with `from` up to (not including) the first that starts
+// with `to`.
+std::vector<std::string> lines_between(const printk_buffer& log, std::string_view from, std::string_view to) {
+    std::vector<std::string> all = log.lines();
+    auto first =
+        std::find_if(all.begin(), all.end(), [&](const std::string& l) { return l.starts_with(from); });
+    auto last = std::find_if(first, all.end(), [&](const std::string& l) { return l.starts_with(to); });
+    return {first, last};
+}
+
+std::uint64_t managed(const kernel_state& k, zone_type type) {
+    for (const zone& z : k.pages().nodes().front().zones)
+        if (z.type == type) return z.managed_pages;
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("swiotlb: RAM above 4 GiB reserves the pool in mem_init, below 4 GiB and before the buddy") {
+    testing::booted_kernel b(kernel_arch::x86_64, 4 * GiB);
+    const io_tlb_mem* pool = b.kernel->swiotlb();
+    REQUIRE(pool);
+    CHECK_FALSE(b.kernel->swiotlb_force());
+    // memblock_alloc_low: top-down from the end of RAM below 4 GiB, 0xbffe0000, 64 MiB.
+    CHECK(pool->start() == 0xbbfe0000);
+    CHECK(pool->end() == 0xbffe0000);
+    CHECK(pool->nslabs() == 32768);
+    CHECK(b.kernel->blocks().is_region_reserved(0xbbfe0000, 64 * MiB));
+    // The slot array (32768 x 24 bytes = 768 KiB) and the 16-byte area array come from the top
+    // of RAM, below the direct map's tables (0x13fffa000..) and above the memory map, so the area
+    // array, 64-byte aligned, takes the page below the slot array.
+    CHECK(b.kernel->blocks().is_region_reserved(0x13ff3a000, 768 * 1024));
+    CHECK(b.kernel->blocks().is_region_reserved(0x13ff39fc0, 16));
+    CHECK_FALSE(b.kernel->blocks().is_region_reserved(0x13ff39000, 0xfc0));
+    CHECK(lines_between(b.log, "Built 1 zonelists", "Memory:") ==
+          std::vector<std::string>{"Built 1 zonelists, mobility grouping on.  Total pages: 1032062",
+                                   "software IO TLB: area num 1."});
+    CHECK(lines_between(b.log, "Memory:", "Freeing unused").size() == 3);
+    CHECK(lines_from(b.log, "PCI-DMA", 2) ==
+          std::vector<std::string>{
+              "PCI-DMA: Using software bounce buffering for IO (SWIOTLB)",
+              "software IO TLB: mapped [mem 0x00000000bbfe0000-0x00000000bffe0000] (64MB)"});
+    // 16384 pool pages in DMA32 and 192 + 1 array pages in Normal more than without the pool:
+    // DMA32 782304 present - 8526 image + 732 initmem freed = 774510 - 16384; Normal 262144 - 6
+    // tables - 16384 memory map = 245754 - 193.
+    CHECK(managed(*b.kernel, zone_type::dma32) == 758126);
+    CHECK(managed(*b.kernel, zone_type::normal) == 245561);
+    // 25074 + 16577 = 41651 pages reserved = 166604K; 1023372 - 16577 = 1006795 pages available.
+    CHECK(b.log.lines("Memory:") ==
+          std::vector<std::string>{
+              "Memory: 4027180K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
+              "2928K init, 5436K bss, 166604K reserved, 0K cma-reserved)"});
+    CHECK(b.kernel->pages().check_invariants() == "");
+}
+
+TEST_CASE("swiotlb: auto reserves nothing when all RAM is below 4 GiB; force does, silently") {
+    SUBCASE("auto") {
+        testing::booted_kernel b(kernel_arch::x86_64, 2 * GiB);
+        CHECK(b.kernel->swiotlb() == nullptr);
+        CHECK(b.log.lines("software IO TLB").empty());
+        CHECK(b.log.lines("PCI-DMA").empty());
+    }
+    SUBCASE("force") {
+        kernel_config config = testing::pc_config(kernel_arch::x86_64, 2 * GiB);
+        config.swiotlb = swiotlb_mode::force;
+        testing::booted_kernel b(config);
+        REQUIRE(b.kernel->swiotlb());
+        CHECK(b.kernel->swiotlb_force());
+        // All RAM is below 4 GiB, so the pool goes below what took the top of it first: the
+        // direct map's tables, then the 32 MiB memory map at 0x7de00000 (2 MiB aligned).
+        CHECK(b.kernel->swiotlb()->start() == 0x7de00000 - 64 * MiB);
+        // pci_iommu_init prints nothing: x86_swiotlb_enable is false, swiotlb_exit keeps the pool.
+        CHECK(b.log.lines("software IO TLB") == std::vector<std::string>{"software IO TLB: area num 1."});
+        CHECK(b.log.lines("PCI-DMA").empty());
+    }
+    SUBCASE("i386 without PAE never has RAM above 4 GiB") {
+        testing::booted_kernel b(kernel_arch::i386, 4 * GiB);
+        CHECK(b.kernel->swiotlb() == nullptr);
+    }
+}
+
+TEST_CASE("swiotlb: off leaves RAM above 4 GiB without a pool, and pci_iommu_init says so") {
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    config.swiotlb = swiotlb_mode::off;
+    testing::booted_kernel b(config);
+    CHECK(b.kernel->swiotlb() == nullptr);
+    CHECK(lines_between(b.log, "Memory:", "Freeing unused") ==
+          std::vector<std::string>{
+              "Memory: 4093488K/4193784K available (14342K kernel code, 2365K rwdata, 9028K rodata, "
+              "2928K init, 5436K bss, 100296K reserved, 0K cma-reserved)",
+              "PCI-DMA: Using software bounce buffering for IO (SWIOTLB)", "software IO TLB: No low mem"});
+    CHECK(b.log.lines("software IO TLB", kern_level::warning) ==
+          std::vector<std::string>{"software IO TLB: No low mem"});
+}
+
+TEST_CASE("swiotlb: the size rounds up to a power of two; the area array counts the CPUs") {
+    kernel_config config = testing::pc_config(kernel_arch::x86_64, 4 * GiB);
+    config.swiotlb_size = 96 * MiB;
+    config.cpus = 3;
+    testing::booted_kernel b(config);
+    REQUIRE(b.kernel->swiotlb());
+    CHECK(b.kernel->swiotlb()->nslabs() == 65536);
+    CHECK(b.kernel->swiotlb()->start() == 0xbffe0000 - 128 * MiB);
+    CHECK(b.log.lines("software IO TLB") ==
+          std::vector<std::string>{
+              "software IO TLB: area num 4.", "software IO TLB: SWIOTLB bounce buffer size roundup to 128MB",
+              "software IO TLB: mapped [mem 0x00000000b7fe0000-0x00000000bffe0000] (128MB)"});
+    // 65536 slots x 24 bytes = 1.5 MiB of slots, then 4 areas x 16 bytes below them.
+    phys_addr_t slots = 0x13fffa000 - 1536 * 1024;
+    CHECK(b.kernel->blocks().is_region_reserved(slots, 1536 * 1024));
+    CHECK(b.kernel->blocks().is_region_reserved(slots - 64, 64));
+}
+
+TEST_CASE("swiotlb on i386-pae: in low memory; a pool that does not fit is warned about") {
+    SUBCASE("8 GiB: below max_low_pfn") {
+        testing::booted_kernel b(testing::pc_config(kernel_arch::i386, 8 * GiB, true));
+        REQUIRE(b.kernel->swiotlb());
+        CHECK(b.kernel->swiotlb()->end() <= 0x36ffe000);
+        // PAE's phys_addr_t is 64-bit: %pa prints 16 digits.
+        CHECK(b.log.lines("software IO TLB: mapped")
+                  .front()
+                  .starts_with("software IO TLB: mapped [mem 0x00000000"));
+        CHECK(b.kernel->pages().check_invariants() == "");
+    }
+    SUBCASE("1 GiB does not fit in 879 MiB of low memory") {
+        kernel_config config = testing::pc_config(kernel_arch::i386, 8 * GiB, true);
+        config.swiotlb_size = 1024 * MiB;
+        testing::booted_kernel b(config);
+        CHECK(b.kernel->swiotlb() == nullptr);
+        CHECK(
+            b.log.lines("software IO TLB") ==
+            std::vector<std::string>{"software IO TLB: area num 1.",
+                                     "software IO TLB: swiotlb_init_remap: failed to allocate tlb structure",
+                                     "software IO TLB: No low mem"});
+    }
 }
 
 }  // namespace memsim::kernel

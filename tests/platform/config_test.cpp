@@ -469,6 +469,8 @@ kernel:
   watermark_scale_factor: 10
   panic_on_bug: false
   pcid: true
+  swiotlb: auto
+  swiotlb_size: 64 MiB
   costs: {mode_switch: 200, memmap_init_per_page: 20, alloc_pcp: 60, alloc_buddy: 200, free_pcp: 50, free_buddy: 150, page_fault: 250, handle_mm_fault: 400, syscall: 150, context_switch: 1000}
 
 sim:
@@ -522,6 +524,45 @@ TEST_CASE("kernel: the sysctls of the memory manager") {
     CHECK(error_of("kernel:\n  min_free_kbytes: lots\n") ==
           "test.yaml:2:20: kernel.min_free_kbytes: expected an integer, got 'lots'");
     CHECK(error_of("kernel:\n  min_free: 1\n") == "test.yaml:2:3: unknown key 'min_free' in 'kernel'");
+}
+
+TEST_CASE("kernel.swiotlb and kernel.swiotlb_size: the bounce-buffer pool reserved at boot") {
+    machine_config d = load("");
+    CHECK(d.kernel.swiotlb == kernel::swiotlb_mode::automatic);
+    CHECK(d.kernel.swiotlb_size == 64 * MiB);
+    machine_config c = load("kernel:\n  swiotlb: force\n  swiotlb_size: 96 MiB\n");
+    CHECK(c.kernel.swiotlb == kernel::swiotlb_mode::force);
+    CHECK(c.kernel.swiotlb_size == 96 * MiB);
+    CHECK(load("kernel:\n  swiotlb: off\n").kernel.swiotlb == kernel::swiotlb_mode::off);
+    CHECK(load("kernel:\n  swiotlb_size: 256 KiB\n").kernel.swiotlb_size == 256 * KiB);
+    CHECK(load("kernel:\n  swiotlb_size: 1 GiB\n").kernel.swiotlb_size == 1 * GiB);
+    CHECK(load("", {"kernel.swiotlb=off"}).kernel.swiotlb == kernel::swiotlb_mode::off);
+    machine_config shown = load_config_text(to_yaml(c), "shown");
+    CHECK(shown.kernel.swiotlb == kernel::swiotlb_mode::force);
+    CHECK(shown.kernel.swiotlb_size == 96 * MiB);
+    CHECK(to_yaml(c).find("  swiotlb: force\n  swiotlb_size: 96 MiB\n") != std::string::npos);
+    CHECK(error_of("kernel:\n  swiotlb: on\n") ==
+          "test.yaml:2:12: kernel.swiotlb: 'on' is not one of auto, force, off (did you mean 'off'?)");
+    CHECK(error_of("kernel:\n  swiotlb: forced\n") ==
+          "test.yaml:2:12: kernel.swiotlb: 'forced' is not one of auto, force, off (did you mean 'force'?)");
+    CHECK(error_of("kernel:\n  swiotlb: [auto]\n") ==
+          "test.yaml:2:12: kernel.swiotlb: expected one of auto, force, off, got a list");
+    CHECK(
+        error_of("kernel:\n  swiotlb_size: 100 KiB\n") ==
+        "test.yaml:2:17: kernel.swiotlb_size: must be a positive multiple of 256 KiB, a segment of 128 slots "
+        "(got 100 KiB)");
+    CHECK(
+        error_of("kernel:\n  swiotlb_size: 0\n") ==
+        "test.yaml:2:17: kernel.swiotlb_size: must be a positive multiple of 256 KiB, a segment of 128 slots "
+        "(got 0)");
+    CHECK(error_of("kernel:\n  swiotlb_size: 2 GiB\n") ==
+          "test.yaml:2:17: kernel.swiotlb_size: must be at most 1 GiB (got 2 GiB)");
+    CHECK(error_of("kernel:\n  swiotlb_size: big\n") ==
+          "test.yaml:2:17: kernel.swiotlb_size: expected a size, got 'big'");
+    CHECK(error_of("", {"kernel.swiotlb_size=-1"}) ==
+          "--set kernel.swiotlb_size=-1: kernel.swiotlb_size: must not be negative (got '-1')");
+    CHECK(error_of("kernel:\n  swiotlb_sise: 64 MiB\n") ==
+          "test.yaml:2:3: unknown key 'swiotlb_sise' in 'kernel' (did you mean 'swiotlb_size'?)");
 }
 
 TEST_CASE("to_yaml round trips") {
