@@ -32,7 +32,11 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
           transactions(stats.add_counter("transactions", "Transactions from this initiator")),
           overreach(stats.add_counter("overreach",
                                       "Accesses beyond this initiator's reach (DMA-constraint violations)")),
-          wait_ps(stats.add_counter("wait_ps", "Time this initiator waited for the bus (ps)")) {
+          wait_ps(stats.add_counter("wait_ps", "Time this initiator waited for the bus (ps)")),
+          first_overreach(stats.add_counter("overreach_first_address",
+                                            "The address of its first access beyond its reach")),
+          first_overreach_landed(stats.add_counter(
+              "overreach_first_landed", "Where that access landed with the address bits it lacks dropped")) {
         socket.bind(*this);
     }
 
@@ -58,6 +62,8 @@ struct bus::initiator_port : sc_core::sc_module, tlm::tlm_fw_transport_if<> {
     stats::counter& transactions;
     stats::counter& overreach;
     stats::counter& wait_ps;
+    stats::counter& first_overreach;
+    stats::counter& first_overreach_landed;
 };
 
 // The bus side of one target's connection; carries DMI invalidations back.
@@ -175,6 +181,10 @@ bool bus::overreach(initiator_port& from, tlm::tlm_generic_payload& trans, bool 
     bool refused = m_mode == overreach_mode::error || (length && length - 1 > from.reach_mask - wrapped);
     if (count) {
         ++m_overreach;
+        if (from.overreach.value == 0) {
+            from.first_overreach.value = address;
+            from.first_overreach_landed.value = wrapped;
+        }
         if ((++from.overreach).value <= overreach_log_limit)
             m_log.log(log_level::warning, name(), "{} access {:#x} beyond its {}-bit reach ({} {:#x})",
                       from.label, address, from.reach_bits, refused ? "refused; would wrap to" : "wrapped to",

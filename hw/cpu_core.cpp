@@ -1,6 +1,7 @@
 #include "hw/cpu_core.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -86,6 +87,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
       m_protection_faults(stats.add_counter("gp_faults", "General-protection faults (#GP) raised")),
       m_bus_errors(stats.add_counter("bus_errors", "Accesses the bus answered with an error")),
       m_interrupts_taken(stats.add_counter("interrupts", "Interrupts taken between operations")),
+      m_halted_ps(stats.add_counter("halted_ps", "Time the core idled in HLT waiting for an interrupt (ps)")),
       m_skipped(stats.add_counter("ops_skipped", "Operations of killed processes, skipped")),
       m_walk_cycles(stats.add_histogram("walk_cycles", "Cycles from a TLB miss to its translation")) {
     for (unsigned n = 0; n < m_cycles.size(); ++n) m_cycles[n] = sc_time::from_value(m_period.value() * n);
@@ -123,20 +125,43 @@ void cpu_core::run() {
     m_finished = m_next == ops.size();
 }
 
+// Lines to take: high and not taken since they last rose. A line the handler acknowledged
+// drops a delta later and may rise again before the core looks, so "still high" alone would
+// miss the second interrupt: its rise time tells.
+std::uint32_t cpu_core::fresh_interrupts() {
+    std::uint32_t pending = m_interrupts->pending();
+    m_serviced &= pending;
+    std::uint32_t fresh = pending & ~m_serviced;
+    for (std::uint32_t taken = m_serviced; taken; taken &= taken - 1) {
+        auto line = static_cast<unsigned>(std::countr_zero(taken));
+        if (m_interrupts->last_raised(line) > m_taken_at[line]) fresh |= 1u << line;
+    }
+    return fresh;
+}
+
 // Between operations, as a real core takes them between instructions.
 void cpu_core::take_interrupts() {
     if (!m_interrupts || !m_handler) return;
-    std::uint32_t pending = m_interrupts->pending();
-    m_serviced &= pending;  // a line that dropped may be taken again when it rises
-    std::uint32_t fresh = pending & ~m_serviced;
+    std::uint32_t fresh = fresh_interrupts();
     if (!fresh) return;
     port.quantum.sync();
     for (unsigned line = 0; fresh; ++line, fresh >>= 1) {
         if (!(fresh & 1)) continue;
         m_serviced |= 1u << line;
+        m_taken_at[line] = sc_core::sc_time_stamp();
         ++m_interrupts_taken;
         m_handler->interrupt(*this, line);
     }
+}
+
+void cpu_core::wait_for_interrupt() {
+    if (!m_interrupts || !m_handler) return;
+    port.quantum.sync();
+    sc_time began = sc_core::sc_time_stamp();
+    while (!fresh_interrupts()) wait(m_interrupts->raised());
+    port.quantum.reset();
+    m_halted_ps.value += (sc_core::sc_time_stamp() - began).value();
+    take_interrupts();
 }
 
 bool cpu_core::execute(const op& o) {

@@ -86,6 +86,9 @@ public:
     // killed it), so its operations are skipped up to the next `process` operation, and the
     // run goes on.
     void abandon_process() { m_abandoned = true; }
+    // HLT with interrupts enabled (SDM Vol. 2A "HLT"): the core idles until a line it has not
+    // taken rises, then takes it through the trap handler; returns at once without a controller.
+    void wait_for_interrupt();
     // The operations to run, from the first; the workload must outlive the simulation.
     void load(const traces::workload& work) { m_workload = &work; }
 
@@ -99,6 +102,7 @@ private:
     // False when a fault stopped the run.
     bool execute(const traces::op& o);
     void take_interrupts();
+    std::uint32_t fresh_interrupts();
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
     bool memory(const traces::op& o);
@@ -179,6 +183,7 @@ private:
     std::array<hit_memo, 3> m_hits;  // by mmu::access_kind
     const irq_controller* m_interrupts = nullptr;
     std::uint32_t m_serviced = 0;  // lines whose interrupt was taken and are still high
+    std::array<sc_core::sc_time, irq_controller::max_lines> m_taken_at{};  // when each was last taken
     trap_handler* m_handler = nullptr;
     firmware* m_firmware = nullptr;
     const traces::workload* m_workload = nullptr;
@@ -201,6 +206,7 @@ private:
     stats::counter& m_protection_faults;
     stats::counter& m_bus_errors;
     stats::counter& m_interrupts_taken;
+    stats::counter& m_halted_ps;
     stats::counter& m_skipped;
     stats::histogram& m_walk_cycles;
 };

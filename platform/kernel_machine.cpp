@@ -56,6 +56,8 @@ kernel::kernel_config kernel_config_of(const machine_config& c) {
     k.costs = c.kernel.boot_costs;
     k.alloc_costs = c.kernel.alloc_costs;
     k.pcid = c.kernel.pcid;
+    k.swiotlb = c.kernel.swiotlb;
+    k.swiotlb_size = c.kernel.swiotlb_size;
     return k;
 }
 
@@ -64,7 +66,11 @@ kernel_machine::kernel_machine(hw::cpu_core& cpu, machine& board, const machine_
       m_board(board),
       m_config(kernel_config_of(config)),
       m_mm_costs(config.kernel.mm_costs),
-      m_period(clock_period(config.cpu.frequency_hz)) {}
+      m_period(clock_period(config.cpu.frequency_hz)) {
+    // An engine with fewer than 32 address lines stands for an ISA device, the rest for PCI.
+    for (const dma_engine_config& e : config.dma_engines)
+        m_dma_resources.push_back({e.name, e.base, e.irq, e.reach_bits < 32, e.max_transfer});
+}
 
 void kernel_machine::boot(hw::cpu_core&) {
     try {
@@ -77,12 +83,33 @@ void kernel_machine::boot(hw::cpu_core&) {
             m_highmem = std::make_unique<kernel::highmem>(*m_kernel, *this);
         m_processes = std::make_unique<kernel::process_table>(*m_kernel, *this, m_mm_costs,
                                                               static_cast<picoseconds>(m_period.value()));
+        probe_dma_engines();
+        m_free_after_boot = kernel::zone_free_pages(m_kernel->pages());
     } catch (const kernel::kernel_panic& e) {
         m_panic = e.what();
         m_log.print(now(), kernel::kern_level::emerg,
                     fmt::format("Kernel panic - not syncing: {}", e.what()));
     }
     settle();
+}
+
+void kernel_machine::probe_dma_engines() {
+    m_dma = std::make_unique<kernel::dma_api>(*m_kernel, *this);
+    m_dma->set_swiotlb(m_kernel->swiotlb());
+    m_dma->swiotlb_force_bounce = m_kernel->swiotlb_force();
+    for (const kernel::memsim_dma_resource& r : m_dma_resources)
+        m_dma_drivers.push_back(std::make_unique<kernel::memsim_dma>(*m_dma, r));
+}
+
+kernel::memsim_dma* kernel_machine::driver_on_irq(unsigned irq) {
+    for (auto& d : m_dma_drivers)
+        if (d->irq() == irq) return d.get();
+    return nullptr;
+}
+
+void kernel_machine::wait_for_interrupt() {
+    settle();
+    m_cpu.wait_for_interrupt();
 }
 
 void kernel_machine::settle() {
@@ -150,17 +177,17 @@ void kernel_machine::perform(const traces::op& o) {
 void kernel_machine::write_control(kernel::control_register reg, std::uint64_t value) {
     using traces::op_kind;
     constexpr op_kind kinds[] = {op_kind::cr0, op_kind::cr3, op_kind::cr4, op_kind::efer};
-    perform({kinds[static_cast<unsigned>(reg)], 0, -1, 0, value});
+    perform({.kind = kinds[static_cast<unsigned>(reg)], .value = value});
 }
 
-void kernel_machine::enable_a20() { perform({traces::op_kind::a20, 0, -1, 0, 1}); }
+void kernel_machine::enable_a20() { perform({.kind = traces::op_kind::a20, .value = 1}); }
 void kernel_machine::flush_tlb_page(std::uint64_t linear) {
-    perform({traces::op_kind::invlpg, 0, -1, linear, 0});
+    perform({.kind = traces::op_kind::invlpg, .address = linear});
 }
 // INVPCID type 1 (one PCID) and type 2 (everything, global entries too), SDM Vol. 2A.
 void kernel_machine::flush_tlb_pcid(std::uint16_t pcid) {
-    perform({traces::op_kind::invpcid, 1, -1, 0, pcid});
+    perform({.kind = traces::op_kind::invpcid, .size = 1, .value = pcid});
 }
-void kernel_machine::flush_tlb_all() { perform({traces::op_kind::invpcid, 2, -1, 0, 0}); }
+void kernel_machine::flush_tlb_all() { perform({.kind = traces::op_kind::invpcid, .size = 2}); }
 
 }  // namespace memsim::platform

@@ -7,10 +7,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <systemc>
 
 #include "hw/cpu_core.h"
+#include "kernel_mm/dma/mapping.h"
+#include "kernel_mm/drivers/memsim_dma.h"
 #include "kernel_mm/highmem.h"
 #include "kernel_mm/machine_ops.h"
 #include "kernel_mm/process.h"
@@ -45,6 +48,18 @@ public:
     // The processes a workload's process operations run.
     kernel::process_table* processes() { return m_processes.get(); }
     const kernel::process_table* processes() const { return m_processes.get(); }
+    // The DMA API and the driver of each configured DMA engine, in config order (none when the
+    // boot panicked).
+    kernel::dma_api* dma() { return m_dma.get(); }
+    const kernel::dma_api* dma() const { return m_dma.get(); }
+    const std::vector<kernel::memsim_dma_resource>& dma_resources() const { return m_dma_resources; }
+    kernel::memsim_dma& dma_driver(std::size_t engine) { return *m_dma_drivers.at(engine); }
+    const std::vector<std::unique_ptr<kernel::memsim_dma>>& dma_drivers() const { return m_dma_drivers; }
+    // The driver on interrupt line `irq`, or nullptr.
+    kernel::memsim_dma* driver_on_irq(unsigned irq);
+    const kernel::mm_costs& mm_costs() const { return m_mm_costs; }
+    // Free pages by zone once the kernel had booted (zone_free_pages).
+    const std::vector<kernel::zone_free>& free_after_boot() const { return m_free_after_boot; }
     const std::optional<std::string>& panic() const { return m_panic; }
     // The kernel's log, up to the panic if it did not boot.
     const kernel::printk_buffer& log() const { return m_log; }
@@ -62,6 +77,7 @@ public:
     void flush_tlb_pcid(std::uint16_t pcid) override;
     void flush_tlb_all() override;
     unsigned cpu_count() const override { return 1; }
+    void wait_for_interrupt() override;
 
     // The kernel's pending cycles onto the core's clock: before anything else it does is timed,
     // and when it returns to the workload.
@@ -70,6 +86,8 @@ public:
 private:
     void transfer(tlm::tlm_command command, kernel::phys_addr_t addr, void* data, std::size_t length);
     void perform(const traces::op& o);
+    // The kernel's DMA layer and drivers, once the page allocator stands (device_initcall).
+    void probe_dma_engines();
 
     hw::cpu_core& m_cpu;
     machine& m_board;
@@ -83,6 +101,10 @@ private:
     std::unique_ptr<kernel::vmalloc_space> m_vmalloc;
     std::unique_ptr<kernel::highmem> m_highmem;
     std::unique_ptr<kernel::process_table> m_processes;
+    std::unique_ptr<kernel::dma_api> m_dma;
+    std::vector<std::unique_ptr<kernel::memsim_dma>> m_dma_drivers;
+    std::vector<kernel::memsim_dma_resource> m_dma_resources;
+    std::vector<kernel::zone_free> m_free_after_boot;
     std::optional<std::string> m_panic;
 };
 

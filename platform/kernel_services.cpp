@@ -1,11 +1,21 @@
 #include "platform/kernel_services.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace memsim::platform {
 
+// The workload names devices as the config does (traces::check_devices has matched them).
 kernel_services::kernel_services(kernel_machine& host, trap_report& traps, const traces::workload& work)
-    : m_host(host), m_traps(traps), m_names(work.handles), m_handles(work.handles.size()) {}
+    : m_host(host), m_traps(traps), m_names(work.handles), m_handles(work.handles.size()) {
+    const std::vector<kernel::memsim_dma_resource>& engines = host.dma_resources();
+    for (const std::string& name : work.devices) {
+        auto named = [&](const kernel::memsim_dma_resource& r) { return r.name == name; };
+        m_engines.push_back(
+            static_cast<std::size_t>(std::find_if(engines.begin(), engines.end(), named) - engines.begin()));
+    }
+}
 
 // The trap enters ring 0; IRET returns to the process (arch/x86/entry). A #GP in user mode is
 // SIGSEGV (do_general_protection), as is a page fault the handler refuses.
@@ -60,7 +70,7 @@ bool kernel_services::service(hw::cpu_core& cpu, const traces::op& o) {
             kunmap(o);
             break;
         default:
-            if (!slab_op(o) && !process_op(cpu, o))
+            if (!slab_op(o) && !process_op(cpu, o) && !dma_op(o))
                 return m_traps.refuse(
                     fmt::format("kernel operation '{}' this kernel does not serve yet", traces::to_text(o)));
     }

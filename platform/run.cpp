@@ -15,6 +15,7 @@
 #include "base/stats.h"
 #include "hw/sim_time.h"
 #include "platform/config.h"
+#include "platform/dma_report.h"
 #include "platform/kernel_machine.h"
 #include "platform/kernel_report.h"
 #include "platform/kernel_services.h"
@@ -153,6 +154,10 @@ int run_machine(const run_options& options) {
                                                   : traces::parse_text(std::string(default_workload_text()),
                                                                        default_workload_name);
 
+    std::vector<std::string> devices;
+    for (const dma_engine_config& e : config.dma_engines) devices.push_back(e.name);
+    traces::check_devices(work, devices);
+
     assembly m(config);
     // A workload of memory operations owns the machine from reset (its own page tables and mode
     // switches); one with kernel operations runs on the booted kernel.
@@ -179,11 +184,12 @@ int run_machine(const run_options& options) {
     if (host) {
         add_kernel_stats(m.stats, *host);
         add_process_stats(m.stats, *host);
+        add_dma_stats(m.stats, *host);
     }
 
-    fmt::print("{}{}{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
+    fmt::print("{}{}{}{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
                describe_cpu_run(work, m.cpu, m.traps, config, m.stats), host ? describe_processes(*host) : "",
-               traffic ? describe_steps(*traffic) : "");
+               host ? describe_dma(*host, m.stats) : "", traffic ? describe_steps(*traffic) : "");
     fmt::print(
         "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
         format_duration(sc_core::sc_time_stamp().value()), host_time.count(),

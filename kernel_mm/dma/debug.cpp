@@ -370,6 +370,26 @@ void dma_debug::debug_dma_sync_single(device& dev, dma_addr_t dma_addr, std::uin
 
 // Any live entry containing the range; entries are at most max_size long, so only those
 // starting within max_size below the range's end can contain it.
+bool dma_debug::check_device_access(device& dev, dma_addr_t dma_addr, std::uint64_t len, bool write) {
+    const char* verb = write ? "writes" : "reads";
+    const dma_debug_entry* entry = find_containing(dev, dma_addr, len);
+    if (!entry) {
+        err_printk(
+            dev, dma_debug_error::device_access_unmapped,
+            fmt::format("device {} memory it has no mapping for [device address={:#018x}] [size={} bytes]",
+                        verb, dma_addr, len),
+            "kernel/dma/debug.c:check_device_access");
+        return false;
+    }
+    dma_data_direction forbidden = write ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+    if (entry->type == dma_debug_type::coherent || entry->direction != forbidden) return true;
+    err_printk(dev, dma_debug_error::device_access_direction,
+               fmt::format("device {} DMA memory mapped {} [device address={:#018x}] [size={} bytes]", verb,
+                           dma_direction_name(forbidden), dma_addr, len),
+               "kernel/dma/debug.c:check_device_access");
+    return false;
+}
+
 const dma_debug_entry* dma_debug::find_containing(const device& dev, dma_addr_t dma_addr,
                                                   std::uint64_t len) const {
     const dma_debug_table& table = dev.dma_debug;

@@ -89,6 +89,12 @@ public:
         return len != 0 && find_containing(dev, dma_addr, len) != nullptr;
     }
 
+    // What the driver lets the device do, checked before it starts: [dma_addr, dma_addr + len)
+    // must be inside one live mapping or coherent buffer of the device, mapped for the way the
+    // device uses it (a device read of DMA_FROM_DEVICE memory, or a write of DMA_TO_DEVICE
+    // memory, is a direction error). Reported as err_printk reports and counted; false when bad.
+    bool check_device_access(device& dev, dma_addr_t dma_addr, std::uint64_t len, bool write);
+
     // dma-api/error_count: every error found on any device.
     std::uint64_t error_count() const { return m_error_count; }
     const dma_debug_config& config() const { return m_config; }

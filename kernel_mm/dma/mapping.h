@@ -56,6 +56,15 @@ bool dma_direct_supported(const device& dev, std::uint64_t mask, const dma_direc
 // start of the last page of RAM.
 std::uint64_t dma_direct_get_required_mask(const dma_direct_limits& limits);
 
+// What the DMA API's own code costs in cycles per call, beyond the swiotlb's work and copies:
+// the indirect call into dma-direct, dma_capable, and dma-debug's bookkeeping (a map or unmap
+// through dma-direct is some tens of nanoseconds on a current core).
+struct dma_costs {
+    std::uint64_t map = 60;
+    std::uint64_t unmap = 40;
+    std::uint64_t sync = 20;
+};
+
 class dma_api {
 public:
     dma_api(kernel_state& kernel, machine_ops& machine, const dma_debug_config& debug = {});
@@ -92,6 +101,7 @@ public:
     // swiotlb=force (is_swiotlb_force_bounce): every streaming mapping bounces, when there is a
     // pool.
     bool swiotlb_force_bounce = false;
+    dma_costs costs;
 
     // dma_map_page_attrs over dma_direct_map_page: the device address of
     // [page_to_phys(p) + offset, + size) (a HighMem page too), the memory itself when the

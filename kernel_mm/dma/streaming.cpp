@@ -141,6 +141,7 @@ dma_addr_t dma_api::dma_map_page(device& dev, page* p, std::uint64_t offset, std
         ++dev.dma_stats.mapping_errors;
         return DMA_MAPPING_ERROR;
     }
+    m_machine.context().cycles += costs.map;
     page_allocator& pages = m_kernel.pages();
     const std::uint64_t to_before = m_swiotlb ? m_swiotlb->stats().bounced_to_device : 0;
     const std::uint64_t from_before = m_swiotlb ? m_swiotlb->stats().bounced_from_device : 0;
@@ -175,6 +176,7 @@ dma_addr_t dma_api::dma_map_single(device& dev, std::uint64_t cpu_addr, std::uin
 void dma_api::dma_unmap_page(device& dev, dma_addr_t addr, std::uint64_t size, dma_data_direction dir,
                              unsigned long attrs) {
     if (!check_direction(dir, "kernel/dma/mapping.c dma_unmap_page_attrs")) return;
+    m_machine.context().cycles += costs.unmap;
     ++dev.dma_stats.streaming_unmaps;
     std::optional<dma_debug_entry> entry = m_debug.debug_dma_unmap_page(dev, addr, size, dir);
     if (!entry) return;
@@ -250,6 +252,7 @@ void dma_api::dma_unmap_sg(device& dev, std::span<scatterlist> sgl, int nents, d
 void dma_api::dma_sync_single_for_cpu(device& dev, dma_addr_t addr, std::uint64_t size,
                                       dma_data_direction dir) {
     if (!check_direction(dir, "kernel/dma/mapping.c dma_sync_single_for_cpu")) return;
+    m_machine.context().cycles += costs.sync;
     const std::uint64_t to_before = m_swiotlb ? m_swiotlb->stats().bounced_to_device : 0;
     const std::uint64_t from_before = m_swiotlb ? m_swiotlb->stats().bounced_from_device : 0;
     dma_direct_sync_single_for_cpu(dev, addr, size, dir);
@@ -260,6 +263,7 @@ void dma_api::dma_sync_single_for_cpu(device& dev, dma_addr_t addr, std::uint64_
 void dma_api::dma_sync_single_for_device(device& dev, dma_addr_t addr, std::uint64_t size,
                                          dma_data_direction dir) {
     if (!check_direction(dir, "kernel/dma/mapping.c dma_sync_single_for_device")) return;
+    m_machine.context().cycles += costs.sync;
     const std::uint64_t to_before = m_swiotlb ? m_swiotlb->stats().bounced_to_device : 0;
     const std::uint64_t from_before = m_swiotlb ? m_swiotlb->stats().bounced_from_device : 0;
     dma_direct_sync_single_for_device(dev, addr, size, dir);
