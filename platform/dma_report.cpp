@@ -118,8 +118,9 @@ std::string describe_zone_dma(const kernel::page_allocator& pages) {
         for (const kernel::zone& z : node.zones) {
             if (z.type != kernel::zone_type::dma || !z.populated()) continue;
             std::string protection;
-            for (std::uint64_t r : z.lowmem_reserve)
-                protection += fmt::format("{}{}", protection.empty() ? "" : ", ", r);
+            // As /proc/zoneinfo prints it: one entry per configured zone.
+            for (std::size_t j = 0; j < node.zones.size(); ++j)
+                protection += fmt::format("{}{}", j ? ", " : "", z.lowmem_reserve[j]);
             std::string text = fmt::format(
                 "  ZONE_DMA (node {}): {} pages managed, watermarks min {} low {} high {}, protection ({})\n",
                 node.node_id, z.managed_pages, z.wmark.min, z.wmark.low, z.wmark.high, protection);

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/stats.h"
 #include "hw/sim_time.h"
+#include "platform/assembly.h"
 #include "platform/config.h"
 #include "platform/dma_report.h"
 #include "platform/kernel_machine.h"
@@ -74,11 +75,6 @@ std::uint64_t counter(const stats::registry& stats, std::string_view name) {
     return c ? c->value : 0;
 }
 
-hw::cpu_params cpu_params_of(const machine_config& c) {
-    return {clock_period(c.cpu.frequency_hz), c.mmu.tlbs, c.mmu.paging_caches,
-            physical_address_bits(c.profile)};
-}
-
 double percent(std::uint64_t part, std::uint64_t whole) { return whole ? 100.0 * part / whole : 0.0; }
 
 // What the workload did, and what the TLBs and the walker made of it.
@@ -107,42 +103,6 @@ std::string describe_cpu_run(const traces::workload& work, const hw::cpu_core& c
         counter(stats, "cpu.page_faults"));
     return text;
 }
-
-// The machine with its CPU core, as both commands build it: the simulator's log, the board,
-// the core on the bus with its interrupts and trap handler.
-struct assembly {
-    stats::registry stats;
-    std::ostringstream dmesg;
-    hw::systemc_time clock;
-    logger log;
-    machine board;
-    trap_report traps;
-    hw::cpu_core cpu;
-
-    explicit assembly(const machine_config& config)
-        : log(dmesg, config.sim.level),
-          board("machine", config, stats, log),
-          traps(log),
-          cpu("cpu", cpu_params_of(config), stats.under("cpu"), log) {
-        log.set_time_source(&clock);
-        board.bind_cpu(cpu.port.socket);
-        cpu.connect_interrupts(board.interrupts());
-        cpu.set_trap_handler(&traps);
-    }
-
-    // stats.json, stats.txt, dmesg.log (the kernel's log first, then the simulator's own lines),
-    // config.yaml, and proc/ when a kernel booted.
-    void write_outputs(const fs::path& out, const machine_config& config, const kernel_machine* host) const {
-        std::ostringstream json, text;
-        stats.write_json(json);
-        stats.write_text(text);
-        write_output(out, "stats.json", json.str());
-        write_output(out, "stats.txt", text.str());
-        write_output(out, "dmesg.log", (host ? host->log().dmesg() : std::string{}) + dmesg.str());
-        write_output(out, "config.yaml", to_yaml(config));
-        if (host) write_proc(out, *host, config);
-    }
-};
 
 }  // namespace
 
