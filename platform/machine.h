@@ -1,6 +1,6 @@
 // The hardware a machine_config describes, built and wired: RAM laid into its windows, the
 // bus, the DMA engines with their reach and interrupt lines, the interrupt controller. The
-// CPU (or, until there is one, the self-test) plugs in with bind_cpu().
+// CPU plugs in with bind_cpu().
 #pragma once
 
 #include <memory>
@@ -24,7 +24,7 @@ public:
     machine(sc_core::sc_module_name name, const machine_config& config, stats::registry& stats, logger& log);
 
     // Connects the CPU's port with the profile's reach (cpu.reach_bits); another CPU-like master
-    // (the self-test traffic) binds under its own name with the same reach.
+    // binds under its own name with the same reach.
     void bind_cpu(tlm::tlm_initiator_socket<>& cpu, std::string_view name = "cpu");
 
     const machine_config& config() const { return m_config; }

@@ -24,7 +24,6 @@
 #include "platform/output.h"
 #include "platform/proc_files.h"
 #include "platform/process_report.h"
-#include "platform/self_test.h"
 #include "platform/trap_report.h"
 #include "traces/workload.h"
 
@@ -59,14 +58,6 @@ std::string describe_machine(const machine_config& c) {
     for (const dma_engine_config& d : c.dma_engines)
         text += fmt::format("  {:<8} {:#018x}-{:#018x}  dma_engine, {}-bit reach, irq {}\n", d.name, d.base,
                             d.base + d.size - 1, d.reach_bits, d.irq);
-    return text;
-}
-
-std::string describe_steps(const self_test& traffic) {
-    std::string text =
-        "self-test (built-in device traffic beside the kernel, until workloads drive devices):\n";
-    for (const self_test_step& s : traffic.steps())
-        text += fmt::format("  {:<6}{:<36}{}\n", s.passed ? "ok" : "FAIL", s.name, s.detail);
     return text;
 }
 
@@ -108,8 +99,7 @@ std::string describe_cpu_run(const traces::workload& work, const hw::cpu_core& c
 
 int run_machine(const run_options& options) {
     machine_config config = load(options);
-    // Without a workload: the built-in processes on the CPU, and the self-test's device traffic
-    // beside them.
+    // Without a workload: the built-in one (processes, then a driver's DMA).
     traces::workload work = options.workload_path ? traces::load_workload(*options.workload_path)
                                                   : traces::parse_text(std::string(default_workload_text()),
                                                                        default_workload_name);
@@ -123,7 +113,6 @@ int run_machine(const run_options& options) {
     // switches); one with kernel operations runs on the booted kernel.
     std::unique_ptr<kernel_machine> host;
     std::unique_ptr<kernel_services> services;
-    std::unique_ptr<self_test> traffic;
     m.cpu.load(work);
     if (work.needs_kernel()) {
         host = std::make_unique<kernel_machine>(m.cpu, m.board, config);
@@ -131,7 +120,6 @@ int run_machine(const run_options& options) {
         services = std::make_unique<kernel_services>(*host, m.traps, work);
         m.cpu.set_trap_handler(services.get());
     }
-    if (!options.workload_path) traffic = std::make_unique<self_test>("self_test", m.board, config.sim.seed);
     // Only once the machine stands, so a config it cannot build leaves nothing behind.
     std::optional<fs::path> out;
     if (options.out_dir) out = prepare_out_dir(*options.out_dir);
@@ -147,9 +135,9 @@ int run_machine(const run_options& options) {
         add_dma_stats(m.stats, *host);
     }
 
-    fmt::print("{}{}{}{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
+    fmt::print("{}{}{}{}{}", describe_machine(config), host ? describe_kernel(*host) : "",
                describe_cpu_run(work, m.cpu, m.traps, config, m.stats), host ? describe_processes(*host) : "",
-               host ? describe_dma(*host, m.stats) : "", traffic ? describe_steps(*traffic) : "");
+               host ? describe_dma(*host, m.stats) : "");
     fmt::print(
         "simulated {} in {:.3f} s of host time; bus: {} transactions, {} bytes, {} waiting; overreach: {}\n",
         format_duration(sc_core::sc_time_stamp().value()), host_time.count(),
@@ -160,8 +148,7 @@ int run_machine(const run_options& options) {
         fmt::print("outputs: {}/{{stats.json, stats.txt, dmesg.log, config.yaml{}}}\n", out->string(),
                    host && host->kernel() ? ", proc/" : "");
     }
-    if (host && host->panic()) return 1;
-    return traffic && !traffic->passed() ? 1 : 0;
+    return host && host->panic() ? 1 : 0;
 }
 
 int boot_machine(const run_options& options, const std::optional<std::string>& proc) {

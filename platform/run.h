@@ -16,9 +16,9 @@ struct run_options {
     std::vector<std::string> sets;
 };
 
-// The workload `memsim run` runs without --workload: traces/samples/processes.txt, built in.
+// The workload `memsim run` runs without --workload: traces/samples/default.txt, built in.
 std::string_view default_workload_text();
-inline constexpr const char* default_workload_name = "traces/samples/processes.txt";
+inline constexpr const char* default_workload_name = "traces/samples/default.txt";
 
 // Returns the process's exit status; throws user_error for bad input.
 int run_machine(const run_options& options);

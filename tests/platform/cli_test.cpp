@@ -34,22 +34,26 @@ TEST_CASE("memsim --version names the program and its version") {
     CHECK(o.out == "memsim 0.1.0\n");
 }
 
-TEST_CASE("memsim run with no options runs the built-in processes and the self-test, and passes") {
+TEST_CASE("memsim run with no options runs the built-in processes and a driver's DMA, and passes") {
     scratch s;
     outcome o = s.memsim("run");
     CHECK(o.status == 0);
     CHECK(o.err.empty());
     CHECK(o.out.find("machine: x86_64, 4 GiB RAM") != std::string::npos);
-    CHECK(o.out.find("workload traces/samples/processes.txt: ") != std::string::npos);
+    CHECK(o.out.find("workload traces/samples/default.txt: ") != std::string::npos);
     CHECK(o.out.find("processes: 3 (2 exited, 1 killed by SIGSEGV, 0 by the OOM killer, 0 still running)") !=
           std::string::npos);
     for (const char* kind : {"zero_page", "anonymous", "cow_copy", "cow_reuse", "shmem"})
         CHECK(o.out.find(std::string("\n  ") + kind + " ") != std::string::npos);
-    CHECK(o.out.find("ok    isa_dma copy") != std::string::npos);
-    CHECK(o.out.find("ok    pci_dma copy") != std::string::npos);
-    CHECK(o.out.find("ok    isa_dma beyond its 24-bit reach     0x1010000 refused by the bus") !=
+    CHECK(o.out.find("coherent: 2 allocated (by zone: DMA 2), 0 failed, 0 retried lower, 0 live (0 B)") !=
           std::string::npos);
-    CHECK(o.out.find("FAIL") == std::string::npos);
+    CHECK(
+        o.out.find("streaming: 1 mapped (1 bounced), 0 mapping errors; bounce copies 64 KiB to the device") !=
+        std::string::npos);
+    CHECK(o.out.find("transfers: 1 (0 failed), 16 KiB moved") != std::string::npos);
+    CHECK(o.out.find("transfers: 1 (0 failed), 64 KiB moved") != std::string::npos);
+    CHECK(o.out.find("0.DMA 3840 -> 3840 0.DMA32 758126 -> 758126 0.Normal 245497 -> 245497") !=
+          std::string::npos);
 }
 
 TEST_CASE("memsim run --out writes stats, log and config, the same bytes every time") {
@@ -61,11 +65,10 @@ TEST_CASE("memsim run --out writes stats, log and config, the same bytes every t
         CHECK(!slurp(s.dir / "a" / name).empty());
         CHECK(slurp(s.dir / "a" / name) == slurp(s.dir / "b" / name));
     }
-    std::string json = slurp(s.dir / "a" / "stats.json");
-    CHECK(json.find("\"overreach\": 1") != std::string::npos);
-    std::string text = slurp(s.dir / "a" / "stats.txt");
-    CHECK(text.find("bus.initiator.isa_dma.overreach") != std::string::npos);
-    CHECK(slurp(s.dir / "a" / "dmesg.log").find("isa_dma access 0x1010000 beyond its 24-bit reach") !=
+    CHECK(slurp(s.dir / "a" / "stats.json").find("\"bounced_maps\": 1") != std::string::npos);  // pci_dma's
+    CHECK(slurp(s.dir / "a" / "stats.txt").find("kernel.dma.pci_dma.bounced_maps") != std::string::npos);
+    CHECK(slurp(s.dir / "a" / "dmesg.log")
+              .find("software IO TLB: mapped [mem 0x00000000bbfe0000-0x00000000bffe0000] (64MB)") !=
           std::string::npos);
 }
 
@@ -191,14 +194,6 @@ TEST_CASE("a machine too small for its kernel panics at boot: reported, exit sta
     outcome o = s.memsim("boot --set ram.size=16MiB");
     CHECK(o.status == 1);
     CHECK(o.err.find("memsim: kernel panic: ") == 0);
-}
-
-TEST_CASE("memsim run in truncate mode shows the narrow device's write wrapping to low memory") {
-    scratch s;
-    outcome o = s.memsim("run --set bus.on_overreach=truncate");
-    CHECK(o.status == 0);
-    CHECK(o.out.find("ok    isa_dma beyond its 24-bit reach     0x1010000 wrapped to 0x10000") !=
-          std::string::npos);
 }
 
 TEST_CASE("memsim config show prints a config that config check accepts") {
