@@ -154,14 +154,21 @@ void cpu_core::take_interrupts() {
     }
 }
 
-void cpu_core::wait_for_interrupt() {
-    if (!m_interrupts || !m_handler) return;
+bool cpu_core::wait_for_interrupt() {
+    if (!m_interrupts || !m_handler) return false;
     port.quantum.sync();
     sc_time began = sc_core::sc_time_stamp();
-    while (!fresh_interrupts()) wait(m_interrupts->raised());
+    // HLT itself has no timeout: this one only notices that nothing is left to wake the core.
+    const sc_time watchdog(1, sc_core::SC_MS);
+    bool fresh = false;
+    while (!(fresh = fresh_interrupts() != 0)) {
+        wait(watchdog, m_interrupts->raised());
+        if (!fresh_interrupts() && !sc_core::sc_pending_activity()) break;
+    }
     port.quantum.reset();
     m_halted_ps.value += (sc_core::sc_time_stamp() - began).value();
     take_interrupts();
+    return fresh;
 }
 
 bool cpu_core::execute(const op& o) {

@@ -87,8 +87,9 @@ public:
     // run goes on.
     void abandon_process() { m_abandoned = true; }
     // HLT with interrupts enabled (SDM Vol. 2A "HLT"): the core idles until a line it has not
-    // taken rises, then takes it through the trap handler; returns at once without a controller.
-    void wait_for_interrupt();
+    // taken rises, then takes it through the trap handler. False, at once, when nothing could
+    // ever raise one: no controller or handler, or no activity left in the simulation.
+    bool wait_for_interrupt();
     // The operations to run, from the first; the workload must outlive the simulation.
     void load(const traces::workload& work) { m_workload = &work; }
 

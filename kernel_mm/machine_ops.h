@@ -51,8 +51,9 @@ public:
     virtual unsigned cpu_count() const = 0;
 
     // HLT until a device interrupts: the interrupt's handler has run (in interrupt context) when
-    // this returns. A driver waiting for its completion calls it in a loop.
-    virtual void wait_for_interrupt() = 0;
+    // this returns true. False: nothing in the machine can interrupt any more (a driver's
+    // wait_for_completion_timeout would expire). A driver waiting for its completion loops.
+    virtual bool wait_for_interrupt() = 0;
 
 protected:
     ~machine_ops() = default;

@@ -543,8 +543,7 @@ page* page_allocator::alloc_pages_node(int nid, gfp_t gfp, unsigned order) {
         return nullptr;
     }
     // might_alloc: a request that may sleep is a bug in interrupt context.
-    if (gfpflags_allow_blocking(gfp) && m_cpu.in_interrupt)
-        print(kern_level::err, "BUG: sleeping function called from invalid context at mm/page_alloc.c");
+    if (gfpflags_allow_blocking(gfp) && m_cpu.in_interrupt) might_sleep_report();
     int top = m_highest_zone[gfp & GFP_ZONEMASK];
     pglist_data* node = nid >= 0 && static_cast<std::size_t>(nid) < m_nodes.size() &&
                                 m_nodes[static_cast<std::size_t>(nid)].node_id == nid

@@ -104,15 +104,18 @@ public:
     std::uint64_t bugs() const { return m_bugs; }
     const page_alloc_config& config() const { return m_config; }
 
-    // The name printed as the current task in reports ("swapper/0" while booting), and whether
-    // it is a process the OOM killer may kill (its fault path then does).
-    void set_current_comm(std::string comm, bool killable = false) {
+    // The name and pid printed as the current task in reports ("swapper/0", 0 while booting),
+    // and whether it is a process the OOM killer may kill (its fault path then does).
+    void set_current_comm(std::string comm, bool killable = false, int pid = 0) {
         m_comm = std::move(comm);
         m_killable = killable;
+        m_pid = pid;
     }
     // kernel/panic.c add_taint(TAINT_BAD_PAGE): one taint state for the kernel, shared with the
     // slab allocator's reports (print_tainted); the first taint says so in the log.
     void taint();
+    // kernel/sched/core.c __might_resched: a request that may sleep made in interrupt context.
+    void might_sleep_report();
     bool tainted() const { return m_tainted; }
 
     // Whether the frame lies inside a free block of the buddy lists (mm/page_alloc.c).
@@ -206,6 +209,9 @@ private:
     picoseconds m_bad_page_resume = 0;
     bool m_tainted = false;
     std::string m_comm = "swapper/0";
+    int m_pid = 0;
+    picoseconds m_might_sleep_next = 0;  // __might_resched's prev_jiffy + HZ
+    bool m_might_sleep_reported = false;
     bool m_killable = false;
 };
 

@@ -55,6 +55,22 @@ void page_allocator::taint() {
     print(kern_level::warning, "Disabling lock debugging due to kernel taint");
 }
 
+// The report at most once a second (time_before(jiffies, prev_jiffy + HZ)), as from a hardirq
+// handler: in_atomic, interrupts off, preempt_count HARDIRQ_OFFSET. might_alloc's
+// might_sleep_if sits in include/linux/sched/mm.h, the file Linux names (memsim gives no line).
+void page_allocator::might_sleep_report() {
+    picoseconds now = m_machine.now();
+    if (m_might_sleep_reported && now < m_might_sleep_next) return;
+    m_might_sleep_reported = true;
+    m_might_sleep_next = now + 1000 * 1000 * ps_per_us;
+    ++m_bugs;
+    print(kern_level::err, "BUG: sleeping function called from invalid context at include/linux/sched/mm.h");
+    print(kern_level::err,
+          fmt::format("in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: {}, name: {}", m_pid, m_comm));
+    print(kern_level::err, "preempt_count: 10000, expected: 0");
+    print(kern_level::err, "RCU nest depth: 0, expected: 0");
+}
+
 // bad_page with dump_page's lines; page:%p is printed as %px would, the struct page's address
 // in the kernel's virtual memory map.
 void page_allocator::bad_page(const page* p, const char* reason) {

@@ -110,7 +110,7 @@ bool process_table::switch_to(int pid) {
 // `current`, and the name the allocator's reports give it ("swapper/0" when no task runs).
 void process_table::set_current(task_struct* task) {
     m_current = task;
-    m_kernel.pages().set_current_comm(task ? task->comm : "swapper/0", task != nullptr);
+    m_kernel.pages().set_current_comm(task ? task->comm : "swapper/0", task != nullptr, task ? task->pid : 0);
 }
 
 // switch_mm_irqs_off (arch/x86/mm/tlb.c): with PCIDs, choose_new_asid keeps an mm's ASID while

@@ -22,7 +22,7 @@ std::string lower(std::string_view name) {
 
 bool active(const memsim_dma& d) {
     const kernel::dma_device_stats& s = d.dev().dma_stats;
-    return d.stats().transfers || d.stats().mask_failures || s.coherent_allocs || s.coherent_failures ||
+    return d.stats().transfers || d.stats().mask_calls || s.coherent_allocs || s.coherent_failures ||
            s.streaming_maps || s.mapping_errors || d.stats().interrupts;
 }
 
@@ -41,12 +41,6 @@ std::string zones_of(const kernel::memsim_dma_stats& s) {
 
 std::string call_time(const kernel::dma_call_time& t) {
     return t.calls ? fmt::format("{} x {:.2f} us", t.calls, t.mean_ns() / 1000.0) : "none";
-}
-
-std::string debug_errors(const kernel::dma_device_stats& s) {
-    std::uint64_t total = 0;
-    for (std::uint64_t n : s.debug_errors) total += n;
-    return fmt::format("{}", total);
 }
 
 std::string describe_device(const memsim_dma& d) {
@@ -74,11 +68,12 @@ std::string describe_device(const memsim_dma& d) {
                             (t.map_direct.mean_ns() + t.unmap_direct.mean_ns()) / 1000.0);
     double seconds = double(t.busy_ps) * 1e-12;
     text += fmt::format(
-        "    transfers: {} ({} failed), {} moved, {:.2f} us mean from start to interrupt, {:.1f} MB/s; "
+        "    transfers: {} ({} failed{}{}), {} moved, {:.2f} us mean from start to interrupt, {:.1f} MB/s; "
         "dma-debug errors {}\n",
-        t.transfers, t.failed, format_size(t.bytes),
+        t.transfers, t.failed, t.timeouts ? fmt::format(", {} timed out", t.timeouts) : "",
+        d.in_flight() ? ", 1 still running at the end" : "", format_size(t.bytes),
         t.interrupts ? double(t.busy_ps) / double(t.interrupts) / 1e6 : 0.0,
-        seconds > 0 ? double(t.bytes) / seconds / 1e6 : 0.0, debug_errors(s));
+        seconds > 0 ? double(t.bytes) / seconds / 1e6 : 0.0, s.debug_error_count);
     return text;
 }
 
@@ -190,9 +185,12 @@ void add_dma_stats(stats::registry& stats, const kernel_machine& host) {
         add("interrupts", "Completion interrupts handled", t.interrupts);
         add("spurious_interrupts", "Interrupts on its line with nothing in flight", t.spurious);
         add("flagged_transfers", "Transfers dma-debug found touching memory not mapped for them", t.flagged);
-        std::uint64_t errors = 0;
-        for (std::uint64_t n : s.debug_errors) errors += n;
-        add("debug_errors", "Errors dma-debug reported for the device", errors);
+        add("debug_errors", "Errors dma-debug reported for the device", s.debug_error_count);
+        add("sync_ps", "Simulated time of dma_sync_single_for_cpu/_for_device", t.sync.ps);
+        add("mask_failures", "dma_set_mask calls answered -EIO", t.mask_failures);
+        add("refill_failures", "Refill pages the interrupt handler could not allocate", t.refill_failures);
+        add("timeouts", "Waits for a completion interrupt that could not come", t.timeouts);
+        add("in_flight_at_end", "1 when a transfer was still running as the workload ended", d->in_flight());
     }
     if (const kernel::io_tlb_mem* pool = host.dma()->swiotlb()) {
         stats::scope s = k.under("swiotlb");

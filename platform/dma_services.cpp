@@ -2,6 +2,7 @@
 // operations"), and the devices' interrupts on their way to the drivers' handlers.
 #include <fmt/format.h>
 
+#include "hw/dma_engine.h"
 #include "platform/kernel_services.h"
 
 namespace memsim::platform {
@@ -11,6 +12,18 @@ static_assert(std::uint8_t(traces::dma_mask_kind::coherent) ==
                   std::uint8_t(kernel::dma_mask_kind::coherent) &&
               std::uint8_t(traces::dma_mask_kind::streaming) ==
                   std::uint8_t(kernel::dma_mask_kind::streaming));
+
+// The driver keeps its own copy of the engine's registers, as Linux drivers do; they must agree.
+static_assert(kernel::memsim_dma_reg::src == hw::dma_reg::src &&
+              kernel::memsim_dma_reg::dst == hw::dma_reg::dst &&
+              kernel::memsim_dma_reg::len == hw::dma_reg::len &&
+              kernel::memsim_dma_reg::ctrl == hw::dma_reg::ctrl &&
+              kernel::memsim_dma_reg::status == hw::dma_reg::status);
+static_assert(kernel::memsim_dma_reg::ctrl_start == hw::dma_reg::ctrl_start &&
+              kernel::memsim_dma_reg::ctrl_irq_enable == hw::dma_reg::ctrl_irq_enable &&
+              kernel::memsim_dma_reg::ctrl_ack == hw::dma_reg::ctrl_ack &&
+              kernel::memsim_dma_reg::status_done == hw::dma_reg::status_done &&
+              kernel::memsim_dma_reg::status_error == hw::dma_reg::status_error);
 
 kernel::dma_data_direction direction_of(const traces::op& o) {
     return static_cast<kernel::dma_data_direction>(o.size);

@@ -107,9 +107,9 @@ kernel::memsim_dma* kernel_machine::driver_on_irq(unsigned irq) {
     return nullptr;
 }
 
-void kernel_machine::wait_for_interrupt() {
+bool kernel_machine::wait_for_interrupt() {
     settle();
-    m_cpu.wait_for_interrupt();
+    return m_cpu.wait_for_interrupt();
 }
 
 void kernel_machine::settle() {
@@ -133,6 +133,10 @@ void kernel_machine::transfer(tlm::tlm_command command, kernel::phys_addr_t addr
                 fmt::format("BUG: unable to handle a bus error at physical address {:#x}", addr + done));
         done += n;
     }
+    // Uncached MMIO is serialising: what the access set off in the device (an acknowledged
+    // interrupt line dropping, a transfer starting) happens at its time, before the kernel's
+    // next access; under temporal decoupling a later access would otherwise overtake it.
+    if (!m_board.host_address(addr, length)) m_cpu.port.quantum.sync();
 }
 
 void kernel_machine::read_phys(kernel::phys_addr_t addr, void* data, std::size_t length) {

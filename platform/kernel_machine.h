@@ -77,7 +77,7 @@ public:
     void flush_tlb_pcid(std::uint16_t pcid) override;
     void flush_tlb_all() override;
     unsigned cpu_count() const override { return 1; }
-    void wait_for_interrupt() override;
+    bool wait_for_interrupt() override;
 
     // The kernel's pending cycles onto the core's clock: before anything else it does is timed,
     // and when it returns to the workload.

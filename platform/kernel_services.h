@@ -31,14 +31,14 @@ public:
     std::uint64_t handle_address(std::int32_t handle) const override;
 
 private:
-    // What a handle stands for: its kernel virtual address, and for a block of pages the
-    // block itself (HighMem pages have no address until kmapped).
     // A coherent buffer or streaming mapping's device side.
     struct dma_handle {
         kernel::dma_addr_t addr = kernel::DMA_MAPPING_ERROR;
         std::uint64_t size = 0;
         kernel::dma_data_direction dir = kernel::DMA_NONE;
     };
+    // What a handle stands for: its kernel virtual address, for a block of pages the block
+    // itself (HighMem pages have no address until kmapped), and for DMA its device side.
     struct handle {
         std::uint64_t address = 0;
         kernel::page* block = nullptr;

@@ -87,6 +87,7 @@ bool dma_debug::driver_filter(const device& dev) const {
 // countdown runs whether the driver filter let the error through or not, as in Linux.
 void dma_debug::err_printk(device& dev, dma_debug_error error, const std::string& text, const char* where) {
     ++m_error_count;
+    ++dev.dma_stats.debug_error_count;
     ++dev.dma_stats.debug_errors[static_cast<unsigned>(error)];
     if (driver_filter(dev) && (m_config.all_errors || m_show_num_errors > 0))
         dma_warn(m_log, m_machine, dma_debug_prefix(dev) + text, where);
@@ -368,8 +369,8 @@ void dma_debug::debug_dma_sync_single(device& dev, dma_addr_t dma_addr, std::uin
     check_sync(dev, ref, to_cpu);
 }
 
-// Any live entry containing the range; entries are at most max_size long, so only those
-// starting within max_size below the range's end can contain it.
+// memsim's own check (no IOMMU lets Linux see device accesses), reported in err_printk's way
+// and named after the place that makes it.
 bool dma_debug::check_device_access(device& dev, dma_addr_t dma_addr, std::uint64_t len, bool write) {
     const char* verb = write ? "writes" : "reads";
     const dma_debug_entry* entry = find_containing(dev, dma_addr, len);
@@ -378,7 +379,7 @@ bool dma_debug::check_device_access(device& dev, dma_addr_t dma_addr, std::uint6
             dev, dma_debug_error::device_access_unmapped,
             fmt::format("device {} memory it has no mapping for [device address={:#018x}] [size={} bytes]",
                         verb, dma_addr, len),
-            "kernel/dma/debug.c:check_device_access");
+            "kernel_mm/drivers/memsim_dma.cpp memsim_dma::start");
         return false;
     }
     dma_data_direction forbidden = write ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
@@ -386,10 +387,12 @@ bool dma_debug::check_device_access(device& dev, dma_addr_t dma_addr, std::uint6
     err_printk(dev, dma_debug_error::device_access_direction,
                fmt::format("device {} DMA memory mapped {} [device address={:#018x}] [size={} bytes]", verb,
                            dma_direction_name(forbidden), dma_addr, len),
-               "kernel/dma/debug.c:check_device_access");
+               "kernel_mm/drivers/memsim_dma.cpp memsim_dma::start");
     return false;
 }
 
+// Any live entry containing the range; entries are at most max_size long, so only those
+// starting within max_size below the range's end can contain it.
 const dma_debug_entry* dma_debug::find_containing(const device& dev, dma_addr_t dma_addr,
                                                   std::uint64_t len) const {
     const dma_debug_table& table = dev.dma_debug;

@@ -95,6 +95,9 @@ struct dma_device_stats {
     std::uint64_t bounced_from_device_bytes = 0;  // bytes it copied bounce buffer -> original
     std::uint64_t mapping_errors = 0;             // DMA_MAPPING_ERROR returned (a failed sg segment: one)
     std::array<std::uint64_t, static_cast<unsigned>(dma_debug_error::count)> debug_errors{};
+    // The errors dma-debug found for the device, each once (a double free is also counted as
+    // such in debug_errors, beside "has not allocated").
+    std::uint64_t debug_error_count = 0;
 
     std::uint64_t errors(dma_debug_error e) const { return debug_errors[static_cast<unsigned>(e)]; }
 };

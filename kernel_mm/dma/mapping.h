@@ -179,7 +179,7 @@ private:
     bool check_dma_mask(const device& dev, const char* where);
     // The pool's bounce byte counters, to charge a call's copies to its device.
     void charge_bounces(device& dev, std::uint64_t to_device_before, std::uint64_t from_device_before);
-    std::string swiotlb_dev_name(const device& dev) const;
+    const char* swiotlb_dev_name(const device& dev);
 
     kernel_state& m_kernel;
     machine_ops& m_machine;
@@ -190,6 +190,7 @@ private:
     io_tlb_mem* m_swiotlb = nullptr;
     bool m_warned_no_dma_mask = false;
     bool m_warned_vmalloc_map = false;
+    std::string m_dev_name;  // swiotlb_dev_name's buffer
 };
 
 }  // namespace memsim::kernel

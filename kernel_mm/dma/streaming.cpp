@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <vector>
 
@@ -14,8 +15,12 @@
 
 namespace memsim::kernel {
 
-std::string dma_api::swiotlb_dev_name(const device& dev) const {
-    return fmt::format("{} {}", dev_driver_string(dev), dev.name);
+// Into one buffer the calls reuse: the name is needed only if the swiotlb has something to say,
+// and a bounced map, unmap or sync should not pay a host allocation for it.
+const char* dma_api::swiotlb_dev_name(const device& dev) {
+    m_dev_name.clear();
+    fmt::format_to(std::back_inserter(m_dev_name), "{} {}", dev_driver_string(dev), dev.name);
+    return m_dev_name.c_str();
 }
 
 // BUG_ON(!valid_dma_direction(dir)): Linux stops the machine; memsim says so and refuses the
@@ -46,14 +51,13 @@ void dma_api::charge_bounces(device& dev, std::uint64_t to_device_before, std::u
 // a copy (DMA_ATTR_SKIP_CPU_SYNC) and the mapping fails.
 dma_addr_t dma_api::swiotlb_map(device& dev, phys_addr_t phys, std::uint64_t size, dma_data_direction dir,
                                 unsigned long attrs) {
-    const std::string name = swiotlb_dev_name(dev);
+    const char* name = swiotlb_dev_name(dev);
     phys_addr_t tlb_addr =
-        m_swiotlb->swiotlb_tbl_map_single(phys, size, size, 0, dir, attrs, dev.min_align_mask, name.c_str());
+        m_swiotlb->swiotlb_tbl_map_single(phys, size, size, 0, dir, attrs, dev.min_align_mask, name);
     if (tlb_addr == DMA_MAPPING_ERROR) return DMA_MAPPING_ERROR;
     dma_addr_t dma_addr = tlb_addr;  // phys_to_dma_unencrypted: the identity
     if (!dma_capable(dev, dma_addr, size)) {
-        m_swiotlb->swiotlb_tbl_unmap_single(tlb_addr, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC,
-                                            name.c_str());
+        m_swiotlb->swiotlb_tbl_unmap_single(tlb_addr, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC, name);
         if (!dev.swiotlb_overflow_reported) {
             dev.swiotlb_overflow_reported = true;
             m_kernel.log().print(
@@ -105,8 +109,8 @@ void dma_api::dma_direct_unmap_page(device& dev, dma_addr_t addr, std::uint64_t 
     phys_addr_t phys = addr;  // dma_to_phys
     if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC)) dma_direct_sync_single_for_cpu(dev, addr, size, dir);
     if (is_swiotlb_buffer(phys)) {
-        const std::string name = swiotlb_dev_name(dev);
-        m_swiotlb->swiotlb_tbl_unmap_single(phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC, name.c_str());
+        const char* name = swiotlb_dev_name(dev);
+        m_swiotlb->swiotlb_tbl_unmap_single(phys, size, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC, name);
     }
 }
 
@@ -114,16 +118,16 @@ void dma_api::dma_direct_sync_single_for_cpu(device& dev, dma_addr_t addr, std::
                                              dma_data_direction dir) {
     phys_addr_t phys = addr;
     if (!is_swiotlb_buffer(phys)) return;  // arch_sync_dma_for_cpu: nothing on x86
-    const std::string name = swiotlb_dev_name(dev);
-    m_swiotlb->swiotlb_sync_single_for_cpu(phys, size, dir, name.c_str());
+    const char* name = swiotlb_dev_name(dev);
+    m_swiotlb->swiotlb_sync_single_for_cpu(phys, size, dir, name);
 }
 
 void dma_api::dma_direct_sync_single_for_device(device& dev, dma_addr_t addr, std::uint64_t size,
                                                 dma_data_direction dir) {
     phys_addr_t phys = addr;
     if (!is_swiotlb_buffer(phys)) return;  // arch_sync_dma_for_device: nothing on x86
-    const std::string name = swiotlb_dev_name(dev);
-    m_swiotlb->swiotlb_sync_single_for_device(phys, size, dir, name.c_str());
+    const char* name = swiotlb_dev_name(dev);
+    m_swiotlb->swiotlb_sync_single_for_device(phys, size, dir, name);
 }
 
 // dma_direct_unmap_sg: every entry given, at its sg_dma_address and sg_dma_len.

@@ -51,10 +51,16 @@ int memsim_dma::set_mask(unsigned bits, dma_mask_kind kind) {
     int err = kind == dma_mask_kind::both        ? m_api.dma_set_mask_and_coherent(m_dev, mask)
               : kind == dma_mask_kind::streaming ? m_api.dma_set_mask(m_dev, mask)
                                                  : m_api.dma_set_coherent_mask(m_dev, mask);
+    ++m_stats.mask_calls;
+    // drivers/base/isa.c points an ISA device's dma_mask at its coherent_dma_mask: one mask.
+    if (m_resource.isa && !err) {
+        if (kind == dma_mask_kind::streaming) m_dev.coherent_dma_mask = mask;
+        if (kind == dma_mask_kind::coherent) m_dev.dma_mask = mask;
+    }
     if (err) {
         ++m_stats.mask_failures;
         m_api.kernel().log().print(
-            m_machine.now(), kern_level::warning,
+            m_machine.now(), kern_level::err,
             fmt::format("{}{}-bit DMA mask: No suitable DMA available", dev_printk_prefix(m_dev), bits));
     }
     return err;
@@ -85,9 +91,16 @@ dma_addr_t memsim_dma::map_single(std::uint64_t cpu_addr, std::uint64_t size, dm
 
 void memsim_dma::unmap_single(dma_addr_t addr, std::uint64_t size, dma_data_direction dir) {
     picoseconds began = m_machine.now();
-    bool bounced = m_api.swiotlb() && m_api.swiotlb()->is_swiotlb_buffer(addr);
+    const io_tlb_mem* pool = m_api.swiotlb();
+    std::uint64_t released = pool ? pool->stats().unmaps : 0;
+    std::uint64_t errors = m_dev.dma_stats.debug_error_count;
     m_api.dma_unmap_single(m_dev, addr, size, dir);
-    charge(bounced ? m_stats.unmap_bounced : m_stats.unmap_direct, began);
+    // Only an unmap that gave a mapping back counts: a bounce buffer released, or an in-place
+    // mapping dma-debug found nothing wrong with.
+    if (pool && pool->stats().unmaps != released)
+        charge(m_stats.unmap_bounced, began);
+    else if (m_dev.dma_stats.debug_error_count == errors && addr != DMA_MAPPING_ERROR)
+        charge(m_stats.unmap_direct, began);
 }
 
 void memsim_dma::sync_single(dma_addr_t addr, std::uint64_t size, dma_data_direction dir, bool for_cpu) {
@@ -122,8 +135,17 @@ void memsim_dma::start(dma_addr_t src, dma_addr_t dst, std::uint64_t len, std::o
     write_register(memsim_dma_reg::ctrl, memsim_dma_reg::ctrl_start | memsim_dma_reg::ctrl_irq_enable);
 }
 
+// As wait_for_completion_timeout: the driver gives up when the machine says no interrupt can
+// come any more (the engine was never started, or never raised its line).
 void memsim_dma::wait() {
-    while (m_in_flight) m_machine.wait_for_interrupt();
+    while (m_in_flight) {
+        if (m_machine.wait_for_interrupt()) continue;
+        ++m_stats.timeouts;
+        m_in_flight = false;
+        m_api.kernel().log().print(m_machine.now(), kern_level::err,
+                                   fmt::format("{}transfer of {} bytes timed out: no completion interrupt",
+                                               dev_printk_prefix(m_dev), m_len));
+    }
 }
 
 // The handler reads the status, acknowledges (which drops the line) and completes the transfer;

@@ -67,6 +67,8 @@ struct memsim_dma_stats {
     std::uint64_t spurious = 0;         // on its line with nothing in flight (IRQ_NONE)
     std::uint64_t flagged = 0;          // transfers dma-debug found touching memory not mapped for them
     std::uint64_t refill_failures = 0;  // the handler's refill page not allocated
+    std::uint64_t timeouts = 0;         // waits given up: no completion interrupt could come
+    std::uint64_t mask_calls = 0;       // dma_set_mask calls of any form
     std::uint64_t mask_failures = 0;    // dma_set_mask calls answered -EIO
     // Coherent buffers by the zone they came from (enum zone_type order).
     std::array<std::uint64_t, 6> coherent_by_zone{};
@@ -109,7 +111,8 @@ public:
     // refill_gfp, as a driver refilling its receive ring, and frees it.
     void start(dma_addr_t src, dma_addr_t dst, std::uint64_t len,
                std::optional<gfp_t> refill_gfp = std::nullopt);
-    // Sleeps (HLT) until no transfer is in flight.
+    // Sleeps (HLT) until no transfer is in flight, or until no interrupt can come any more (then
+    // reported as a timeout).
     void wait();
     // The interrupt handler, run in interrupt context: true (IRQ_HANDLED) when the interrupt
     // was this driver's.

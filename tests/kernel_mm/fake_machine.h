@@ -67,9 +67,11 @@ public:
     void flush_tlb_all() override { ++full_flushes; }
     unsigned cpu_count() const override { return cpus; }
     // A device model of the test's: what happens while the CPU halts (it raises the interrupt).
-    void wait_for_interrupt() override {
+    bool wait_for_interrupt() override {
         ++halts;
-        if (on_halt) on_halt();
+        if (!on_halt) return false;
+        on_halt();
+        return true;
     }
 
     std::uint8_t& byte(phys_addr_t addr) { return m_memory[addr]; }

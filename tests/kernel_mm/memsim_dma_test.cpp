@@ -206,15 +206,39 @@ TEST_CASE("a transfer the engine fails is reported; a spurious interrupt is left
     CHECK(m.reg(memsim_dma_reg::ctrl) == ctrl);  // no MMIO when nothing is in flight
 }
 
+TEST_CASE("a wait no interrupt can end gives up as a timeout, and the driver can go on") {
+    engine_machine m;
+    dma_addr_t dma = 0;
+    REQUIRE(m.driver.alloc_coherent(8 * KiB, GFP_KERNEL, &dma));
+    m.machine.on_halt = nullptr;  // an engine that never interrupts
+    m.driver.start(dma, dma + 4 * KiB, 64);
+    m.driver.wait();
+    CHECK_FALSE(m.driver.in_flight());
+    CHECK(m.driver.stats().timeouts == 1);
+    CHECK(m.printed("memsim-dma pci_dma: transfer") ==
+          std::vector<std::string>{
+              "memsim-dma pci_dma: transfer of 64 bytes timed out: no completion interrupt"});
+    m.machine.on_halt = [&m] { m.run_engine(); };
+    m.driver.start(dma, dma + 4 * KiB, 64);
+    m.driver.wait();
+    CHECK(m.driver.stats().completed == 1);
+}
+
+TEST_CASE("an ISA device has one mask: a streaming-only dma_set_mask moves the coherent one too") {
+    engine_machine isa(true), pci(false);
+    CHECK(isa.driver.set_mask(32, dma_mask_kind::streaming) == 0);
+    CHECK(isa.driver.dev().coherent_dma_mask == 0xffffffff);
+    CHECK(pci.driver.set_mask(64, dma_mask_kind::streaming) == 0);
+    CHECK(pci.driver.dev().coherent_dma_mask == 0xffffffff);
+}
+
 TEST_CASE("dma_set_mask through the driver: -EIO below the DMA zone, with the driver's message") {
     engine_machine m(true);
     CHECK(m.driver.set_mask(20, dma_mask_kind::both) == -5);
     CHECK(m.printed("memsim-dma isa_dma:") ==
           std::vector<std::string>{"memsim-dma isa_dma: 20-bit DMA mask: No suitable DMA available"});
-    CHECK(m.driver.set_mask(32, dma_mask_kind::streaming) == 0);
-    CHECK(*m.driver.dev().dma_mask == 0xffffffff);
-    CHECK(m.driver.dev().coherent_dma_mask == 0xffffff);
     CHECK(m.driver.stats().mask_failures == 1);
+    CHECK(*m.driver.dev().dma_mask == 0xffffff);  // unchanged
     dma_addr_t dma = 0;
     REQUIRE(m.driver.alloc_coherent(4 * KiB, GFP_KERNEL, &dma));
     CHECK(dma + 4 * KiB <= (1u << 24));

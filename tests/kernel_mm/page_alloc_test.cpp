@@ -379,7 +379,18 @@ TEST_CASE("a sleeping allocation in interrupt context is reported; an atomic one
     CHECK(m.log.lines("BUG: sleeping").empty());
     CHECK(m.alloc.alloc_pages(GFP_KERNEL, 0) != nullptr);
     CHECK(m.log.lines("BUG: sleeping") ==
-          std::vector<std::string>{"BUG: sleeping function called from invalid context at mm/page_alloc.c"});
+          std::vector<std::string>{
+              "BUG: sleeping function called from invalid context at include/linux/sched/mm.h"});
+    CHECK(m.log.lines("in_atomic()") ==
+          std::vector<std::string>{
+              "in_atomic(): 1, irqs_disabled(): 1, non_block: 0, pid: 0, name: swapper/0"});
+    CHECK(m.log.lines("preempt_count") == std::vector<std::string>{"preempt_count: 10000, expected: 0"});
+    // At most once a second.
+    CHECK(m.alloc.alloc_pages(GFP_KERNEL, 0) != nullptr);
+    CHECK(m.log.lines("BUG: sleeping").size() == 1);
+    m.machine.cpu.cycles += 2'000'000'000;  // a second at 2 GHz
+    CHECK(m.alloc.alloc_pages(GFP_KERNEL, 0) != nullptr);
+    CHECK(m.log.lines("BUG: sleeping").size() == 2);
 }
 
 TEST_CASE("bad page states: double free, reserved, mapped, owned; reported, counted, survived") {

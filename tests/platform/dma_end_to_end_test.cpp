@@ -136,5 +136,19 @@ dma_transfer_phys pci_dma 0x1000000 0x100200000 4K
     CHECK(r.pci().dev().dma_stats.errors(kernel::dma_debug_error::device_access_unmapped) == 2);
 }
 
+TEST_CASE("an engine error right after a completed transfer still interrupts, and is reported") {
+    dma_run r(R"(memsim workload 1
+dma_alloc_coherent pci_dma a 4K
+dma_alloc_coherent pci_dma b 4K
+dma_transfer pci_dma a b 4K
+dma_transfer pci_dma a b 32M
+dma_transfer pci_dma b a 4K
+)");
+    CHECK(r.pci().stats().completed == 2);
+    CHECK(r.pci().stats().failed == 1);
+    CHECK(r.pci().stats().timeouts == 0);
+    CHECK(r.logged("memsim-dma pci_dma: transfer of 33554432 bytes failed: bad length (status 0x204)"));
+}
+
 }  // namespace
 }  // namespace memsim::platform
