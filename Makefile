@@ -49,6 +49,7 @@ bench: build
 	./build/bench/memsim_mmu_bench
 	./build/bench/memsim_kernel_bench
 	./build/bench/memsim_fault_bench
+	./build/bench/memsim_dma_bench
 
 clean:
 	rm -rf build build-asan
