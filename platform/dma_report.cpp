@@ -140,10 +140,13 @@ std::string describe_dma(const kernel_machine& host, const stats::registry& stat
     std::string text =
         "DMA:\n" + devices + describe_swiotlb(host.dma()->swiotlb()) + first_failure(host.log());
     std::vector<kernel::zone_free> after = kernel::zone_free_pages(host.kernel()->pages());
-    text += "  free pages by zone, after boot and at the end:";
-    for (std::size_t i = 0; i < after.size() && i < host.free_after_boot().size(); ++i)
-        text += fmt::format(" {}.{} {} -> {}", after[i].node, kernel::zone_name(after[i].type),
-                            host.free_after_boot()[i].pages, after[i].pages);
+    const std::vector<kernel::zone_free>& boot = host.free_after_boot();
+    const std::vector<kernel::zone_free>& first = host.free_at_first_dma_buffer();
+    text += "  free pages by zone, after boot -> at the first DMA buffer -> at the end:";
+    for (std::size_t i = 0; i < after.size() && i < boot.size(); ++i)
+        text += fmt::format(" {}.{} {} -> {} -> {}", after[i].node, kernel::zone_name(after[i].type),
+                            boot[i].pages, i < first.size() ? fmt::format("{}", first[i].pages) : "-",
+                            after[i].pages);
     return text + "\n" + describe_zone_dma(host.kernel()->pages());
 }
 

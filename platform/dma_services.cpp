@@ -42,6 +42,7 @@ bool kernel_services::dma_op(const traces::op& o) {
             driver.set_mask(static_cast<unsigned>(o.value), static_cast<kernel::dma_mask_kind>(o.size));
             break;
         case op_kind::dma_alloc_coherent: {
+            m_host.note_dma_buffer();
             handle& h = at(o.handle);
             h = {};
             h.address = driver.alloc_coherent(o.address, static_cast<kernel::gfp_t>(o.value), &h.dma.addr);
@@ -55,6 +56,7 @@ bool kernel_services::dma_op(const traces::op& o) {
             break;
         }
         case op_kind::dma_map: {
+            m_host.note_dma_buffer();
             std::uint64_t buffer = at(static_cast<std::int32_t>(o.flags)).address + o.address;
             handle& h = at(o.handle);
             h = {};

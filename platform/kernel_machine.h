@@ -60,6 +60,12 @@ public:
     const kernel::mm_costs& mm_costs() const { return m_mm_costs; }
     // Free pages by zone once the kernel had booted (zone_free_pages).
     const std::vector<kernel::zone_free>& free_after_boot() const { return m_free_after_boot; }
+    // And just before the first coherent buffer or streaming mapping a driver asked for (empty
+    // until then): what the rest of the workload left the devices.
+    const std::vector<kernel::zone_free>& free_at_first_dma_buffer() const { return m_free_at_first_dma; }
+    void note_dma_buffer() {
+        if (m_free_at_first_dma.empty()) m_free_at_first_dma = kernel::zone_free_pages(m_kernel->pages());
+    }
     const std::optional<std::string>& panic() const { return m_panic; }
     // The kernel's log, up to the panic if it did not boot.
     const kernel::printk_buffer& log() const { return m_log; }
@@ -105,6 +111,7 @@ private:
     std::vector<std::unique_ptr<kernel::memsim_dma>> m_dma_drivers;
     std::vector<kernel::memsim_dma_resource> m_dma_resources;
     std::vector<kernel::zone_free> m_free_after_boot;
+    std::vector<kernel::zone_free> m_free_at_first_dma;
     std::optional<std::string> m_panic;
 };
 

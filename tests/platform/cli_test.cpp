@@ -52,8 +52,8 @@ TEST_CASE("memsim run with no options runs the built-in processes and a driver's
         std::string::npos);
     CHECK(o.out.find("transfers: 1 (0 failed), 16 KiB moved") != std::string::npos);
     CHECK(o.out.find("transfers: 1 (0 failed), 64 KiB moved") != std::string::npos);
-    CHECK(o.out.find("0.DMA 3840 -> 3840 0.DMA32 758126 -> 758126 0.Normal 245497 -> 245497") !=
-          std::string::npos);
+    CHECK(o.out.find("0.DMA 3840 -> 3840 -> 3840 0.DMA32 758126 -> 758126 -> 758126 0.Normal 245497 -> "
+                     "245497 -> 245497") != std::string::npos);
 }
 
 TEST_CASE("memsim run --out writes stats, log and config, the same bytes every time") {
