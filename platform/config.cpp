@@ -73,8 +73,9 @@ constexpr std::string_view ram_keys[] = {"size",      "layout",         "regions
                                          "interleave"};
 constexpr std::string_view region_keys[] = {"base", "size"};
 constexpr std::string_view bus_keys[] = {"frequency", "width_bytes", "latency_cycles", "on_overreach"};
-constexpr std::string_view device_keys[] = {"name",        "type",      "base",         "size", "reach_bits",
-                                            "burst_bytes", "frequency", "max_transfer", "irq"};
+constexpr std::string_view device_keys[] = {"name",       "type",        "base",      "size",
+                                            "reach_bits", "burst_bytes", "frequency", "max_transfer",
+                                            "irq",        "bus_dma_bits"};
 constexpr std::string_view numa_keys[] = {"nodes", "distances"};
 constexpr std::string_view kernel_keys[] = {
     "min_free_kbytes", "watermark_scale_factor", "panic_on_bug", "pcid", "swiotlb", "swiotlb_size", "costs"};
@@ -329,6 +330,7 @@ device_entry read_device(const checker& r, const at& e) {
     if (auto f = r.field(e, "burst_bytes")) c.burst_bytes = r.power_of_two(*f, 4096);
     if (auto f = r.field(e, "frequency")) c.frequency_hz = r.frequency(*f);
     if (auto f = r.field(e, "max_transfer")) c.max_transfer = r.positive_size(*f);
+    if (auto f = r.field(e, "bus_dma_bits")) c.bus_dma_bits = r.uint(*f, 0, 64);
     if (d.irq) c.irq = r.uint(*d.irq, 0, irq_lines - 1);
     return d;
 }

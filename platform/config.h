@@ -71,6 +71,9 @@ struct dma_engine_config {
     std::uint64_t frequency_hz = 100'000'000;
     std::uint64_t max_transfer = 16 * MiB;
     unsigned irq = 0;  // line on the interrupt controller, unique
+    // The addressing limit the firmware reports for it (an ACPI _DMA range, a bridge): the
+    // kernel's bus_dma_limit, honoured whatever mask its driver sets. 0: none.
+    unsigned bus_dma_bits = 0;
 };
 
 // The TLB hierarchy and paging-structure caches; a Skylake-class core unless the config says.

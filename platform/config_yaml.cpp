@@ -207,6 +207,7 @@ void write_devices(YAML::Emitter& out, const machine_config& c) {
         entry(out, "frequency", format_frequency(d.frequency_hz));
         entry(out, "max_transfer", format_size(d.max_transfer));
         entry(out, "irq", d.irq);
+        entry(out, "bus_dma_bits", d.bus_dma_bits);
         out << YAML::EndMap;
     }
     out << YAML::EndSeq;

@@ -34,6 +34,7 @@ memsim_dma::memsim_dma(dma_api& api, const memsim_dma_resource& resource)
     std::uint64_t mask = DMA_BIT_MASK(resource.isa ? 24 : 32);
     m_dev.dma_mask = mask;
     m_dev.coherent_dma_mask = mask;
+    m_dev.bus_dma_limit = resource.bus_dma_limit;
 }
 
 std::uint64_t memsim_dma::read_register(std::uint64_t offset) {

@@ -44,6 +44,7 @@ struct memsim_dma_resource {
     unsigned irq = 0;
     bool isa = false;  // on an ISA-like bus: masks start at 24 bits, else at PCI's 32
     std::uint64_t max_transfer = 0;
+    std::uint64_t bus_dma_limit = 0;  // the firmware's limit (dev->bus_dma_limit); 0: none
 };
 
 // Simulated time a kind of DMA API call took, in calls and picoseconds.

@@ -232,6 +232,23 @@ TEST_CASE("an ISA device has one mask: a streaming-only dma_set_mask moves the c
     CHECK(pci.driver.dev().coherent_dma_mask == 0xffffffff);
 }
 
+TEST_CASE("the firmware's bus limit holds whatever mask the driver sets") {
+    testing::booted_kernel k(kernel_arch::x86_64, 8 * GiB);
+    dma_api dma(*k.kernel, k.machine);
+    dma.set_swiotlb(k.kernel->swiotlb());
+    memsim_dma driver(dma, {"pci_dma", mmio_base, 11, false, 16 << 20, DMA_BIT_MASK(30)});
+    CHECK(driver.dev().bus_dma_limit == DMA_BIT_MASK(30));
+    REQUIRE(driver.set_mask(64, dma_mask_kind::both) == 0);
+    dma_addr_t dma_handle = 0;
+    REQUIRE(driver.alloc_coherent(64 * KiB, GFP_KERNEL, &dma_handle));
+    CHECK(dma_handle + 64 * KiB <= (1ull << 30));
+    page* high = k.kernel->pages().alloc_pages(GFP_KERNEL, 0);
+    REQUIRE(k.kernel->pages().page_to_phys(high) >= 4 * GiB);
+    // Out of the limit, and the swiotlb (below 4 GiB, above 1 GiB) is out of it too.
+    CHECK(driver.map_single(k.kernel->pages().page_address(high), 4 * KiB, DMA_TO_DEVICE) ==
+          DMA_MAPPING_ERROR);
+}
+
 TEST_CASE("dma_set_mask through the driver: -EIO below the DMA zone, with the driver's message") {
     engine_machine m(true);
     CHECK(m.driver.set_mask(20, dma_mask_kind::both) == -5);

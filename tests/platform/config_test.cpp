@@ -337,6 +337,8 @@ TEST_CASE("device errors") {
           "test.yaml:8:17: devices[1].reach_bits: must be 1..64 (got 0)");
     CHECK(error_of(two + "    irq: 11\n    burst_bytes: 8192\n") ==
           "test.yaml:8:18: devices[1].burst_bytes: must be 1..4096 (got 8192)");
+    CHECK(error_of(two + "    irq: 11\n    bus_dma_bits: 65\n") ==
+          "test.yaml:8:19: devices[1].bus_dma_bits: must be 0..64 (got 65)");
     CHECK(error_of(two + "    irq: 11\n    reach_bit: 32\n") ==
           "test.yaml:8:5: unknown key 'reach_bit' in 'devices[1]' (did you mean 'reach_bits'?)");
     CHECK(error_of("devices:\n  - {name: a, base: 0xfe000000}\n  - {name: a, base: 0xfe001000, irq: 1}\n") ==
@@ -441,6 +443,7 @@ devices:
     frequency: 8 MHz
     max_transfer: 64 KiB
     irq: 6
+    bus_dma_bits: 0
   - name: pci_dma
     type: dma_engine
     base: 0xfe001000
@@ -450,6 +453,7 @@ devices:
     frequency: 133 MHz
     max_transfer: 16 MiB
     irq: 11
+    bus_dma_bits: 0
 
 mmu:
   tlbs:
