@@ -37,7 +37,7 @@
 #include <systemc>
 
 #include "base/units.h"
-#include "bench/in_child.h"
+#include "bench/memsim_run.h"
 #include "kernel_mm/dma/mapping.h"
 #include "kernel_mm/gfp.h"
 #include "platform/run.h"
@@ -186,20 +186,6 @@ void save(const fs::path& path, const std::string& bytes) {
     }
 }
 
-// <out>/stats.txt: `name value # description` a line.
-std::map<std::string, std::uint64_t> read_stats(const fs::path& path) {
-    std::map<std::string, std::uint64_t> values;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string name;
-        std::uint64_t value = 0;
-        if (fields >> name >> value) values[name] = value;
-    }
-    return values;
-}
-
 // What one `memsim run` gave: its host time and the stats the benchmark reads.
 struct run_result {
     double seconds = 0;
@@ -213,24 +199,16 @@ struct run_result {
 
 // `memsim run` of the workload at `path` in a child process, its summary to /dev/null.
 run_result simulate(const fs::path& config, const fs::path& path, const fs::path& out) {
-    std::fflush(stdout);
-    return bench::in_child<run_result>(
-        [&] {
-            int null = open("/dev/null", O_WRONLY);
-            if (null < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(1);
-            platform::run_options options;
-            options.config_path = config.string();
-            options.workload_path = path.string();
-            options.out_dir = out.string();
-            auto began = std::chrono::steady_clock::now();
-            int status = platform::run_machine(options);
-            std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-            if (status != 0) _exit(1);
-            std::fflush(stdout);
-            auto stats = read_stats(out / "stats.txt");
+    platform::run_options options;
+    options.config_path = config.string();
+    options.workload_path = path.string();
+    options.out_dir = out.string();
+    return bench::run_in_child<run_result>(
+        options,
+        [&](double seconds, bench::stats_map stats) {
             auto dev = [&](const char* name) { return stats[std::string("kernel.dma.pci_dma.") + name]; };
             run_result r;
-            r.seconds = took.count();
+            r.seconds = seconds;
             r.time_ps = stats["sim.time_ps"];
             r.transfers = dev("transfers");
             r.transfer_bytes = dev("transfer_bytes");
@@ -246,9 +224,7 @@ run_result simulate(const fs::path& config, const fs::path& path, const fs::path
             r.map_bounced_ps = dev("map_bounced_ps");
             r.unmap_direct_ps = dev("unmap_direct_ps");
             r.unmap_bounced_ps = dev("unmap_bounced_ps");
-            rusage usage{};
-            getrusage(RUSAGE_SELF, &usage);
-            r.max_rss_kib = usage.ru_maxrss;
+            r.max_rss_kib = bench::max_rss_kib();
             return r;
         },
         fmt::format("dma_bench: `memsim run` of {} failed", path.string()));

@@ -34,7 +34,7 @@
 #include <systemc>
 
 #include "base/units.h"
-#include "bench/in_child.h"
+#include "bench/memsim_run.h"
 #include "platform/run.h"
 #include "traces/workload.h"
 
@@ -143,20 +143,6 @@ struct run_result {
     long max_rss_kib = 0;
 };
 
-// <out>/stats.txt: `name value # description` a line.
-std::map<std::string, std::uint64_t> read_stats(const fs::path& path) {
-    std::map<std::string, std::uint64_t> values;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string name;
-        std::uint64_t value = 0;
-        if (fields >> name >> value) values[name] = value;
-    }
-    return values;
-}
-
 // <out>/config.yaml: the CPU's clock, the `frequency:` that follows `cpu:`.
 std::uint64_t read_cpu_hz(const fs::path& path) {
     std::ifstream in(path);
@@ -172,31 +158,21 @@ std::uint64_t read_cpu_hz(const fs::path& path) {
 
 // `memsim run` of the workload at `path` in a child process, its summary to /dev/null.
 run_result simulate(const fs::path& path, const fs::path& out) {
-    std::fflush(stdout);
-    return bench::in_child<run_result>(
-        [&] {
-            int null = open("/dev/null", O_WRONLY);
-            if (null < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(1);
-            platform::run_options options;
-            options.workload_path = path.string();
-            options.out_dir = out.string();
-            auto began = std::chrono::steady_clock::now();
-            int status = platform::run_machine(options);
-            std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-            if (status != 0) _exit(1);
-            std::fflush(stdout);
-            auto stats = read_stats(out / "stats.txt");
+    platform::run_options options;
+    options.workload_path = path.string();
+    options.out_dir = out.string();
+    return bench::run_in_child<run_result>(
+        options,
+        [&](double seconds, bench::stats_map stats) {
             run_result r;
-            r.seconds = took.count();
+            r.seconds = seconds;
             r.pgfault = stats["kernel.pgfault"];
             r.anon_faults = stats["kernel.faults.anonymous.cycles::samples"];
             r.anon_cycles = stats["kernel.faults.anonymous.cycles::sum"];
             r.cow_faults = stats["kernel.faults.cow_copy.cycles::samples"];
             r.cow_cycles = stats["kernel.faults.cow_copy.cycles::sum"];
             r.cpu_hz = read_cpu_hz(out / "config.yaml");
-            rusage usage{};
-            getrusage(RUSAGE_SELF, &usage);
-            r.max_rss_kib = usage.ru_maxrss;
+            r.max_rss_kib = bench::max_rss_kib();
             return r;
         },
         fmt::format("fault_bench: `memsim run` of {} failed", path.string()));
