@@ -369,6 +369,14 @@ void dma_debug::debug_dma_sync_single(device& dev, dma_addr_t dma_addr, std::uin
     check_sync(dev, ref, to_cpu);
 }
 
+void dma_debug::debug_dma_map_invalid_area(device& dev, std::uint64_t addr, std::uint64_t len,
+                                           unsigned digits) {
+    err_printk(
+        dev, dma_debug_error::map_invalid_area,
+        fmt::format("device driver maps memory from invalid area [addr={:0{}x}] [len={}]", addr, digits, len),
+        "kernel/dma/debug.c debug_dma_map_single");
+}
+
 // memsim's own check (no IOMMU lets Linux see device accesses), reported in err_printk's way
 // and named after the place that makes it.
 bool dma_debug::check_device_access(device& dev, dma_addr_t dma_addr, std::uint64_t len, bool write) {

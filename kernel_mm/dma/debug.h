@@ -72,6 +72,9 @@ public:
     // debug_dma_map_sg: one entry per mapped segment, remembering nents and mapped_ents.
     void debug_dma_map_sg(device& dev, std::span<const dma_debug_sg> sg, int nents, int mapped_ents,
                           dma_data_direction dir, unsigned long attrs = 0);
+    // debug_dma_map_single's check: a buffer outside the direct map ("maps memory from invalid
+    // area"), its address printed as %p with `digits` hex digits.
+    void debug_dma_map_invalid_area(device& dev, std::uint64_t addr, std::uint64_t len, unsigned digits);
     // debug_dma_unmap_sg: the segments dma_unmap_sg was given (nelems of them).
     void debug_dma_unmap_sg(device& dev, std::span<const dma_debug_sg> sg, dma_data_direction dir);
     // debug_dma_mapping_error: the first unchecked entry at the address counts as checked.

@@ -73,6 +73,7 @@ enum class dma_debug_error : unsigned {
     sync_read_only_for_cpu,     // "... syncs device read-only DMA memory for cpu ..."
     sync_write_only_to_device,  // "... syncs device write-only DMA memory to device ..."
     overlapping_mapping,        // "cacheline tracking EEXIST, overlapping mappings aren't supported"
+    map_invalid_area,           // "device driver maps memory from invalid area ..."
     // memsim's own, where Linux cannot look (no IOMMU): what the device itself touched.
     device_access_unmapped,   // "device reads/writes memory it has no mapping for ..."
     device_access_direction,  // "device writes DMA memory mapped DMA_TO_DEVICE ..." and the reverse

@@ -156,6 +156,8 @@ private:
     // while the block comes back out of reach.
     page* __dma_direct_alloc_pages(device& dev, std::uint64_t size, gfp_t gfp);
     static unsigned get_order(std::uint64_t size);
+    // dma_map_single of an address outside the direct map: reported, never mapped.
+    void reject_unmappable(device& dev, std::uint64_t cpu_addr, std::uint64_t size);
     // x86 __virt_addr_valid: a direct-map address of low memory.
     bool virt_addr_valid(std::uint64_t addr) const;
 

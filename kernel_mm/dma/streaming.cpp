@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernel_mm/dma/mapping.h"
+#include "kernel_mm/vmalloc.h"
 
 namespace memsim::kernel {
 
@@ -155,16 +156,26 @@ dma_addr_t dma_api::dma_map_page(device& dev, page* p, std::uint64_t offset, std
     return addr;
 }
 
+// dma_map_single_attrs refuses vmalloc memory with a dev_WARN_ONCE. Any other address outside
+// the direct map dma-debug reports (debug_dma_map_single), and Linux would go on to map whatever
+// page virt_to_page made of it; memsim refuses that too.
+void dma_api::reject_unmappable(device& dev, std::uint64_t cpu_addr, std::uint64_t size) {
+    vmalloc_range vmalloc = vmalloc_range_of(m_kernel);
+    if (cpu_addr < vmalloc.start || cpu_addr >= vmalloc.end) {
+        m_debug.debug_dma_map_invalid_area(dev, cpu_addr, size, pointer_digits());
+        return;
+    }
+    if (m_warned_vmalloc_map) return;
+    m_warned_vmalloc_map = true;
+    dma_warn(m_kernel.log(), m_machine, dev_printk_prefix(dev) + "rejecting DMA map of vmalloc memory",
+             "include/linux/dma-mapping.h dma_map_single_attrs");
+}
+
 // dma_map_single_attrs: "DMA must never operate on areas that might be remapped."
 dma_addr_t dma_api::dma_map_single(device& dev, std::uint64_t cpu_addr, std::uint64_t size,
                                    dma_data_direction dir, unsigned long attrs) {
     if (!virt_addr_valid(cpu_addr)) {
-        if (!m_warned_vmalloc_map) {
-            m_warned_vmalloc_map = true;
-            dma_warn(m_kernel.log(), m_machine,
-                     dev_printk_prefix(dev) + "rejecting DMA map of vmalloc memory",
-                     "include/linux/dma-mapping.h dma_map_single_attrs");
-        }
+        reject_unmappable(dev, cpu_addr, size);
         ++dev.dma_stats.mapping_errors;
         return DMA_MAPPING_ERROR;
     }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -558,6 +559,17 @@ TEST_CASE("i386: a HighMem page maps at its physical address; vmalloc-like addre
           "WARNING: CPU: 0 PID: 0 at include/linux/dma-mapping.h dma_map_single_attrs");
     CHECK(m.dma.debug().error_count() == 0);
     CHECK(m.dev.dma_stats.mapping_errors == 2);
+}
+
+TEST_CASE("dma-debug: dma_map_single of an address outside the direct map and vmalloc (NULL) is refused") {
+    map_machine m(kernel_arch::x86_64, 4 * GiB);
+    CHECK(m.dma.dma_map_single(m.dev, 0, 64, DMA_TO_DEVICE) == DMA_MAPPING_ERROR);
+    CHECK(m.dev.dma_stats.errors(dma_debug_error::map_invalid_area) == 1);
+    std::vector<std::string> warned = m.warnings();
+    CHECK(std::find(warned.begin(), warned.end(),
+                    "DMA-API: e1000 0000:00:03.0: device driver maps memory from invalid area "
+                    "[addr=0000000000000000] [len=64]") != warned.end());
+    CHECK(m.dev.dma_stats.mapping_errors == 1);
 }
 
 }  // namespace memsim::kernel
