@@ -8,6 +8,7 @@
 namespace memsim::platform {
 namespace {
 
+// The workload's three dma_set_mask forms are the driver's, numbered alike.
 static_assert(std::uint8_t(traces::dma_mask_kind::coherent) ==
                   std::uint8_t(kernel::dma_mask_kind::coherent) &&
               std::uint8_t(traces::dma_mask_kind::streaming) ==

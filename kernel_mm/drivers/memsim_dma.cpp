@@ -168,8 +168,8 @@ bool memsim_dma::handle_irq() {
     if (status & memsim_dma_reg::status_error) {
         ++m_stats.failed;
         m_api.kernel().log().print(m_machine.now(), kern_level::err,
-                                   fmt::format("{} {}: transfer of {} bytes failed: {} (status {:#x})",
-                                               driver_name, m_dev.name, m_len, error_name(status), status));
+                                   fmt::format("{}transfer of {} bytes failed: {} (status {:#x})",
+                                               dev_printk_prefix(m_dev), m_len, error_name(status), status));
     } else {
         ++m_stats.completed;
         m_stats.bytes += m_len;
