@@ -1,5 +1,7 @@
 #include "base/stats.h"
 
+#include <cctype>
+
 #include <bit>
 #include <ostream>
 #include <stdexcept>
@@ -164,5 +166,11 @@ histogram& scope::add_histogram(std::string_view name, std::string description) 
 }
 
 scope scope::under(std::string_view name) const { return scope(*m_registry, full(name)); }
+
+std::string lower_case(std::string_view name) {
+    std::string out(name);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
 
 }  // namespace memsim::stats

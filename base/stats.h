@@ -100,4 +100,7 @@ private:
     std::string m_prefix;
 };
 
+// A name as it is displayed ("DMA32") as a segment of a stats name ("dma32"): lower case.
+std::string lower_case(std::string_view name);
+
 }  // namespace memsim::stats

@@ -161,10 +161,8 @@ bool cpu_core::wait_for_interrupt() {
     // HLT itself has no timeout: this one only notices that nothing is left to wake the core.
     const sc_time watchdog(1, sc_core::SC_MS);
     bool fresh = false;
-    while (!(fresh = fresh_interrupts() != 0)) {
+    while (!(fresh = fresh_interrupts() != 0) && sc_core::sc_pending_activity())
         wait(watchdog, m_interrupts->raised());
-        if (!fresh_interrupts() && !sc_core::sc_pending_activity()) break;
-    }
     port.quantum.reset();
     m_halted_ps.value += (sc_core::sc_time_stamp() - began).value();
     take_interrupts();

@@ -1,7 +1,6 @@
 #include "platform/dma_report.h"
 
 #include <bit>
-#include <cctype>
 
 #include <fmt/format.h>
 
@@ -12,13 +11,6 @@ namespace memsim::platform {
 namespace {
 
 using kernel::memsim_dma;
-
-// Stats names are lower case: coherent_from_dma32.
-std::string lower(std::string_view name) {
-    std::string s(name);
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
 
 bool active(const memsim_dma& d) {
     const kernel::dma_device_stats& s = d.dev().dma_stats;
@@ -169,7 +161,7 @@ void add_dma_stats(stats::registry& stats, const kernel_machine& host) {
         for (unsigned z = 0; z < t.coherent_by_zone.size(); ++z)
             if (t.coherent_by_zone[z])
                 add(fmt::format("coherent_from_{}",
-                                lower(kernel::zone_name(static_cast<kernel::zone_type>(z)))),
+                                stats::lower_case(kernel::zone_name(static_cast<kernel::zone_type>(z)))),
                     "Coherent buffers from this zone", t.coherent_by_zone[z]);
         add("streaming_maps", "Streaming mappings made", s.streaming_maps);
         add("bounced_maps", "Streaming mappings bounced through the swiotlb", s.bounced_maps);

@@ -69,7 +69,7 @@ kernel_machine::kernel_machine(hw::cpu_core& cpu, machine& board, const machine_
       m_period(clock_period(config.cpu.frequency_hz)) {
     // An engine with fewer than 32 address lines stands for an ISA device, the rest for PCI.
     for (const dma_engine_config& e : config.dma_engines)
-        m_dma_resources.push_back({e.name, e.base, e.irq, e.reach_bits < 32, e.max_transfer,
+        m_dma_resources.push_back({e.name, e.base, e.irq, e.reach_bits < 32,
                                    e.bus_dma_bits ? kernel::DMA_BIT_MASK(e.bus_dma_bits) : 0});
 }
 

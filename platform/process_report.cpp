@@ -1,7 +1,5 @@
 #include "platform/process_report.h"
 
-#include <cctype>
-
 #include <fmt/format.h>
 
 namespace memsim::platform {
@@ -34,9 +32,7 @@ std::string zone_label(const kernel::zone_free& z) {
 
 // kernel.zones.node0.dma32: stats names are lower case.
 std::string zone_stat_name(const kernel::zone_free& z) {
-    std::string name = fmt::format("zones.node{}.{}", z.node, kernel::zone_name(z.type));
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return name;
+    return fmt::format("zones.node{}.{}", z.node, stats::lower_case(kernel::zone_name(z.type)));
 }
 
 std::string fault_row(std::string_view name, const stats::histogram& h, picoseconds cycle) {

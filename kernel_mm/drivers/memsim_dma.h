@@ -15,6 +15,7 @@
 
 #include "kernel_mm/dma/mapping.h"
 #include "kernel_mm/gfp.h"
+#include "kernel_mm/mmzone.h"
 
 namespace memsim::kernel {
 
@@ -42,8 +43,7 @@ struct memsim_dma_resource {
     std::string name;
     phys_addr_t mmio_base = 0;
     unsigned irq = 0;
-    bool isa = false;  // on an ISA-like bus: masks start at 24 bits, else at PCI's 32
-    std::uint64_t max_transfer = 0;
+    bool isa = false;                 // on an ISA-like bus: masks start at 24 bits, else at PCI's 32
     std::uint64_t bus_dma_limit = 0;  // the firmware's limit (dev->bus_dma_limit); 0: none
 };
 
@@ -72,7 +72,7 @@ struct memsim_dma_stats {
     std::uint64_t mask_calls = 0;       // dma_set_mask calls of any form
     std::uint64_t mask_failures = 0;    // dma_set_mask calls answered -EIO
     // Coherent buffers by the zone they came from (enum zone_type order).
-    std::array<std::uint64_t, 6> coherent_by_zone{};
+    std::array<std::uint64_t, MAX_NR_ZONES> coherent_by_zone{};
     // dma_map_single and dma_unmap_single in simulated time, those mapped in place apart from
     // those bounced through the swiotlb (the copy is the difference).
     dma_call_time map_direct, map_bounced, unmap_direct, unmap_bounced, sync;

@@ -30,7 +30,7 @@ struct engine_machine : testing::booted_kernel {
     explicit engine_machine(bool isa = false, std::uint64_t ram = 8 * GiB)
         : booted_kernel(kernel_arch::x86_64, ram),
           dma(*kernel, machine),
-          driver(dma, {isa ? "isa_dma" : "pci_dma", mmio_base, isa ? 6u : 11u, isa, 16 << 20}),
+          driver(dma, {isa ? "isa_dma" : "pci_dma", mmio_base, isa ? 6u : 11u, isa}),
           boot_lines(log.records().size()) {
         dma.set_swiotlb(kernel->swiotlb());
         machine.on_halt = [this] { run_engine(); };
@@ -236,7 +236,7 @@ TEST_CASE("the firmware's bus limit holds whatever mask the driver sets") {
     testing::booted_kernel k(kernel_arch::x86_64, 8 * GiB);
     dma_api dma(*k.kernel, k.machine);
     dma.set_swiotlb(k.kernel->swiotlb());
-    memsim_dma driver(dma, {"pci_dma", mmio_base, 11, false, 16 << 20, DMA_BIT_MASK(30)});
+    memsim_dma driver(dma, {"pci_dma", mmio_base, 11, false, DMA_BIT_MASK(30)});
     CHECK(driver.dev().bus_dma_limit == DMA_BIT_MASK(30));
     REQUIRE(driver.set_mask(64, dma_mask_kind::both) == 0);
     dma_addr_t dma_handle = 0;
