@@ -40,6 +40,10 @@ bool privileged(op_kind kind) {
     }
 }
 
+bool is_memory(op_kind kind) {
+    return kind == op_kind::read || kind == op_kind::write || kind == op_kind::fetch;
+}
+
 mmu::access_kind kind_of(const op& o) {
     if (o.kind == op_kind::write) return mmu::access_kind::write;
     if (o.kind == op_kind::fetch) return mmu::access_kind::fetch;
@@ -55,10 +59,51 @@ void copy_bytes(unsigned char* to, const unsigned char* from, unsigned length) {
         case 4:
             std::memcpy(to, from, 4);
             return;
+        case 2:
+            std::memcpy(to, from, 2);
+            return;
+        case 1:
+            *to = *from;
+            return;
         default:
             std::memcpy(to, from, length);
             return;
     }
+}
+
+// A run of operations replay_hits() can serve, as values the compiler keeps in registers: the
+// stores into simulated memory could otherwise alias the members they come from.
+struct hit_run {
+    op_kind kind;
+    std::uint64_t page, offset_mask;
+    unsigned char* frame;        // the page's bytes on the host
+    std::uint64_t step, budget;  // sc_time values: one access's time, the quantum's end
+};
+struct replay_state {
+    std::uint64_t local;   // the quantum keeper's local time, as an sc_time value
+    std::uint64_t loaded;  // what the reads loaded, folded
+};
+
+// The operations from `o` that belong to the run, up to the end of the quantum; where it stopped.
+template <bool write>
+const op* replay_run(const op* o, const op* end, const hit_run run, replay_state& state) {
+    std::uint64_t local = state.local, loaded = 0;
+    for (; o != end && local < run.budget; ++o) {
+        const std::uint64_t offset = o->address & run.offset_mask;
+        if (o->kind != run.kind || o->handle >= 0 || o->size > sizeof o->value ||
+            (o->address & ~run.offset_mask) != run.page || offset + o->size > run.offset_mask + 1)
+            break;
+        if constexpr (write) {
+            copy_bytes(run.frame + offset, reinterpret_cast<const unsigned char*>(&o->value), o->size);
+        } else {
+            std::uint64_t word = 0;
+            copy_bytes(reinterpret_cast<unsigned char*>(&word), run.frame + offset, o->size);
+            loaded ^= word;
+        }
+        local += run.step;
+    }
+    state = {local, loaded};
+    return o;
 }
 
 // Where the next page starts for an access at `linear` in a page of `size`.
@@ -93,6 +138,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
     for (unsigned n = 0; n < m_cycles.size(); ++n) m_cycles[n] = sc_time::from_value(m_period.value() * n);
     SC_HAS_PROCESS(cpu_core);
     SC_THREAD(run);
+    m_thread = sc_core::sc_get_current_process_handle();  // during elaboration: the one just made
     // The core's thread runs the workload (and, later, the kernel's handlers) on its own stack.
     set_stack_size(16 * 1024 * 1024);
 }
@@ -106,6 +152,7 @@ void cpu_core::run() {
     const std::vector<op>& ops = m_workload->ops;
     while (m_next < ops.size()) {
         take_interrupts();
+        if (!m_skipping && replay_hits()) continue;
         const op& o = ops[m_next];
         if (m_skipping && o.kind != op_kind::process) {
             ++m_skipped;
@@ -114,12 +161,11 @@ void cpu_core::run() {
         }
         m_skipping = false;
         ++m_ops;
-        bool is_memory = o.kind == op_kind::read || o.kind == op_kind::write || o.kind == op_kind::fetch;
-        bool done = !is_memory ? execute(o) : o.handle < 0 ? memory(o) : memory(at_handle(o));
+        bool done = !is_memory(o.kind) ? execute(o) : o.handle < 0 ? memory(o) : memory(at_handle(o));
         if (!done && !m_abandoned) break;
         m_skipping = std::exchange(m_abandoned, false);
         ++m_next;
-        if (port.quantum.need_sync()) port.quantum.sync();
+        if (port.quantum.need_sync()) port.quantum.end_quantum();
     }
     port.quantum.sync();
     m_finished = m_next == ops.size();
@@ -386,7 +432,54 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
 
 void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit) {
     const std::uint64_t offset_mask = mmu::page_bytes(hit.hit->size) - 1;
-    memo = {linear & ~offset_mask, offset_mask, hit.hit->frame, m_tlbs.contents(), hit};
+    memo = {linear & ~offset_mask, offset_mask, hit.hit->frame, m_tlbs.contents(), hit, cycles(hit.latency)};
+}
+
+// What memory() does for each operation (counts, the TLB's replacement update, the data, the
+// time), for a run of operations of one kind in the page a hit memo holds, up to the end of the
+// quantum (DESIGN.md §6: the hit path in one tight loop). Nothing in the loop can change the
+// TLBs, the DMI grants or the interrupt lines, so the checks made once hold throughout; the
+// run's lookups are counted and its entry touched once at the end, which leaves every
+// replacement policy as touches one by one would.
+bool cpu_core::replay_hits() {
+    const std::vector<op>& ops = m_workload->ops;
+    const op& head = ops[m_next];
+    if (!is_memory(head.kind)) return false;
+    const mmu::access_kind kind = kind_of(head);
+    const hit_memo& memo = m_hits[static_cast<unsigned>(kind)];
+    if (!memo.serves(head.address, m_tlbs.contents())) return false;
+    const dmi_region* r = cached_direct(memo.frame, memo.offset_mask + 1);
+    if (!r) return false;
+    const bool write = kind == mmu::access_kind::write;
+    const hit_run run{head.kind,
+                      memo.page,
+                      memo.offset_mask,
+                      r->data + (memo.frame - r->start),
+                      (memo.hit_time + (write ? r->write_latency : r->read_latency)).value(),
+                      port.quantum.budget().value()};
+    replay_state state{port.quantum.get_local_time().value(), 0};
+    const op* from = &head;
+    const op* end = ops.data() + ops.size();
+    const op* stop =
+        write ? replay_run<true>(from, end, run, state) : replay_run<false>(from, end, run, state);
+    const auto ran = static_cast<std::uint64_t>(stop - from);
+    if (!ran) return false;
+    m_loaded ^= state.loaded;
+    m_ops += ran;
+    (write ? m_writes : kind == mmu::access_kind::fetch ? m_fetches : m_reads) += ran;
+    m_tlbs.rehit(memo.hit, kind == mmu::access_kind::fetch, ran);
+    port.quantum.set(sc_time::from_value(state.local));
+    m_next += ran;
+    if (port.quantum.need_sync()) port.quantum.end_quantum();
+    return true;
+}
+
+// The DMI grant already held that covers the range, asking the bus nothing.
+const cpu_core::dmi_region* cpu_core::cached_direct(std::uint64_t physical, std::uint64_t length) const {
+    if (port.invalidations.size() != m_invalidations_seen) return nullptr;
+    for (const dmi_region& r : m_dmi)
+        if (physical >= r.start && physical + length - 1 <= r.end) return &r;
+    return nullptr;
 }
 
 const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsigned length) {
@@ -422,7 +515,7 @@ void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, u
         unsigned char* cell = r->data + (physical - r->start);
         copy_bytes(write ? cell : data, write ? data : cell, length);
         port.quantum.inc(write ? r->write_latency : r->read_latency);
-        if (port.quantum.need_sync()) port.quantum.sync();
+        if (port.quantum.need_sync()) port.quantum.end_quantum();
         return;
     }
     if (port.transport(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND, physical, data, length) !=

@@ -93,6 +93,8 @@ public:
     // The operations to run, from the first; the workload must outlive the simulation.
     void load(const traces::workload& work) { m_workload = &work; }
 
+    // The thread that runs the firmware and the workload, for whoever needs to know it is running.
+    const sc_core::sc_process_handle& thread() const { return m_thread; }
     const mmu::control_registers& registers() const { return m_cr; }
     bool user_mode() const { return m_user; }  // CPL 3
     std::size_t ops_done() const { return m_next; }
@@ -107,6 +109,9 @@ private:
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
     bool memory(const traces::op& o);
+    // From the next operation on, those memory() would serve from hit memos and the last DMI
+    // region, in one loop; true if it ran any.
+    bool replay_hits();
     traces::op at_handle(const traces::op& o) const;
     // Translates one access to a physical address; false if it faulted and was not fixed.
     bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
@@ -133,6 +138,7 @@ private:
         return find_direct(physical, length);
     }
     const dmi_region* find_direct(std::uint64_t physical, unsigned length);
+    const dmi_region* cached_direct(std::uint64_t physical, std::uint64_t length) const;
 
     // The last TLB hit of one access kind that allowed the access, so that the next access of
     // that kind to the same page skips the search and the rights check (DESIGN.md §6). It holds
@@ -144,6 +150,7 @@ private:
         std::uint64_t frame = 0;
         std::uint64_t contents = 0;  // the TLBs' contents() it was taken at
         mmu::tlb_lookup hit;
+        sc_core::sc_time hit_time;  // hit.latency as time
 
         bool serves(std::uint64_t linear, std::uint64_t tlb_contents) const {
             return (linear & ~offset_mask) == page && contents == tlb_contents;
@@ -167,11 +174,12 @@ private:
     void write(std::uint64_t physical, std::uint64_t value, unsigned size) override;
 
     // Cycles as time: a table for the short counts of TLB hits, so the hit path multiplies nothing.
-    void charge(std::uint64_t cycles) {
-        port.quantum.inc(cycles < m_cycles.size() ? m_cycles[cycles]
-                                                  : sc_core::sc_time::from_value(m_period.value() * cycles));
+    sc_core::sc_time cycles(std::uint64_t n) const {
+        return n < m_cycles.size() ? m_cycles[n] : sc_core::sc_time::from_value(m_period.value() * n);
     }
+    void charge(std::uint64_t n) { port.quantum.inc(cycles(n)); }
 
+    sc_core::sc_process_handle m_thread;
     const sc_core::sc_time m_period;
     std::array<sc_core::sc_time, 64> m_cycles;
     logger& m_log;
@@ -192,6 +200,8 @@ private:
     bool m_finished = false;
     bool m_abandoned = false;  // the handler killed the running process
     bool m_skipping = false;   // its operations are skipped until the next `process`
+
+    std::uint64_t m_loaded = 0;  // what replayed reads loaded, folded: the host loads must happen
 
     std::vector<dmi_region> m_dmi;
     const dmi_region* m_last_dmi = nullptr;

@@ -88,18 +88,19 @@ public:
         return slot;
     }
     const tlb_entry& entry(std::size_t slot) const { return m_entries[slot]; }
-    // probe() of an address whose entry is known to be at `slot`: the same counts and the same
-    // replacement update, without the search.
-    void rehit(std::size_t slot) {
-        ++m_lookups;
-        ++m_hits;
+    // `times` probe()s of an address whose entry is known to be at `slot`, with nothing else
+    // touched in between: the same counts and the same replacement state, without the search
+    // (touching one way again changes no policy's order).
+    void rehit(std::size_t slot, std::uint64_t times = 1) {
+        m_lookups += times;
+        m_hits += times;
         m_replacement.touch(slot);
     }
     // A lookup of this array's level that another array of the level answered: the hardware
     // probes a level's arrays in parallel, so this one looked and missed.
-    void count_missed_lookup() {
-        ++m_lookups;
-        ++m_misses;
+    void count_missed_lookup(std::uint64_t times = 1) {
+        m_lookups += times;
+        m_misses += times;
     }
     // probe() without side effects: no statistics, no replacement update.
     const tlb_entry* peek(std::uint64_t linear, std::uint16_t pcid) const {
@@ -214,8 +215,9 @@ public:
     // Counts and touches exactly as lookup() did when it returned `hit` (a hit with an array),
     // without the search: valid for the same page, PCID and port while contents() is unchanged,
     // since the search depends on the entries alone. A lookup that hit the same entry again
-    // would touch it again, so the replacement state is the same too.
-    void rehit(const tlb_lookup& hit, bool fetch);
+    // would touch it again, so the replacement state is the same too. `times` stands for that
+    // many such lookups with no other lookup of the hierarchy in between.
+    void rehit(const tlb_lookup& hit, bool fetch, std::uint64_t times = 1);
     // Changes whenever an entry is written or invalidated (lookups that refill included).
     std::uint64_t contents() const { return m_contents; }
     // After a walk: insert into the array of every level that serves this port and page size.
@@ -303,18 +305,18 @@ inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid
     return result;
 }
 
-inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch) {
-    ++m_lookups;
+inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_t times) {
+    m_lookups += times;
     const port& p = port_for(fetch);
     for (const level_probe& lv : p.levels) {
         const std::uint32_t* ids = &p.arrays[lv.first];
         for (std::uint32_t i = 0; i < lv.count; ++i) {
             if (ids[i] != hit.array) {
-                m_arrays[ids[i]].count_missed_lookup();
+                m_arrays[ids[i]].count_missed_lookup(times);
                 continue;
             }
-            m_arrays[ids[i]].rehit(hit.slot);
-            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
+            m_arrays[ids[i]].rehit(hit.slot, times);
+            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup(times);
             return;
         }
     }

@@ -18,6 +18,7 @@ assembly::assembly(const machine_config& config)
       board("machine", config, stats, log),
       traps(log),
       cpu("cpu", cpu_params_of(config), stats.under("cpu"), log) {
+    clock.follow(cpu.thread(), cpu.port.quantum);
     log.set_time_source(&clock);
     board.bind_cpu(cpu.port.socket);
     cpu.connect_interrupts(board.interrupts());

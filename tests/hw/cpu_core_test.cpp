@@ -28,10 +28,14 @@ struct recording_handler final : hw::trap_handler {
         return false;
     }
     void interrupt(hw::cpu_core&, unsigned line) override { interrupts.push_back(line); }
-    // Kernel operations are recorded; every handle stands for 0x10000 plus 0x1000 per id.
+    // Kernel operations are recorded with the core's time and global time when they came;
+    // every handle stands for 0x10000 plus 0x1000 per id.
     std::vector<traces::op> services;
-    bool service(hw::cpu_core&, const traces::op& o) override {
+    std::vector<sc_time> service_times, global_times;
+    bool service(hw::cpu_core& cpu, const traces::op& o) override {
         services.push_back(o);
+        service_times.push_back(cpu.port.now());
+        global_times.push_back(sc_time_stamp());
         return true;
     }
     std::uint64_t handle_address(std::int32_t handle) const override { return 0x10000 + 0x1000 * handle; }
@@ -56,6 +60,7 @@ struct cpu_rig {
         interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 64 * MiB);
         cpu.set_trap_handler(&handler);
         cpu.load(work);
+        g.clock.follow(cpu.thread(), cpu.port.quantum);
     }
     std::uint64_t word(std::uint64_t physical, unsigned size = 8) {
         std::uint64_t v = 0;
@@ -123,6 +128,74 @@ TEST_CASE("cpu: 4-level paging walks tables in RAM, sets A and D, and then hits 
     CHECK(rig.g.count("cpu.walker.walks") == 1);
     CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 2);
     CHECK(rig.g.count("cpu.tlb.misses_4k") == 1);
+}
+
+TEST_CASE("cpu: a run of TLB hits costs, counts and moves data as one access at a time") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "write 0x400000 8 0x1111\n"  // walks: the entry is dirty from here on
+        "kmalloc before 8 GFP_KERNEL\n"
+        "read 0x400008 8\nread 0x400010 8\nread 0x400018 4\n"
+        "write 0x400020 4 0xabcd\nwrite 0x400024 2 0x77\n"
+        "read 0x400ff8 8\nread 0x400008 1\n"
+        "kmalloc after 8 GFP_KERNEL\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    // Seven L1 DTLB hits at 1 cycle each and seven DMI accesses at 13 ns (bus 2, RAM 11).
+    REQUIRE(rig.handler.service_times.size() == 2);
+    CHECK(rig.handler.service_times[1] - rig.handler.service_times[0] == sc_time(7 * (1 + 13), SC_NS));
+    CHECK(rig.g.count("cpu.tlb.lookups") == 8);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 7);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.misses") == 1);
+    // The level's other data arrays were probed in parallel every time, and missed.
+    CHECK(rig.g.count("cpu.tlb.l1d_2m.lookups") == 8);
+    CHECK(rig.g.count("cpu.tlb.l1d_2m.misses") == 8);
+    CHECK(rig.g.count("cpu.tlb.l2_stlb.lookups") == 1);
+    CHECK(rig.g.count("cpu.reads") == 5);
+    CHECK(rig.g.count("cpu.writes") == 3);
+    CHECK(rig.word(0x200000) == 0x1111);
+    CHECK(rig.word(0x200020) == 0x000000770000abcd);
+}
+
+TEST_CASE("cpu: runs of TLB hits leave the LRU order that single accesses would") {
+    // Five pages in set 0 of the 16-set, 4-way L1 DTLB (page numbers 16 apart).
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\nmap 0x410000 0x210000 4K\nmap 0x420000 0x220000 4K\n"
+        "map 0x430000 0x230000 4K\nmap 0x440000 0x240000 4K\n"
+        "write 0x400000 8 1\nwrite 0x410000 8 2\nread 0x420000 8\nread 0x430000 8\n"  // A B C D
+        "read 0x400008 8\nread 0x400010 8\nwrite 0x400018 8 3\nread 0x400020 8\n"     // A again
+        "read 0x410008 8\nwrite 0x410010 8 4\nread 0x410018 8\n"                      // B again
+        "read 0x440000 8\n"    // E evicts the least recently used: C
+        "read 0x430008 8\n"    // D still hits
+        "read 0x420008 8\n"    // C comes back from the STLB and evicts A
+        "read 0x400028 8\n");  // so A misses the L1 too
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.g.count("cpu.walker.walks") == 5);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.misses") == 5 + 2);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 7 + 1);
+    CHECK(rig.g.count("cpu.tlb.l2_stlb.hits") == 2);
+    CHECK(rig.g.count("cpu.tlb.l1d_4k.evictions") == 3);
+}
+
+TEST_CASE("cpu: with nothing else due the core runs ahead of global time, and logs its own time") {
+    cpu_rig rig(
+        "compute 2500\n"
+        "kmalloc marker 8 GFP_KERNEL\n"
+        "compute 2500\n"
+        "poke 0x80000000 8 1\n");
+    sc_start();
+    CHECK(rig.cpu.finished());
+    // Waiting at the quantum boundaries would only have moved global time: nobody else was due.
+    REQUIRE(rig.handler.global_times.size() == 1);
+    CHECK(rig.handler.service_times[0] == sc_time(2500, SC_NS));
+    CHECK(rig.handler.global_times[0] == SC_ZERO_TIME);
+    // The bus error is stamped with the core's time, 5 us, not global time's 0.
+    CHECK(rig.g.log_text.str().find("[    0.000005] cpu: bus error at physical 0x80000000") !=
+          std::string::npos);
+    CHECK(sc_time_stamp() >= sc_time(5, SC_US));
 }
 
 TEST_CASE("cpu: a fault reports CR2, the SDM's error code and the operation, and stops the run") {
@@ -270,6 +343,38 @@ TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum bo
     sc_start();
     CHECK(rig.handler.interrupts == std::vector<unsigned>{5});
     CHECK(rig.g.count("cpu.interrupts") == 1);
+}
+
+TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundary after a device's event") {
+    // 1 ns a cycle: boundaries after the 10th, 20th and 30th operation; the line rises at 2.5 us.
+    std::string text;
+    for (int n = 0; n < 50; ++n) text += "compute 100\n";
+    cpu_rig rig(text + "kmalloc marker 8 GFP_KERNEL\n");
+    hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
+    rig.cpu.connect_interrupts(irqs);
+    sc_signal<bool>& line = irqs.line(5);
+    struct raiser : sc_module {
+        sc_signal<bool>& out;
+        raiser(sc_module_name n, sc_signal<bool>& o) : sc_module(n), out(o) {
+            SC_HAS_PROCESS(raiser);
+            SC_THREAD(go);
+        }
+        void go() {
+            wait(2500, SC_NS);
+            out.write(true);
+        }
+    } device("device", line);
+    struct stamping_handler final : hw::trap_handler {
+        std::vector<sc_time> taken;
+        bool fault(hw::cpu_core&, const hw::fault_report&) override { return false; }
+        void interrupt(hw::cpu_core& cpu, unsigned) override { taken.push_back(cpu.port.now()); }
+        bool service(hw::cpu_core&, const traces::op&) override { return true; }
+        std::uint64_t handle_address(std::int32_t) const override { return 0; }
+    } handler;
+    rig.cpu.set_trap_handler(&handler);
+    sc_start();
+    // As with a wait at every boundary: taken after the 30th operation, at 3 us, not at 2.5 us.
+    CHECK(handler.taken == std::vector<sc_time>{sc_time(3, SC_US)});
 }
 
 TEST_CASE("cpu: user-mode accesses obey U/S; SMAP keeps the supervisor out of user pages unless AC") {
