@@ -550,7 +550,7 @@ bool cpu_core::memory(const op& o) {
 std::uint64_t cpu_core::read(std::uint64_t physical, unsigned size) {
     std::uint64_t value = 0;
     if (const dmi_region* r = direct(physical, size)) {
-        std::memcpy(&value, r->data + (physical - r->start), size);
+        copy_bytes(reinterpret_cast<unsigned char*>(&value), r->data + (physical - r->start), size);
         port.quantum.inc(r->read_latency);
         return value;
     }
@@ -561,7 +561,7 @@ std::uint64_t cpu_core::read(std::uint64_t physical, unsigned size) {
 
 void cpu_core::write(std::uint64_t physical, std::uint64_t value, unsigned size) {
     if (const dmi_region* r = direct(physical, size)) {
-        std::memcpy(r->data + (physical - r->start), &value, size);
+        copy_bytes(r->data + (physical - r->start), reinterpret_cast<const unsigned char*>(&value), size);
         port.quantum.inc(r->write_latency);
         return;
     }

@@ -99,7 +99,7 @@ public:
         return socket->get_direct_mem_ptr(trans, grant);
     }
     // This initiator's own now: global time plus its decoupled offset.
-    sc_core::sc_time now() const { return quantum.get_current_time(); }
+    sc_core::sc_time now() const { return m_simc->time_stamp() + quantum.get_local_time(); }
 
 private:
     tlm::tlm_sync_enum nb_transport_bw(tlm::tlm_generic_payload&, tlm::tlm_phase&,
@@ -111,6 +111,7 @@ private:
     }
 
     tlm::tlm_generic_payload m_trans;
+    const sc_core::sc_simcontext* m_simc = sc_core::sc_get_curr_simcontext();  // time_stamp() is inline
 };
 
 }  // namespace memsim::hw
