@@ -2,7 +2,6 @@
 
 #include <cctype>
 
-#include <bit>
 #include <ostream>
 #include <stdexcept>
 #include <vector>
@@ -11,14 +10,6 @@
 #include <fmt/ostream.h>
 
 namespace memsim::stats {
-
-void histogram::sample(std::uint64_t v) {
-    ++m_samples;
-    m_sum += v;
-    m_min = std::min(m_min, v);
-    m_max = std::max(m_max, v);
-    ++m_buckets[std::bit_width(v)];
-}
 
 std::uint64_t histogram::bucket_low(unsigned k) { return k == 0 ? 0 : std::uint64_t{1} << (k - 1); }
 std::uint64_t histogram::bucket_high(unsigned k) {

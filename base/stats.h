@@ -3,7 +3,9 @@
 // stats.txt. One registry per machine (no global state); entries live as long as it does.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <deque>
 #include <iosfwd>
@@ -32,7 +34,14 @@ class histogram {
 public:
     static constexpr unsigned bucket_count = 65;
 
-    void sample(std::uint64_t v);
+    // Inline: models sample on their hot paths (the walker once per walk).
+    void sample(std::uint64_t v) {
+        ++m_samples;
+        m_sum += v;
+        m_min = std::min(m_min, v);
+        m_max = std::max(m_max, v);
+        ++m_buckets[std::bit_width(v)];
+    }
 
     std::uint64_t samples() const { return m_samples; }
     std::uint64_t sum() const { return m_sum; }

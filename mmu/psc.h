@@ -3,12 +3,14 @@
 // entry, so a walk can start below the levels they cover.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "base/bits.h"
 #include "base/stats.h"
 
 namespace memsim::mmu {
@@ -41,9 +43,14 @@ public:
     paging_structure_caches(const psc_config& config, stats::scope stats);
 
     // The entry for the `level` entry that maps `linear` under `pcid`, if cached; refreshes LRU.
-    std::optional<psc_entry> lookup(psc_level level, std::uint16_t pcid, std::uint64_t linear);
+    // Inline, like the cache's search, so the walker's hit test needs no copy of an optional.
+    std::optional<psc_entry> lookup(psc_level level, std::uint16_t pcid, std::uint64_t linear) {
+        return of(level).lookup(pcid, linear);
+    }
     // Caches the entry, replacing one with the same tag or else the least recently used.
-    void fill(psc_level level, std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
+    void fill(psc_level level, std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry) {
+        of(level).fill(pcid, linear, entry);
+    }
 
     void invalidate_all();  // MOV to CR3 without PCIDE etc. (the CPU decides when)
     // INVLPG and INVPCID type 0 invalidate all entries of that PCID regardless of address
@@ -54,21 +61,37 @@ public:
     unsigned valid_entries(psc_level level) const;
 
 private:
-    // One fully-associative cache with LRU replacement by last-use stamps.
+    // One fully-associative cache with true LRU replacement. Which way holds an entry is never
+    // observable, so a fill takes any free way and the LRU order is a list rather than stamps:
+    // a fill into a full cache finds its victim without a search.
     class cache {
     public:
         cache(unsigned entries, unsigned tag_shift, const stats::scope& stats);
 
-        std::optional<psc_entry> lookup(std::uint16_t pcid, std::uint64_t linear);
+        std::optional<psc_entry> lookup(std::uint16_t pcid, std::uint64_t linear) {
+            if (m_keys.empty()) return std::nullopt;
+            ++m_lookups;
+            const std::uint64_t key = key_of(pcid, tag_of(linear));
+            const std::uint32_t way = find(key);
+            if (way == none) {
+                ++m_misses;
+                m_absent = key;
+                return std::nullopt;
+            }
+            ++m_hits;
+            unlink(way);
+            push_newest(way);
+            return m_entries[way];
+        }
         void fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
         template <typename Pred>
         void invalidate_if(Pred pred);
 
         unsigned capacity() const { return static_cast<unsigned>(m_keys.size()); }
-        unsigned valid_entries() const;
+        unsigned valid_entries() const { return m_valid; }
 
     private:
-        static constexpr std::size_t none = ~std::size_t{0};
+        static constexpr std::uint32_t none = ~std::uint32_t{0};
 
         // A way's PCID, tag and a valid bit in one word, so a search compares once per way over
         // a packed array; 0 for an empty way. Tags have at most 57 - 21 = 36 bits.
@@ -76,17 +99,46 @@ private:
             return tag << 17 | std::uint64_t{pcid} << 1 | 1;
         }
         static std::uint16_t pcid_of(std::uint64_t key) { return static_cast<std::uint16_t>(key >> 1); }
-        std::uint64_t tag_of(std::uint64_t linear) const;
-        // The way holding `key` (0: the first empty way), or none.
-        std::size_t find(std::uint64_t key) const;
-        std::size_t least_recently_used() const;
+        // Linear-address bits above 56 only repeat bit 56 (or 47) in a canonical address, so 57
+        // bits tag entries of both 4-level and 5-level paging.
+        static constexpr unsigned linear_bits = 57;
+        std::uint64_t tag_of(std::uint64_t linear) const {
+            return (linear & address_mask(linear_bits)) >> m_tag_shift;
+        }
+        // The way holding `key` (0: the first empty way), or none. std::find, which libstdc++
+        // unrolls: a miss in the PDE cache compares every way.
+        std::uint32_t find(std::uint64_t key) const {
+            const auto way = std::find(m_keys.begin(), m_keys.end(), key);
+            return way == m_keys.end() ? none : static_cast<std::uint32_t>(way - m_keys.begin());
+        }
 
-        // Per way, in three arrays: the search reads only the keys.
-        std::vector<std::uint64_t> m_keys;
-        std::vector<std::uint64_t> m_last_use;
-        std::vector<psc_entry> m_entries;
+        // The valid ways from the most to the least recently used, as a circular doubly-linked
+        // list through m_links whose last element (index capacity()) is the list's head.
+        struct link {
+            std::uint32_t newer, older;
+        };
+        std::uint32_t head() const { return static_cast<std::uint32_t>(m_keys.size()); }
+        void unlink(std::uint32_t way) {
+            const link l = m_links[way];
+            m_links[l.newer].older = l.older;
+            m_links[l.older].newer = l.newer;
+        }
+        void push_newest(std::uint32_t way) {
+            const std::uint32_t newest = m_links[head()].older;
+            m_links[way] = {head(), newest};
+            m_links[newest].newer = way;
+            m_links[head()].older = way;
+        }
+
+        std::vector<std::uint64_t> m_keys;  // per way, apart: the search reads only the keys
+        std::vector<psc_entry> m_entries;   // per way
+        std::vector<link> m_links;          // per way, then the head
         unsigned m_tag_shift;
-        std::uint64_t m_clock = 0;
+        unsigned m_valid = 0;
+        // A key the last missed lookup proved absent (0: none). The walker fills exactly the
+        // entries whose lookups missed, so its fills skip the search; only a fill of this key
+        // makes it present, and every other change keeps it absent.
+        std::uint64_t m_absent = 0;
         stats::counter& m_lookups;
         stats::counter& m_hits;
         stats::counter& m_misses;

@@ -50,8 +50,11 @@ unsigned replacement::victim(unsigned set) {
 unsigned replacement::lru_victim(unsigned set) const {
     const std::uint64_t* stamps = &m_state[std::size_t{set} * m_ways];
     unsigned oldest = 0;
+    std::uint64_t oldest_stamp = stamps[0];
     for (unsigned way = 1; way < m_ways; ++way) {
-        if (stamps[way] < stamps[oldest]) oldest = way;
+        if (stamps[way] >= oldest_stamp) continue;
+        oldest = way;
+        oldest_stamp = stamps[way];
     }
     return oldest;
 }

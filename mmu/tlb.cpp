@@ -100,6 +100,7 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
     : m_ways(checked(config).ways),
       m_set_mask(config.entries / config.ways - 1),
       m_entries(config.entries),
+      m_set_valid(config.entries / config.ways),
       m_replacement(config.policy, config.entries / config.ways, config.ways, seed),
       m_lookups(stats.add_counter("lookups", "lookups that probed this array")),
       m_hits(stats.add_counter("hits", "lookups this array answered")),
@@ -115,17 +116,28 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
       },
       m_config(config) {
     for (page_size s : config.sizes) {
-        m_sizes[m_size_count++] = {page_shift(s), tlb_key(0, s)};
+        m_sizes[m_size_count++] = {page_shift(s), tlb_key(0, s), s};
     }
 }
 
 void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translation& t) {
     const std::uint64_t key = tlb_key(linear, t.size);
     const unsigned set = set_of(key);
-    const unsigned way = free_way(set, key, pcid, t.global);
+    // Right after a probe of the page missed (m_missed), no entry is left that free_way() would
+    // replace, unless the new entry is global: that replaces other PCIDs' entries for the page
+    // too, which the probe did not look for.
+    const bool missed =
+        !t.global && m_missed.pcid == pcid && !((linear ^ m_missed.linear) >> page_shift(t.size));
+    m_missed.pcid = no_pcid;
+    const unsigned way = missed ? unused_way(set) : free_way(set, key, pcid, t.global);
     // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
     // words right after its narrow stores, a store-forwarding stall on every fill.
     tlb_entry& e = m_entries[index(set, way)];
+    if (e.key)  // the victim
+        --held(size_of_key(e.key));
+    else
+        ++m_set_valid[set];
+    ++held(t.size);
     e.key = key;
     e.t = t;
     e.pcid = pcid;
@@ -135,22 +147,28 @@ void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translati
 
 // Where a new entry for `key` goes. An entry for the same page that a lookup could confuse with
 // the new one (same PCID, or either of them global) is replaced, so at most one entry answers any
-// lookup and a re-walk after drop() or a stale hit never leaves two; else the lowest invalid
-// way; else the policy's victim.
+// lookup and a re-walk after drop() or a stale hit never leaves two; else unused_way().
 unsigned tlb_array::free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global) {
     tlb_entry* row = &m_entries[index(set, 0)];
-    unsigned chosen = m_ways;
+    unsigned same = m_ways;
     for (unsigned way = 0; way < m_ways; ++way) {
         if (row[way].key != key || !(global || usable_by(row[way], pcid))) continue;
-        row[way].key = 0;
-        if (chosen == m_ways) chosen = way;
+        invalidate(row[way]);
+        if (same == m_ways) same = way;
     }
-    if (chosen != m_ways) return chosen;
-    for (unsigned way = 0; way < m_ways; ++way) {
-        if (row[way].key == 0) return way;
+    return same != m_ways ? same : unused_way(set);
+}
+
+// The lowest invalid way, else the policy's victim: the set's count says which without a search.
+unsigned tlb_array::unused_way(unsigned set) {
+    if (m_set_valid[set] == m_ways) {
+        ++m_evictions;
+        return m_replacement.victim(set);
     }
-    ++m_evictions;
-    return m_replacement.victim(set);
+    const tlb_entry* row = &m_entries[index(set, 0)];
+    unsigned way = 0;
+    while (row[way].key != 0) ++way;
+    return way;
 }
 
 // ---- tlb_hierarchy ----

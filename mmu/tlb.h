@@ -62,6 +62,9 @@ constexpr std::uint64_t tlb_key(std::uint64_t linear, page_size s) {
     return (linear >> page_shift(s)) << 3 | std::uint64_t{static_cast<std::uint8_t>(s)} << 1 | 1;
 }
 
+// The page size a valid key encodes (tlb_key()'s bits 2:1).
+constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_size>(key >> 1 & 3); }
+
 // Whether the entry may translate for `pcid`: it was filled under that PCID, or it is global
 // (SDM Vol. 3A, 4.10.2.4: a global translation is used whatever the current PCID).
 constexpr bool usable_by(const tlb_entry& e, std::uint16_t pcid) { return e.pcid == pcid || e.t.global; }
@@ -82,6 +85,7 @@ public:
         const std::size_t slot = find(linear, pcid);
         if (slot == none) {
             count_missed_lookup();
+            m_missed = {linear, pcid};
             return none;
         }
         rehit(slot);
@@ -127,11 +131,15 @@ private:
     struct size_index {
         unsigned shift;          // page_shift(size)
         std::uint64_t key_bits;  // tlb_key()'s low bits for the size
+        page_size size;
     };
 
-    // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none.
+    // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none. A
+    // size the array holds no entry of needs no search: most arrays that hold several sizes
+    // mostly hold 4 KiB pages, and a miss would search every size's set.
     std::size_t find(std::uint64_t linear, std::uint16_t pcid) const {
         for (unsigned i = 0; i < m_size_count; ++i) {
+            if (!held(m_sizes[i].size)) continue;
             const std::uint64_t key = key_of(linear, m_sizes[i]);
             const std::size_t first = index(set_of(key), 0);
             for (std::size_t slot = first; slot != first + m_ways; ++slot) {
@@ -147,6 +155,15 @@ private:
     std::size_t index(unsigned set, unsigned way) const { return std::size_t{set} * m_ways + way; }
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
     unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
+    unsigned unused_way(unsigned set);
+    std::uint32_t& held(page_size s) { return m_held[static_cast<unsigned>(s)]; }
+    std::uint32_t held(page_size s) const { return m_held[static_cast<unsigned>(s)]; }
+    // Makes a valid entry invalid, keeping the counts (its key still gives its size and set).
+    void invalidate(tlb_entry& e) {
+        --held(size_of_key(e.key));
+        --m_set_valid[set_of(e.key)];
+        e.key = 0;
+    }
     void count_invalidated(tlb_flush_cause cause, std::uint64_t n) {
         *m_invalidated[static_cast<unsigned>(cause)] += n;
     }
@@ -156,7 +173,18 @@ private:
     std::uint64_t m_set_mask;
     std::array<size_index, 4> m_sizes{};
     unsigned m_size_count = 0;
-    std::vector<tlb_entry> m_entries;  // set-major
+    std::vector<tlb_entry> m_entries;        // set-major
+    std::vector<std::uint32_t> m_set_valid;  // valid entries by set
+    std::array<std::uint32_t, 4> m_held{};   // valid entries by page size
+    // The last probe that missed: no entry then translated `linear` for `pcid`, in any size held.
+    // Invalidations keep that true, inserts may not (they forget it): a walk's fill right after
+    // the miss knows that no entry for its page can be confused with the new one (free_way()).
+    static constexpr std::uint32_t no_pcid = ~std::uint32_t{0};
+    struct missed_probe {
+        std::uint64_t linear = 0;
+        std::uint32_t pcid = no_pcid;
+    };
+    missed_probe m_missed;
     replacement m_replacement;
 
     stats::counter& m_lookups;
@@ -177,7 +205,7 @@ void tlb_array::invalidate_page(std::uint64_t linear, tlb_flush_cause cause, Pre
         tlb_entry* row = &m_entries[index(set_of(key), 0)];
         for (unsigned way = 0; way < m_ways; ++way) {
             if (row[way].key != key || !doomed(row[way])) continue;
-            row[way].key = 0;
+            invalidate(row[way]);
             ++n;
         }
     }
@@ -189,7 +217,7 @@ void tlb_array::invalidate_all(tlb_flush_cause cause, Pred doomed) {
     std::uint64_t n = 0;
     for (tlb_entry& e : m_entries) {
         if (e.key == 0 || !doomed(e)) continue;
-        e.key = 0;
+        invalidate(e);
         ++n;
     }
     count_invalidated(cause, n);

@@ -32,11 +32,14 @@ struct level {
     std::optional<psc_level> cache;
 };
 
+// The masks are what they would be with MAXPHYADDR = 64: a walk clears the bits from MAXPHYADDR
+// up in the first two and keeps only those in the third.
 struct mode_format {
     std::span<const level> levels;  // root first; entries of the last level are always leaves
     unsigned entry_bytes;
-    unsigned address_top;   // 8-byte entries: bits address_top:MAXPHYADDR are reserved
-    unsigned root_low_bit;  // CR3 bits 31 (or MAXPHYADDR-1 in IA-32e) : root_low_bit locate the root
+    std::uint64_t root_bits;     // the CR3 bits that locate the root table
+    std::uint64_t table_bits;    // the bits of a non-leaf entry that locate the next table
+    std::uint64_t address_bits;  // 8-byte entries: those from MAXPHYADDR up are reserved
     bool ia32e;
 };
 
@@ -64,12 +67,14 @@ constexpr level ia32e_levels[] = {
     {12, 9, large_pages::never, page_size::size_4k, 0, true, std::nullopt},
 };
 
-// PAE entries reserve every bit from MAXPHYADDR to 62; IA-32e ones only up to 51 (62:52 are
-// ignored or protection keys).
-constexpr mode_format bits32_format{bits32_levels, 4, 0, 12, false};
-constexpr mode_format pae_format{pae_levels, 8, 62, 5, false};
-constexpr mode_format ia32e_4_format{std::span<const level>(ia32e_levels).subspan(1), 8, 51, 12, true};
-constexpr mode_format ia32e_5_format{ia32e_levels, 8, 51, 12, true};
+// The root: SDM 4.3, CR3[31:12]; 4.4.1, the 32-byte-aligned PDPT at CR3[31:5]; 4.5.2,
+// CR3[M-1:12]. PAE entries reserve every bit from MAXPHYADDR to 62; IA-32e ones only up to 51
+// (62:52 are ignored or protection keys).
+constexpr mode_format bits32_format{bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
+constexpr mode_format pae_format{pae_levels, 8, bits(31, 5), bits(51, 12), bits(62, 0), false};
+constexpr mode_format ia32e_4_format{
+    std::span<const level>(ia32e_levels).subspan(1), 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
+constexpr mode_format ia32e_5_format{ia32e_levels, 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
 
 const mode_format& format_of(paging_mode mode) {
     switch (mode) {
@@ -99,7 +104,7 @@ bool canonical(const mode_format& f, std::uint64_t linear) {
 }
 
 std::uint64_t index_of(const level& lv, std::uint64_t linear) {
-    return (linear >> lv.shift) & address_mask(lv.index_bits);
+    return (linear >> lv.shift) & ((std::uint64_t{1} << lv.index_bits) - 1);
 }
 
 bool maps_large_page(const level& lv, std::uint64_t entry, const control_registers& cr) {
@@ -109,29 +114,46 @@ bool maps_large_page(const level& lv, std::uint64_t entry, const control_registe
     return lv.large == large_pages::with_cr4_pse && (cr.cr4 & cr4::pse);
 }
 
+// Bits reserved in every entry of the mode, whatever its level: in 8-byte entries the address
+// bits from MAXPHYADDR up, and XD without EFER.NXE (SDM 4.4.2 and 4.5.4).
+std::uint64_t mode_reserved(const mode_format& f, const control_registers& cr, std::uint64_t physical_mask) {
+    if (f.entry_bytes == 4) return 0;
+    return (f.address_bits & ~physical_mask) | (cr.efer & efer::nxe ? 0 : entry_flag::xd);
+}
+
+// What stays the same for every level of one walk, computed once per walk.
 struct walk_context {
+    walk_context(const control_registers& cr, const access& a, const mode_format& format, unsigned maxphyaddr,
+                 pte_port& memory)
+        : cr(cr),
+          a(a),
+          format(format),
+          maxphyaddr(maxphyaddr),
+          memory(memory),
+          physical_mask(address_mask(maxphyaddr)),
+          table_mask(format.table_bits & physical_mask),
+          reserved(mode_reserved(format, cr, physical_mask)) {}
+
     const control_registers& cr;
     const access& a;
     const mode_format& format;
     unsigned maxphyaddr;
     pte_port& memory;
+    std::uint64_t physical_mask;  // address_mask(maxphyaddr)
+    std::uint64_t table_mask;     // format.table_bits below MAXPHYADDR
+    std::uint64_t reserved;       // mode_reserved()
 };
 
 // SDM 4.3 to 4.5: the bits a present entry must have clear, for its level and what it maps.
 std::uint64_t reserved_bits(const walk_context& c, const level& lv, bool large) {
-    const mode_format& f = c.format;
-    if (f.entry_bytes == 4) return lv.reserved | (large ? bits(21, 13 + pse36_bits(c.maxphyaddr)) : 0);
-    std::uint64_t reserved = lv.reserved | bits(f.address_top, c.maxphyaddr);
-    // SDM 4.4.2 and 4.5.4: without EFER.NXE, XD is a reserved bit.
-    if (!(c.cr.efer & efer::nxe)) reserved |= entry_flag::xd;
+    const std::uint64_t reserved = lv.reserved | c.reserved;
+    if (!large) return reserved;
+    if (c.format.entry_bytes == 4) return reserved | bits(21, 13 + pse36_bits(c.maxphyaddr));
     // A large page's frame is aligned to its size: bit 12 is PAT, the bits above it reserved.
-    if (large) reserved |= bits(page_shift(lv.large_size) - 1, 13);
-    return reserved;
+    return reserved | bits(page_shift(lv.large_size) - 1, 13);
 }
 
-std::uint64_t table_address(const walk_context& c, std::uint64_t entry) {
-    return entry & (c.format.entry_bytes == 4 ? bits(31, 12) : bits(c.maxphyaddr - 1, 12));
-}
+std::uint64_t table_address(const walk_context& c, std::uint64_t entry) { return entry & c.table_mask; }
 
 std::uint64_t page_frame(const walk_context& c, const level& lv, std::uint64_t entry, bool large) {
     if (!large) return table_address(c, entry);
@@ -140,17 +162,14 @@ std::uint64_t page_frame(const walk_context& c, const level& lv, std::uint64_t e
     return (entry & bits(31, 22)) | high << 32;
 }
 
-// SDM 4.3: CR3[31:12]; 4.4.1: the 32-byte-aligned PDPT at CR3[31:5]; 4.5.2: CR3[M-1:12].
-std::uint64_t root_table(const walk_context& c) {
-    unsigned top = c.format.ia32e ? c.maxphyaddr - 1 : 31;
-    return c.cr.cr3 & bits(top, c.format.root_low_bit);
-}
+std::uint64_t root_table(const walk_context& c) { return c.cr.cr3 & c.format.root_bits & c.physical_mask; }
 
+// Bitwise, not logical, operators: no branches in the per-level loop.
 path_rights accumulate(path_rights rights, const level& lv, std::uint64_t entry) {
     if (!lv.has_rights) return rights;
-    rights.writable = rights.writable && (entry & entry_flag::rw);
-    rights.user = rights.user && (entry & entry_flag::us);
-    rights.xd = rights.xd || (entry & entry_flag::xd);
+    rights.writable &= (entry & entry_flag::rw) != 0;
+    rights.user &= (entry & entry_flag::us) != 0;
+    rights.xd |= (entry & entry_flag::xd) != 0;
     return rights;
 }
 
@@ -176,17 +195,18 @@ start_point start_of_walk(const walk_context& c, paging_structure_caches* caches
 
 // One entry the walk used: kept to set its Accessed flag and to fill the caches.
 struct used_entry {
-    const level* lv = nullptr;
-    std::uint64_t address = 0;
-    std::uint64_t value = 0;
-    std::uint64_t next = 0;  // the next table, or for the leaf the page frame
-    path_rights rights;      // of the path down to and including this entry
-    bool large = false;
+    const level* lv;
+    std::uint64_t address;
+    std::uint64_t value;
+    path_rights rights;  // of the path down to and including this entry
 };
 
+// Entries past `size` are left uninitialized: every walk writes one before it reads it.
 struct walk_path {
-    std::array<used_entry, 5> entries{};
+    std::array<used_entry, 5> entries;
     std::size_t size = 0;
+    std::uint64_t frame = 0;  // the leaf's page frame
+    bool large = false;       // whether the leaf maps a large page
 
     used_entry& leaf() { return entries[size - 1]; }
     std::span<used_entry> used() { return std::span(entries).first(size); }
@@ -208,10 +228,13 @@ std::optional<std::uint32_t> descend(const walk_context& c, const start_point& f
         bool large = maps_large_page(lv, entry, c.cr);
         if (entry & reserved_bits(c, lv, large)) return pf::p | pf::rsvd | access_error_bits(c.cr, c.a);
         rights = accumulate(rights, lv, entry);
-        bool leaf = large || i + 1 == c.format.levels.size();
-        table = leaf ? page_frame(c, lv, entry, large) : table_address(c, entry);
-        path.entries[path.size++] = {&lv, address, entry, table, rights, large};
-        if (leaf) return std::nullopt;
+        path.entries[path.size++] = {&lv, address, entry, rights};
+        if (large || i + 1 == c.format.levels.size()) {
+            path.frame = page_frame(c, lv, entry, large);
+            path.large = large;
+            return std::nullopt;
+        }
+        table = table_address(c, entry);
     }
     return std::nullopt;
 }
@@ -220,8 +243,8 @@ std::optional<std::uint32_t> descend(const walk_context& c, const start_point& f
 // in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
 void translation_of(const walk_context& c, walk_path& path, translation& t) {
     used_entry& leaf = path.leaf();
-    t.frame = leaf.next;
-    t.size = leaf.large ? leaf.lv->large_size : page_size::size_4k;
+    t.frame = path.frame;
+    t.size = path.large ? leaf.lv->large_size : page_size::size_4k;
     t.writable = leaf.rights.writable;
     t.user = leaf.rights.user;
     t.executable = !leaf.rights.xd;
@@ -248,11 +271,12 @@ unsigned set_accessed_dirty(const walk_context& c, walk_path& path) {
 
 // SDM 4.10.3.1: each non-leaf entry read becomes a cache entry for the next table. Only
 // successful walks fill, so every cached entry has its A flag set, as the SDM requires.
-void fill_caches(paging_structure_caches* caches, std::uint16_t pcid, std::uint64_t linear, walk_path& path) {
+void fill_caches(const walk_context& c, paging_structure_caches* caches, std::uint16_t pcid,
+                 walk_path& path) {
     if (!caches) return;
     for (used_entry& e : path.used()) {
         if (&e == &path.leaf() || !e.lv->cache) continue;
-        caches->fill(*e.lv->cache, pcid, linear, {e.next, e.rights});
+        caches->fill(*e.lv->cache, pcid, c.a.linear, {table_address(c, e.value), e.rights});
     }
 }
 
@@ -322,7 +346,7 @@ void walker::translate(const control_registers& cr, const access& a, pte_port& m
     if (std::uint32_t error = access_fault(cr, a, r.result)) return page_fault(r, error);
     r.writes = set_accessed_dirty(c, path);
     r.result.dirty = path.leaf().value & entry_flag::d;
-    fill_caches(caches, pcid, a.linear, path);
+    fill_caches(c, caches, pcid, path);
 }
 
 }  // namespace memsim::mmu
