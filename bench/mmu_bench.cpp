@@ -44,6 +44,7 @@ struct trace {
     std::vector<std::uint64_t> reads;
     double target_rate;   // accesses per host second the full path must reach
     double target_ratio;  // at most this many times slower than the bare loop (0: none)
+    hw::host_pages backing = hw::host_pages::base;  // how the host backs the simulated RAM
 };
 
 trace friendly(std::size_t count) {
@@ -55,8 +56,14 @@ trace friendly(std::size_t count) {
     return t;
 }
 
-trace hostile(std::size_t count, std::uint64_t seed) {
-    trace t{"hostile: random over 8 GiB", {}, {}, 8e6, 0};
+trace hostile(std::size_t count, std::uint64_t seed, hw::host_pages backing) {
+    trace t{
+        backing == hw::host_pages::huge ? "hostile, RAM on host huge pages" : "hostile: random over 8 GiB",
+        {},
+        {},
+        8e6,
+        0,
+        backing};
     std::uint64_t pages = hostile_span / 4096;
     t.pages.reserve(pages);
     for (std::uint64_t p = 0; p < pages; ++p)
@@ -102,7 +109,8 @@ simulated simulate(const trace& t) {
     std::ostringstream log_text;
     logger log(log_text, log_level::error);
     tlm::tlm_global_quantum::instance().set(sc_time(1, sc_core::SC_US));
-    hw::ram mem("ram", 2 * GiB, {sc_time(625, sc_core::SC_PS), 80, 16, 1, 4096}, stats.under("ram"));
+    hw::ram mem("ram", 2 * GiB, {sc_time(625, sc_core::SC_PS), 80, 16, 1, 4096}, stats.under("ram"),
+                t.backing);
     hw::bus interconnect("bus", {sc_time(1, sc_core::SC_NS), 32, 2}, hw::overreach_mode::error,
                          stats.under("bus"), log);
     hw::cpu_core cpu("cpu", {sc_time(500, sc_core::SC_PS), mmu::tlb_config::intel_default(), {}},
@@ -144,7 +152,10 @@ int sc_main(int argc, char** argv) {
     bool all_met = true;
     fmt::print("{:<34} {:>14} {:>14} {:>8} {:>8}  {}\n", "trace", "accesses/s", "bare/s", "ratio", "TLB hit",
                "targets");
-    for (const trace& t : {friendly(4'000'000), hostile(1'000'000, 1)}) {
+    // The hostile trace also with sim.host_huge_pages: its page-table entries and data lie all
+    // over 256 MiB of host memory, a host TLB miss each on 4 KiB host pages.
+    for (const trace& t : {friendly(4'000'000), hostile(1'000'000, 1, hw::host_pages::base),
+                           hostile(1'000'000, 1, hw::host_pages::huge)}) {
         simulated best;
         double bare = 0;
         for (int round = 0; round < rounds; ++round) {

@@ -19,7 +19,8 @@ namespace memsim::hw {
 
 using sc_core::sc_time;
 
-ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& timing, stats::scope stats)
+ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& timing, stats::scope stats,
+         host_pages backing)
     : sc_module(name),
       socket("socket"),
       m_size(size),
@@ -48,6 +49,8 @@ ram::ram(sc_core::sc_module_name name, std::uint64_t size, const ram_timing& tim
         throw user_error(fmt::format("ram: cannot reserve {} of host address space for the machine's RAM: {}",
                                      format_size(size), std::strerror(errno)));
     m_data = static_cast<unsigned char*>(p);
+    // Advice only: a host without transparent huge pages keeps its base pages, which is no error.
+    if (backing == host_pages::huge) madvise(p, size, MADV_HUGEPAGE);
     socket.bind(*this);
 }
 

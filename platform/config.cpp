@@ -79,7 +79,7 @@ constexpr std::string_view device_keys[] = {"name",       "type",        "base",
 constexpr std::string_view numa_keys[] = {"nodes", "distances"};
 constexpr std::string_view kernel_keys[] = {
     "min_free_kbytes", "watermark_scale_factor", "panic_on_bug", "pcid", "swiotlb", "swiotlb_size", "costs"};
-constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level"};
+constexpr std::string_view sim_keys[] = {"quantum", "seed", "log_level", "host_huge_pages"};
 
 // Each channel keeps its own busy times; real memory controllers have a handful.
 constexpr unsigned max_channels = 64;
@@ -301,6 +301,7 @@ void read_sim(const checker& r, const at& s, sim_config& sim) {
     if (auto f = r.field(s, "quantum")) sim.quantum = r.time(*f);
     if (auto f = r.field(s, "seed")) sim.seed = r.integer(*f, 0, std::numeric_limits<std::uint64_t>::max());
     if (auto f = r.field(s, "log_level")) sim.level = r.choice(*f, level_names);
+    if (auto f = r.field(s, "host_huge_pages")) sim.host_huge_pages = r.boolean(*f);
 }
 
 // ---- Devices ----

@@ -115,6 +115,7 @@ std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kern
 struct sim_config {
     picoseconds quantum = 1 * ps_per_us;
     std::uint64_t seed = 1;
+    bool host_huge_pages = false;  // back the machine's RAM with the host's transparent huge pages
     log_level level = log_level::warning;
 };
 

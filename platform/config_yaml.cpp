@@ -132,6 +132,9 @@ void entry(YAML::Emitter& out, const char* key, std::string_view value) {
 void entry(YAML::Emitter& out, const char* key, std::uint64_t value) {
     out << YAML::Key << key << YAML::Value << value;
 }
+void boolean_entry(YAML::Emitter& out, const char* key, bool value) {
+    entry(out, key, value ? "true" : "false");
+}
 
 std::string hex(std::uint64_t v) { return fmt::format("{:#x}", v); }
 
@@ -268,8 +271,8 @@ void write_kernel(YAML::Emitter& out, const machine_config& c) {
     else
         entry(out, "min_free_kbytes", "auto");
     entry(out, "watermark_scale_factor", c.kernel.watermark_scale_factor);
-    entry(out, "panic_on_bug", c.kernel.panic_on_bug ? "true" : "false");
-    entry(out, "pcid", c.kernel.pcid ? "true" : "false");
+    boolean_entry(out, "panic_on_bug", c.kernel.panic_on_bug);
+    boolean_entry(out, "pcid", c.kernel.pcid);
     entry(out, "swiotlb", to_string(c.kernel.swiotlb));
     entry(out, "swiotlb_size", format_size(c.kernel.swiotlb_size));
     kernel_knobs knobs = c.kernel;
@@ -284,6 +287,7 @@ void write_sim(YAML::Emitter& out, const machine_config& c) {
     entry(out, "quantum", format_time(c.sim.quantum));
     entry(out, "seed", c.sim.seed);
     entry(out, "log_level", to_string(c.sim.level));
+    boolean_entry(out, "host_huge_pages", c.sim.host_huge_pages);
     out << YAML::EndMap;
 }
 

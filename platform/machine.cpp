@@ -26,7 +26,8 @@ machine::machine(sc_core::sc_module_name name, const machine_config& config, sta
                  logger& log)
     : sc_module(name),
       m_config(config),
-      m_ram("ram", config.ram.size, ram_timing_of(config.ram), stats.under("ram")),
+      m_ram("ram", config.ram.size, ram_timing_of(config.ram), stats.under("ram"),
+            config.sim.host_huge_pages ? hw::host_pages::huge : hw::host_pages::base),
       m_bus("bus", bus_timing_of(config.bus), mode_of(config.bus.on_overreach), stats.under("bus"), log),
       m_irqs("irq", irq_lines, stats.under("irq")) {
     tlm::tlm_global_quantum::instance().set(
