@@ -5,7 +5,7 @@ namespace memsim::mmu {
 paging_structure_caches::cache::cache(unsigned entries, unsigned tag_shift, const stats::scope& stats)
     : m_keys(entries),
       m_entries(entries),
-      m_links(entries + 1, link{entries, entries}),
+      m_order(1, entries),
       m_tag_shift(tag_shift),
       m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
@@ -23,19 +23,16 @@ void paging_structure_caches::cache::fill(std::uint16_t pcid, std::uint64_t line
         m_absent = 0;
     else
         way = find(key);
-    if (way != none) {
-        unlink(way);
-    } else if (m_valid < capacity()) {
+    if (way == none && m_valid < capacity()) {
         way = find(0);
         ++m_valid;
-    } else {
+    } else if (way == none) {
         ++m_evictions;
-        way = m_links[head()].newer;
-        unlink(way);
+        way = m_order.oldest(0);
     }
     m_keys[way] = key;
     m_entries[way] = entry;
-    push_newest(way);
+    m_order.touch(0, way);
 }
 
 template <typename Pred>
@@ -44,7 +41,6 @@ void paging_structure_caches::cache::invalidate_if(Pred pred) {
         std::uint64_t& key = m_keys[way];
         if (!key || !pred(pcid_of(key))) continue;
         key = 0;
-        unlink(way);
         --m_valid;
         ++m_invalidations;
     }

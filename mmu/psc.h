@@ -12,6 +12,7 @@
 
 #include "base/bits.h"
 #include "base/stats.h"
+#include "mmu/replacement.h"
 
 namespace memsim::mmu {
 
@@ -62,8 +63,8 @@ public:
 
 private:
     // One fully-associative cache with true LRU replacement. Which way holds an entry is never
-    // observable, so a fill takes any free way and the LRU order is a list rather than stamps:
-    // a fill into a full cache finds its victim without a search.
+    // observable, so a fill takes any free way; a fill into a full cache finds its victim in the
+    // LRU order without a search.
     class cache {
     public:
         cache(unsigned entries, unsigned tag_shift, const stats::scope& stats);
@@ -79,8 +80,7 @@ private:
                 return std::nullopt;
             }
             ++m_hits;
-            unlink(way);
-            push_newest(way);
+            m_order.touch(0, way);
             return m_entries[way];
         }
         void fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
@@ -112,27 +112,9 @@ private:
             return way == m_keys.end() ? none : static_cast<std::uint32_t>(way - m_keys.begin());
         }
 
-        // The valid ways from the most to the least recently used, as a circular doubly-linked
-        // list through m_links whose last element (index capacity()) is the list's head.
-        struct link {
-            std::uint32_t newer, older;
-        };
-        std::uint32_t head() const { return static_cast<std::uint32_t>(m_keys.size()); }
-        void unlink(std::uint32_t way) {
-            const link l = m_links[way];
-            m_links[l.newer].older = l.older;
-            m_links[l.older].newer = l.newer;
-        }
-        void push_newest(std::uint32_t way) {
-            const std::uint32_t newest = m_links[head()].older;
-            m_links[way] = {head(), newest};
-            m_links[newest].newer = way;
-            m_links[head()].older = way;
-        }
-
         std::vector<std::uint64_t> m_keys;  // per way, apart: the search reads only the keys
         std::vector<psc_entry> m_entries;   // per way
-        std::vector<link> m_links;          // per way, then the head
+        lru_order m_order;                  // one set of every way
         unsigned m_tag_shift;
         unsigned m_valid = 0;
         // A key the last missed lookup proved absent (0: none). The walker fills exactly the

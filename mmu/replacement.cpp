@@ -7,24 +7,21 @@
 
 namespace memsim::mmu {
 
-namespace {
-
-std::size_t state_words(replacement_policy policy, unsigned sets, unsigned ways) {
-    switch (policy) {
-        case replacement_policy::lru:
-            return std::size_t{sets} * ways;
-        case replacement_policy::plru:
-            return sets;
-        case replacement_policy::random:
-            return 0;
+// Each set's list starts as ways 0, 1, ... from the newest; the head's newer link is the oldest.
+lru_order::lru_order(unsigned sets, unsigned ways) : m_ways(static_cast<std::uint16_t>(ways)) {
+    if (ways >= 0xffff) throw std::invalid_argument("lru: at most 65534 ways, not " + std::to_string(ways));
+    m_links.reserve(std::size_t{sets} * (ways + 1));
+    for (unsigned set = 0; set < sets; ++set) {
+        for (unsigned way = 0; way < ways; ++way) {
+            m_links.push_back(
+                {static_cast<std::uint16_t>(way == 0 ? ways : way - 1), static_cast<std::uint16_t>(way + 1)});
+        }
+        m_links.push_back({static_cast<std::uint16_t>(ways == 0 ? 0 : ways - 1), 0});
     }
-    return 0;
 }
 
-}  // namespace
-
 replacement::replacement(replacement_policy policy, unsigned sets, unsigned ways, std::uint64_t seed)
-    : m_policy(policy), m_ways(ways), m_rng(seed) {
+    : m_policy(policy), m_ways(ways), m_lru(policy == replacement_policy::lru ? sets : 0, ways), m_rng(seed) {
     if (sets == 0 || ways == 0) throw std::invalid_argument("replacement: a set needs at least one way");
     if (policy == replacement_policy::plru && (!std::has_single_bit(ways) || ways > 64)) {
         throw std::invalid_argument(
@@ -32,31 +29,19 @@ replacement::replacement(replacement_policy policy, unsigned sets, unsigned ways
             std::to_string(ways));
     }
     m_tree_depth = static_cast<unsigned>(std::countr_zero(ways));
-    m_state.assign(state_words(policy, sets, ways), 0);
+    if (policy == replacement_policy::plru) m_state.assign(sets, 0);
 }
 
 unsigned replacement::victim(unsigned set) {
     switch (m_policy) {
         case replacement_policy::lru:
-            return lru_victim(set);
+            return m_lru.oldest(set);
         case replacement_policy::plru:
             return plru_victim(m_state[set]);
         case replacement_policy::random:
             return static_cast<unsigned>(m_rng.next() % m_ways);
     }
     return 0;
-}
-
-unsigned replacement::lru_victim(unsigned set) const {
-    const std::uint64_t* stamps = &m_state[std::size_t{set} * m_ways];
-    unsigned oldest = 0;
-    std::uint64_t oldest_stamp = stamps[0];
-    for (unsigned way = 1; way < m_ways; ++way) {
-        if (stamps[way] >= oldest_stamp) continue;
-        oldest = way;
-        oldest_stamp = stamps[way];
-    }
-    return oldest;
 }
 
 unsigned replacement::plru_victim(std::uint64_t bits) const {

@@ -1,6 +1,6 @@
-// Replacement policies for the sets of one set-associative array (the TLB arrays): true LRU,
-// tree pseudo-LRU and seeded random. Every set's state lives in one vector sized at construction,
-// so a touch or a victim choice never allocates and never makes a virtual call (DESIGN.md §6).
+// Replacement policies for the sets of a set-associative array (TLB arrays; LRU also for the
+// paging-structure caches): true LRU, tree pseudo-LRU and seeded random. State is sized at
+// construction, so a touch or a victim choice never allocates nor calls virtually (DESIGN.md §6).
 #pragma once
 
 #include <cstddef>
@@ -28,6 +28,40 @@ private:
     std::uint64_t m_state;
 };
 
+// True LRU kept as an order rather than use stamps, so a victim needs no search: the ways of each
+// set from the most to the least recently used, as a circular doubly-linked list through the set's
+// block of ways + 1 links, whose last link is the list's head. Every way stays in its list whether
+// valid or not: by the time a set is full each of its ways has been used since its fill, so the
+// oldest way is the least recently used valid one.
+class lru_order {
+public:
+    // Throws std::invalid_argument for more ways than a link can name.
+    lru_order(unsigned sets, unsigned ways);
+
+    // `way` of `set` was just used: it becomes the most recently used.
+    void touch(unsigned set, unsigned way) {
+        link* l = links(set);
+        const link old = l[way];
+        l[old.newer].older = old.older;
+        l[old.older].newer = old.newer;
+        const std::uint16_t newest = l[m_ways].older;
+        l[way] = {m_ways, newest};
+        l[newest].newer = static_cast<std::uint16_t>(way);
+        l[m_ways].older = static_cast<std::uint16_t>(way);
+    }
+    unsigned oldest(unsigned set) const { return m_links[std::size_t{set} * (m_ways + 1) + m_ways].newer; }
+
+private:
+    // 16-bit way numbers: two links in four bytes, and the 12-way STLB's 128 sets in 6.5 KiB.
+    struct link {
+        std::uint16_t newer, older;
+    };
+    link* links(unsigned set) { return &m_links[std::size_t{set} * (m_ways + 1)]; }
+
+    std::uint16_t m_ways;
+    std::vector<link> m_links;
+};
+
 // What a use of a way teaches the policy, and which way of a full set to evict. Invalid ways are
 // the caller's business: it fills the lowest invalid way before asking for a victim.
 class replacement {
@@ -36,20 +70,24 @@ public:
     // tree-PLRU with a number of ways that is not a power of two up to 64.
     replacement(replacement_policy policy, unsigned sets, unsigned ways, std::uint64_t seed);
 
-    // The way at `slot` (set * ways + way, the index of the entry in a set-major array) was just
-    // used, by a hit or a fill: it becomes the most recently used.
-    void touch(std::size_t slot) {
+    // `way` of `set` was just used, by a hit or a fill: it becomes the most recently used.
+    void touch(unsigned set, unsigned way) {
         switch (m_policy) {
             case replacement_policy::lru:
-                m_state[slot] = ++m_clock;
+                m_lru.touch(set, way);
                 return;
             case replacement_policy::plru:
-                // Tree-PLRU ways are a power of two: the set and the way are a shift and a mask.
-                plru_touch(m_state[slot >> m_tree_depth], static_cast<unsigned>(slot & (m_ways - 1)));
+                plru_touch(m_state[set], way);
                 return;
             case replacement_policy::random:
                 return;
         }
+    }
+    // The same for a caller that holds only the slot (set * ways + way, the index of the entry in
+    // a set-major array): it costs a division.
+    void touch(std::size_t slot) {
+        const auto ways = std::size_t{m_ways};
+        touch(static_cast<unsigned>(slot / ways), static_cast<unsigned>(slot % ways));
     }
 
     // The way to evict from `set`, every way of which is valid.
@@ -73,14 +111,12 @@ private:
         }
     }
     unsigned plru_victim(std::uint64_t bits) const;
-    unsigned lru_victim(unsigned set) const;
 
     replacement_policy m_policy;
     unsigned m_ways;
-    unsigned m_tree_depth = 0;  // log2(ways), for tree-PLRU
-    // LRU: the use stamp of every way (set-major); tree-PLRU: one word of tree bits per set.
-    std::vector<std::uint64_t> m_state;
-    std::uint64_t m_clock = 0;  // LRU's stamp source; 64 bits never wrap in a simulation
+    unsigned m_tree_depth = 0;           // log2(ways), for tree-PLRU
+    lru_order m_lru;                     // LRU (no sets for the other policies)
+    std::vector<std::uint64_t> m_state;  // tree-PLRU: one word of tree bits per set
     splitmix64 m_rng;
 };
 

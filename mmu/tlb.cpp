@@ -99,6 +99,7 @@ tlb_config tlb_config::intel_default() {
 tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats)
     : m_ways(checked(config).ways),
       m_set_mask(config.entries / config.ways - 1),
+      m_keys(config.entries),
       m_entries(config.entries),
       m_set_valid(config.entries / config.ways),
       m_replacement(config.policy, config.entries / config.ways, config.ways, seed),
@@ -116,7 +117,8 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
       },
       m_config(config) {
     for (page_size s : config.sizes) {
-        m_sizes[m_size_count++] = {page_shift(s), tlb_key(0, s), s};
+        m_size_bit[static_cast<unsigned>(s)] = 1u << m_size_count;
+        m_sizes[m_size_count++] = {page_shift(s), tlb_key(0, s)};
     }
 }
 
@@ -130,18 +132,19 @@ void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translati
         !t.global && m_missed.pcid == pcid && !((linear ^ m_missed.linear) >> page_shift(t.size));
     m_missed.pcid = no_pcid;
     const unsigned way = missed ? unused_way(set) : free_way(set, key, pcid, t.global);
-    // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
-    // words right after its narrow stores, a store-forwarding stall on every fill.
-    tlb_entry& e = m_entries[index(set, way)];
-    if (e.key)  // the victim
-        --held(size_of_key(e.key));
+    const std::size_t slot = index(set, way);
+    if (m_keys[slot])  // the victim
+        remove_held(size_of_key(m_keys[slot]));
     else
         ++m_set_valid[set];
-    ++held(t.size);
-    e.key = key;
+    add_held(t.size);
+    m_keys[slot] = key;
+    // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
+    // words right after its narrow stores, a store-forwarding stall on every fill.
+    tlb_entry& e = m_entries[slot];
     e.t = t;
     e.pcid = pcid;
-    m_replacement.touch(index(set, way));
+    m_replacement.touch(set, way);
     ++m_fills;
 }
 
@@ -149,11 +152,11 @@ void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translati
 // the new one (same PCID, or either of them global) is replaced, so at most one entry answers any
 // lookup and a re-walk after drop() or a stale hit never leaves two; else unused_way().
 unsigned tlb_array::free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global) {
-    tlb_entry* row = &m_entries[index(set, 0)];
+    const std::size_t first = index(set, 0);
     unsigned same = m_ways;
     for (unsigned way = 0; way < m_ways; ++way) {
-        if (row[way].key != key || !(global || usable_by(row[way], pcid))) continue;
-        invalidate(row[way]);
+        if (m_keys[first + way] != key || !(global || usable_by(m_entries[first + way], pcid))) continue;
+        invalidate(first + way);
         if (same == m_ways) same = way;
     }
     return same != m_ways ? same : unused_way(set);
@@ -165,9 +168,9 @@ unsigned tlb_array::unused_way(unsigned set) {
         ++m_evictions;
         return m_replacement.victim(set);
     }
-    const tlb_entry* row = &m_entries[index(set, 0)];
+    const std::uint64_t* keys = &m_keys[index(set, 0)];
     unsigned way = 0;
-    while (row[way].key != 0) ++way;
+    while (keys[way] != 0) ++way;
     return way;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -48,16 +49,15 @@ struct tlb_lookup {
     std::uint32_t slot = 0;
 };
 
-// One cached translation. `key` folds the page number, the page size and a valid bit into one
-// word, so a probe compares once: tlb_key(); 0 when the entry is invalid.
+// One cached translation. Its array keeps its key apart (tlb_key()), so a probe reads only keys.
 struct tlb_entry {
-    std::uint64_t key = 0;
     translation t;
     std::uint16_t pcid = 0;  // the PCID current when it was filled (SDM Vol. 3A, 4.10.1)
 };
 
-// The page number of `linear` in pages of size `s` (linear >> page_shift(s) has at most 52 bits),
-// the size and a 1. Invalid entries hold 0, which no key equals.
+// An entry's key folds the page number of `linear` in pages of size `s` (linear >> page_shift(s)
+// has at most 52 bits), the size and a valid bit into one word, so a probe compares once per way.
+// Invalid entries hold 0, which no key equals.
 constexpr std::uint64_t tlb_key(std::uint64_t linear, page_size s) {
     return (linear >> page_shift(s)) << 3 | std::uint64_t{static_cast<std::uint8_t>(s)} << 1 | 1;
 }
@@ -82,13 +82,15 @@ public:
     // The slot of the entry that translates `linear` for `pcid`, made most recently used; none
     // if there is no such entry.
     std::size_t probe(std::uint64_t linear, std::uint16_t pcid) {
-        const std::size_t slot = find(linear, pcid);
+        unsigned set = 0;
+        const std::size_t slot = find(linear, pcid, set);
         if (slot == none) {
             count_missed_lookup();
             m_missed = {linear, pcid};
             return none;
         }
-        rehit(slot);
+        count_hits(1);
+        m_replacement.touch(set, static_cast<unsigned>(slot - index(set, 0)));
         return slot;
     }
     const tlb_entry& entry(std::size_t slot) const { return m_entries[slot]; }
@@ -96,8 +98,7 @@ public:
     // touched in between: the same counts and the same replacement state, without the search
     // (touching one way again changes no policy's order).
     void rehit(std::size_t slot, std::uint64_t times = 1) {
-        m_lookups += times;
-        m_hits += times;
+        count_hits(times);
         m_replacement.touch(slot);
     }
     // A lookup of this array's level that another array of the level answered: the hardware
@@ -108,7 +109,8 @@ public:
     }
     // probe() without side effects: no statistics, no replacement update.
     const tlb_entry* peek(std::uint64_t linear, std::uint16_t pcid) const {
-        const std::size_t slot = find(linear, pcid);
+        unsigned set = 0;
+        const std::size_t slot = find(linear, pcid, set);
         return slot == none ? nullptr : &m_entries[slot];
     }
 
@@ -131,22 +133,30 @@ private:
     struct size_index {
         unsigned shift;          // page_shift(size)
         std::uint64_t key_bits;  // tlb_key()'s low bits for the size
-        page_size size;
     };
 
-    // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none. A
-    // size the array holds no entry of needs no search: most arrays that hold several sizes
-    // mostly hold 4 KiB pages, and a miss would search every size's set.
-    std::size_t find(std::uint64_t linear, std::uint16_t pcid) const {
-        for (unsigned i = 0; i < m_size_count; ++i) {
-            if (!held(m_sizes[i].size)) continue;
-            const std::uint64_t key = key_of(linear, m_sizes[i]);
-            const std::size_t first = index(set_of(key), 0);
-            for (std::size_t slot = first; slot != first + m_ways; ++slot) {
-                if (m_entries[slot].key == key && usable_by(m_entries[slot], pcid)) return slot;
+    // The slot (set * ways + way) of the entry that translates `linear` for `pcid`, or none; its
+    // set in `set`. Sizes are searched in the configuration's order (an address may have entries
+    // of two sizes), but only those the array holds an entry of: most arrays that hold several
+    // sizes mostly hold 4 KiB pages, and a miss would search every size's set.
+    std::size_t find(std::uint64_t linear, std::uint16_t pcid, unsigned& set) const {
+        for (unsigned held = m_held_sizes; held != 0; held &= held - 1) {
+            const std::uint64_t key = key_of(linear, m_sizes[std::countr_zero(held)]);
+            set = set_of(key);
+            // Unrolled (a miss compares every way) over the keys alone: the entry is reached only
+            // from a matching key, so no pointer into the entries steps along with the search.
+            const std::uint64_t* const keys = m_keys.data();
+            const std::uint64_t* const end = keys + index(set, m_ways);
+#pragma GCC unroll 4
+            for (const std::uint64_t* k = keys + index(set, 0); k != end; ++k) {
+                if (*k == key && usable_by(m_entries[k - keys], pcid)) return k - keys;
             }
         }
         return none;
+    }
+    void count_hits(std::uint64_t times) {
+        m_lookups += times;
+        m_hits += times;
     }
     // tlb_key(linear, size) with the size's shift and bits at hand.
     static std::uint64_t key_of(std::uint64_t linear, const size_index& s) {
@@ -156,13 +166,20 @@ private:
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
     unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
     unsigned unused_way(unsigned set);
-    std::uint32_t& held(page_size s) { return m_held[static_cast<unsigned>(s)]; }
-    std::uint32_t held(page_size s) const { return m_held[static_cast<unsigned>(s)]; }
-    // Makes a valid entry invalid, keeping the counts (its key still gives its size and set).
-    void invalidate(tlb_entry& e) {
-        --held(size_of_key(e.key));
-        --m_set_valid[set_of(e.key)];
-        e.key = 0;
+    // An entry of size `s` comes or goes: the counts by size, and m_held_sizes when one reaches
+    // or leaves 0.
+    void add_held(page_size s) {
+        if (m_held[static_cast<unsigned>(s)]++ == 0) m_held_sizes |= m_size_bit[static_cast<unsigned>(s)];
+    }
+    void remove_held(page_size s) {
+        if (--m_held[static_cast<unsigned>(s)] == 0) m_held_sizes &= ~m_size_bit[static_cast<unsigned>(s)];
+    }
+    // Makes the valid entry at `slot` invalid, keeping the counts (its key gives its size and set).
+    void invalidate(std::size_t slot) {
+        std::uint64_t& key = m_keys[slot];
+        remove_held(size_of_key(key));
+        --m_set_valid[set_of(key)];
+        key = 0;
     }
     void count_invalidated(tlb_flush_cause cause, std::uint64_t n) {
         *m_invalidated[static_cast<unsigned>(cause)] += n;
@@ -171,11 +188,14 @@ private:
     // The hit path's members first, the configuration (names, for reports) last.
     unsigned m_ways;
     std::uint64_t m_set_mask;
-    std::array<size_index, 4> m_sizes{};
+    std::array<size_index, 4> m_sizes{};  // in the configuration's order
     unsigned m_size_count = 0;
+    unsigned m_held_sizes = 0;               // bit i: m_sizes[i] has valid entries
+    std::vector<std::uint64_t> m_keys;       // set-major, apart: a probe reads only the keys
     std::vector<tlb_entry> m_entries;        // set-major
     std::vector<std::uint32_t> m_set_valid;  // valid entries by set
     std::array<std::uint32_t, 4> m_held{};   // valid entries by page size
+    std::array<unsigned, 4> m_size_bit{};    // by page size: its bit in m_held_sizes
     // The last probe that missed: no entry then translated `linear` for `pcid`, in any size held.
     // Invalidations keep that true, inserts may not (they forget it): a walk's fill right after
     // the miss knows that no entry for its page can be confused with the new one (free_way()).
@@ -202,10 +222,10 @@ void tlb_array::invalidate_page(std::uint64_t linear, tlb_flush_cause cause, Pre
     std::uint64_t n = 0;
     for (unsigned i = 0; i < m_size_count; ++i) {
         const std::uint64_t key = key_of(linear, m_sizes[i]);
-        tlb_entry* row = &m_entries[index(set_of(key), 0)];
-        for (unsigned way = 0; way < m_ways; ++way) {
-            if (row[way].key != key || !doomed(row[way])) continue;
-            invalidate(row[way]);
+        const std::size_t first = index(set_of(key), 0);
+        for (std::size_t slot = first; slot != first + m_ways; ++slot) {
+            if (m_keys[slot] != key || !doomed(m_entries[slot])) continue;
+            invalidate(slot);
             ++n;
         }
     }
@@ -215,9 +235,9 @@ void tlb_array::invalidate_page(std::uint64_t linear, tlb_flush_cause cause, Pre
 template <class Pred>
 void tlb_array::invalidate_all(tlb_flush_cause cause, Pred doomed) {
     std::uint64_t n = 0;
-    for (tlb_entry& e : m_entries) {
-        if (e.key == 0 || !doomed(e)) continue;
-        invalidate(e);
+    for (std::size_t slot = 0; slot != m_keys.size(); ++slot) {
+        if (m_keys[slot] == 0 || !doomed(m_entries[slot])) continue;
+        invalidate(slot);
         ++n;
     }
     count_invalidated(cause, n);
