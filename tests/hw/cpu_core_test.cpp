@@ -27,7 +27,11 @@ struct recording_handler final : hw::trap_handler {
         faults.push_back(r);
         return false;
     }
-    void interrupt(hw::cpu_core&, unsigned line) override { interrupts.push_back(line); }
+    std::vector<sc_time> interrupt_times;  // the core's time when each was taken
+    void interrupt(hw::cpu_core& cpu, unsigned line) override {
+        interrupts.push_back(line);
+        interrupt_times.push_back(cpu.port.now());
+    }
     // Kernel operations are recorded with the core's time and global time when they came;
     // every handle stands for 0x10000 plus 0x1000 per id.
     std::vector<traces::op> services;
@@ -39,6 +43,20 @@ struct recording_handler final : hw::trap_handler {
         return true;
     }
     std::uint64_t handle_address(std::int32_t handle) const override { return 0x10000 + 0x1000 * handle; }
+};
+
+// A device that raises its interrupt line `after` the simulation starts.
+struct line_raiser : sc_module {
+    sc_signal<bool>& out;
+    sc_time after;
+    line_raiser(sc_module_name n, sc_signal<bool>& o, sc_time t) : sc_module(n), out(o), after(t) {
+        SC_HAS_PROCESS(line_raiser);
+        SC_THREAD(go);
+    }
+    void go() {
+        if (after != SC_ZERO_TIME) wait(after);
+        out.write(true);
+    }
 };
 
 // 64 MiB of RAM at 0 (1 GHz, 10 cycles, 16 bytes a cycle) behind a 1 GHz, 8-byte bus with one
@@ -331,15 +349,7 @@ TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum bo
     cpu_rig rig("compute 600\ncompute 600\ncompute 600\n");  // 1.8 us: past one 1 us quantum
     hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
     rig.cpu.connect_interrupts(irqs);
-    sc_signal<bool>& line = irqs.line(5);
-    struct raiser : sc_module {
-        sc_signal<bool>& out;
-        raiser(sc_module_name n, sc_signal<bool>& o) : sc_module(n), out(o) {
-            SC_HAS_PROCESS(raiser);
-            SC_THREAD(go);
-        }
-        void go() { out.write(true); }
-    } device("device", line);
+    line_raiser device("device", irqs.line(5), SC_ZERO_TIME);
     sc_start();
     CHECK(rig.handler.interrupts == std::vector<unsigned>{5});
     CHECK(rig.g.count("cpu.interrupts") == 1);
@@ -352,29 +362,10 @@ TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundar
     cpu_rig rig(text + "kmalloc marker 8 GFP_KERNEL\n");
     hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
     rig.cpu.connect_interrupts(irqs);
-    sc_signal<bool>& line = irqs.line(5);
-    struct raiser : sc_module {
-        sc_signal<bool>& out;
-        raiser(sc_module_name n, sc_signal<bool>& o) : sc_module(n), out(o) {
-            SC_HAS_PROCESS(raiser);
-            SC_THREAD(go);
-        }
-        void go() {
-            wait(2500, SC_NS);
-            out.write(true);
-        }
-    } device("device", line);
-    struct stamping_handler final : hw::trap_handler {
-        std::vector<sc_time> taken;
-        bool fault(hw::cpu_core&, const hw::fault_report&) override { return false; }
-        void interrupt(hw::cpu_core& cpu, unsigned) override { taken.push_back(cpu.port.now()); }
-        bool service(hw::cpu_core&, const traces::op&) override { return true; }
-        std::uint64_t handle_address(std::int32_t) const override { return 0; }
-    } handler;
-    rig.cpu.set_trap_handler(&handler);
+    line_raiser device("device", irqs.line(5), sc_time(2500, SC_NS));
     sc_start();
     // As with a wait at every boundary: taken after the 30th operation, at 3 us, not at 2.5 us.
-    CHECK(handler.taken == std::vector<sc_time>{sc_time(3, SC_US)});
+    CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3, SC_US)});
 }
 
 TEST_CASE("cpu: user-mode accesses obey U/S; SMAP keeps the supervisor out of user pages unless AC") {
