@@ -57,13 +57,12 @@ trace friendly(std::size_t count) {
 }
 
 trace hostile(std::size_t count, std::uint64_t seed, hw::host_pages backing) {
-    trace t{
-        backing == hw::host_pages::huge ? "hostile, RAM on host huge pages" : "hostile: random over 8 GiB",
-        {},
-        {},
-        8e6,
-        0,
-        backing};
+    trace t{backing == hw::host_pages::huge ? "hostile: on host huge pages" : "hostile: random over 8 GiB",
+            {},
+            {},
+            8e6,
+            0,
+            backing};
     std::uint64_t pages = hostile_span / 4096;
     t.pages.reserve(pages);
     for (std::uint64_t p = 0; p < pages; ++p)

@@ -287,7 +287,9 @@ void cpu_core::bus_error(std::uint64_t physical, const char* what, unsigned leng
 bool cpu_core::write_cr0(const op& o) {
     std::uint64_t value = o.value;
     bool enabling = (value & mmu::cr0::pg) && !(m_cr.cr0 & mmu::cr0::pg);
-    if (enabling && !(value & mmu::cr0::pe)) return general_protection(o, "CR0.PG set with CR0.PE clear");
+    // MOV to CR0 (SDM Vol. 2B): any write of PG = 1 with PE = 0, not only the one that sets PG.
+    if ((value & mmu::cr0::pg) && !(value & mmu::cr0::pe))
+        return general_protection(o, "CR0.PG set with CR0.PE clear");
     if (enabling && (m_cr.efer & mmu::efer::lme) && !(m_cr.cr4 & mmu::cr4::pae))
         return general_protection(o, "CR0.PG set with EFER.LME set and CR4.PAE clear");
     bool paging_changed = (value ^ m_cr.cr0) & mmu::cr0::pg;
@@ -444,7 +446,9 @@ void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_loo
 bool cpu_core::replay_hits() {
     const std::vector<op>& ops = m_workload->ops;
     const op& head = ops[m_next];
-    if (!is_memory(head.kind)) return false;
+    // Real-address mode forms linear addresses from segments and may mask A20 (memory()); paging
+    // implies protected mode (write_cr0), but the loop does not lean on that.
+    if (!is_memory(head.kind) || !(m_cr.cr0 & mmu::cr0::pe)) return false;
     const mmu::access_kind kind = kind_of(head);
     const hit_memo& memo = m_hits[static_cast<unsigned>(kind)];
     if (!memo.serves(head.address, m_tlbs.contents())) return false;
@@ -464,7 +468,7 @@ bool cpu_core::replay_hits() {
         write ? replay_run<true>(from, end, run, state) : replay_run<false>(from, end, run, state);
     const auto ran = static_cast<std::uint64_t>(stop - from);
     if (!ran) return false;
-    m_loaded ^= state.loaded;
+    m_loaded ^= state.loaded;  // kept only so that the compiler keeps the loads
     m_ops += ran;
     (write ? m_writes : kind == mmu::access_kind::fetch ? m_fetches : m_reads) += ran;
     m_tlbs.rehit(memo.hit, kind == mmu::access_kind::fetch, ran);
@@ -488,8 +492,7 @@ const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsign
         m_last_dmi = nullptr;
         m_invalidations_seen = port.invalidations.size();
     }
-    for (const dmi_region& r : m_dmi)
-        if (physical >= r.start && physical + length - 1 <= r.end) return m_last_dmi = &r;
+    if (const dmi_region* r = cached_direct(physical, length)) return m_last_dmi = r;
     tlm::tlm_dmi grant;
     if (!port.dmi(physical, grant) || !grant.is_read_write_allowed() ||
         physical + length - 1 > grant.get_end_address())

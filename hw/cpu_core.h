@@ -201,7 +201,9 @@ private:
     bool m_abandoned = false;  // the handler killed the running process
     bool m_skipping = false;   // its operations are skipped until the next `process`
 
-    std::uint64_t m_loaded = 0;  // what replayed reads loaded, folded: the host loads must happen
+    // What replayed reads loaded, folded, and never read: a replayed read must still load from
+    // the host, as memory() does, and a result nobody keeps would let the compiler drop it.
+    std::uint64_t m_loaded = 0;
 
     std::vector<dmi_region> m_dmi;
     const dmi_region* m_last_dmi = nullptr;

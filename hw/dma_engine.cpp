@@ -24,6 +24,7 @@ dma_engine::dma_engine(sc_core::sc_module_name name, const dma_engine_params& pa
     registers.bind(*this);
     SC_HAS_PROCESS(dma_engine);
     SC_THREAD(run);
+    m_thread = sc_core::sc_get_current_process_handle();  // during elaboration: the one just made
     SC_METHOD(drive_irq);
     sensitive << m_status_changed;
 }
@@ -47,17 +48,17 @@ std::uint64_t dma_engine::read_register(std::uint64_t offset) const {
     }
 }
 
-void dma_engine::fail(dma_error why) {
+void dma_engine::fail(dma_error why, const sc_time& delay) {
     ++m_errors;
     m_status = (m_status & dma_reg::status_busy) | dma_reg::status_error | std::uint64_t(why) << 8;
-    m_status_changed.notify(sc_core::SC_ZERO_TIME);
+    m_status_changed.notify(delay);
 }
 
 void dma_engine::write_register(std::uint64_t offset, std::uint64_t value, sc_time delay) {
     bool busy = m_status & dma_reg::status_busy;
-    if (offset == dma_reg::status || offset == dma_reg::info) return fail(dma_error::read_only);
+    if (offset == dma_reg::status || offset == dma_reg::info) return fail(dma_error::read_only, delay);
     if (offset != dma_reg::ctrl) {
-        if (busy) return fail(dma_error::busy);
+        if (busy) return fail(dma_error::busy, delay);
         (offset == dma_reg::src ? m_src : offset == dma_reg::dst ? m_dst : m_len) = value;
         return;
     }
@@ -66,8 +67,8 @@ void dma_engine::write_register(std::uint64_t offset, std::uint64_t value, sc_ti
     // The line follows status and enable from the moment the CPU's write lands.
     m_status_changed.notify(delay);
     if (!(value & dma_reg::ctrl_start)) return;
-    if (busy) return fail(dma_error::busy);
-    if (m_len == 0 || m_len > m_params.max_transfer) return fail(dma_error::bad_length);
+    if (busy) return fail(dma_error::busy, delay);
+    if (m_len == 0 || m_len > m_params.max_transfer) return fail(dma_error::bad_length, delay);
     m_status = dma_reg::status_busy;
     m_start.notify(delay);
 }
@@ -137,7 +138,7 @@ void dma_engine::run() {
         m_transfer_ns.sample((sc_core::sc_time_stamp() - began).value() / 1000);
         m_status &= ~dma_reg::status_busy;
         if (!ok) {
-            fail(dma_error::bus_error);
+            fail(dma_error::bus_error, sc_core::SC_ZERO_TIME);
             continue;
         }
         m_status |= dma_reg::status_done;

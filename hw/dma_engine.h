@@ -58,6 +58,9 @@ public:
 
     dma_engine(sc_core::sc_module_name name, const dma_engine_params& params, stats::scope stats);
 
+    // The thread that moves the bursts, running ahead of global time as the master's keeper allows.
+    const sc_core::sc_process_handle& thread() const { return m_thread; }
+
 private:
     void b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) override;
     bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi&) override { return false; }
@@ -69,11 +72,13 @@ private:
     void write_register(std::uint64_t offset, std::uint64_t value, sc_core::sc_time delay);
     // Applies a register access of 4 or 8 bytes; false if the access itself is malformed.
     bool access(tlm::tlm_generic_payload& trans, const sc_core::sc_time& delay, bool side_effects);
-    void fail(dma_error why);
+    // The error shows from `delay` on: a register write's annotated time, or now on the engine's thread.
+    void fail(dma_error why, const sc_core::sc_time& delay);
 
     void run();        // SC_THREAD: one transfer per start
     void drive_irq();  // SC_METHOD: the one writer of `irq`
 
+    sc_core::sc_process_handle m_thread;
     const dma_engine_params m_params;
     std::vector<unsigned char> m_buffer;
 

@@ -30,8 +30,11 @@ public:
     // processes catch up; when none has anything due by this initiator's local time, none would
     // run in it, so the next quantum starts where the wait would have started it, without the
     // wait: the same simulation, while global time stays behind until the next real sync().
-    // What this initiator's thread does meanwhile must take its time from get_current_time().
-    // SystemC cannot tell it about an sc_start() time limit, which memsim never sets.
+    // What this initiator's thread does meanwhile must take its time from get_current_time(), and
+    // its notifications must carry their delays: a zero-time one fires at the lagging global
+    // time. Processes that wake at the very same time may take turns in another order than
+    // after real waits. SystemC cannot tell it about an sc_start() time limit, which memsim never
+    // sets.
     void end_quantum() {
         if (sc_core::sc_pending_activity_at_current_time() ||
             sc_core::sc_time_to_pending_activity() <= m_local_time) {

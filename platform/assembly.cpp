@@ -19,6 +19,7 @@ assembly::assembly(const machine_config& config)
       traps(log),
       cpu("cpu", cpu_params_of(config), stats.under("cpu"), log) {
     clock.follow(cpu.thread(), cpu.port.quantum);
+    board.follow_engines(clock);
     log.set_time_source(&clock);
     board.bind_cpu(cpu.port.socket);
     cpu.connect_interrupts(board.interrupts());

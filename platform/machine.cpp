@@ -54,6 +54,10 @@ void machine::bind_cpu(tlm::tlm_initiator_socket<>& cpu, std::string_view name) 
     m_bus.bind_initiator(cpu, name, m_config.cpu.reach_bits);
 }
 
+void machine::follow_engines(hw::systemc_time& clock) const {
+    for (const auto& engine : m_dma) clock.follow(engine->thread(), engine->master.quantum);
+}
+
 unsigned char* machine::host_address(std::uint64_t physical, std::uint64_t length) {
     std::uint64_t offset = 0;
     for (const ram_region& r : m_config.ram.regions) {

@@ -15,6 +15,7 @@
 #include "hw/dma_engine.h"
 #include "hw/irq.h"
 #include "hw/ram.h"
+#include "hw/sim_time.h"
 #include "platform/config.h"
 
 namespace memsim::platform {
@@ -29,6 +30,9 @@ public:
 
     const machine_config& config() const { return m_config; }
     hw::irq_controller& interrupts() { return m_irqs; }
+
+    // The DMA engines' own log lines carry their own time, which may run ahead of global time.
+    void follow_engines(hw::systemc_time& clock) const;
 
     // Where a physical address lands in RAM's backing store, or nullptr outside RAM.
     unsigned char* host_address(std::uint64_t physical, std::uint64_t length);

@@ -408,6 +408,15 @@ TEST_CASE("cpu: #GP for CR0.PG with EFER.LME set and CR4.PAE clear; CR0 keeps it
     }
 }
 
+TEST_CASE("cpu: #GP for any write of CR0.PG = 1 with CR0.PE = 0, paging on or off") {
+    cpu_rig rig("paging long4 at 0x100000\ncr0 0x80000000\n");
+    sc_start();
+    REQUIRE(rig.handler.faults.size() == 1);
+    CHECK(rig.handler.faults[0].vector == 13);
+    CHECK(std::string(rig.handler.faults[0].cause) == "CR0.PG set with CR0.PE clear");
+    CHECK((rig.cpu.registers().cr0 & 1) == 1);
+}
+
 TEST_CASE("cpu: #GP for CR4.PCIDE outside IA-32e mode") {
     {
         cpu_rig rig("cr4 0x20020\n");

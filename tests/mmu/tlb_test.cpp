@@ -129,7 +129,7 @@ TEST_CASE("tree-PLRU: a 4-way set evicts where the tree bits point, not the LRU 
     CHECK(m.stat("l1.evictions") == 3);
 }
 
-TEST_CASE("replacement: LRU victims from use stamps, and geometry is checked") {
+TEST_CASE("replacement: LRU victims in order of use, and geometry is checked") {
     replacement lru(replacement_policy::lru, 2, 4, 1);
     const auto set_1 = [](unsigned way) { return std::size_t{4} + way; };  // slots of set 1
     for (unsigned way : {2u, 0u, 3u, 1u}) lru.touch(set_1(way));
@@ -140,6 +140,10 @@ TEST_CASE("replacement: LRU victims from use stamps, and geometry is checked") {
     CHECK_THROWS_AS(replacement(replacement_policy::plru, 1, 128, 1), std::invalid_argument);
     CHECK_NOTHROW(replacement(replacement_policy::plru, 1, 64, 1));
     CHECK_NOTHROW(replacement(replacement_policy::lru, 128, 12, 1));
+    // LRU's order links name ways in 16 bits; the other policies keep no order.
+    CHECK_NOTHROW(replacement(replacement_policy::lru, 1, 65535, 1));
+    CHECK_THROWS_AS(replacement(replacement_policy::lru, 1, 65536, 1), std::invalid_argument);
+    CHECK_NOTHROW(replacement(replacement_policy::random, 1, 1 << 20, 1));
 }
 
 TEST_CASE("random replacement is deterministic for a seed") {
