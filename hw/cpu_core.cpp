@@ -117,6 +117,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
     : sc_module(name),
       port("port"),
       m_period(params.period),
+      m_replay(params.replay),
       m_log(log),
       m_tlbs(params.tlbs, stats.under("tlb")),
       m_pscs(params.paging_caches, stats.under("psc")),
@@ -152,7 +153,7 @@ void cpu_core::run() {
     const std::vector<op>& ops = m_workload->ops;
     while (m_next < ops.size()) {
         take_interrupts();
-        if (!m_skipping && replay_hits()) continue;
+        if (m_replay && !m_skipping && replay_hits()) continue;
         const op& o = ops[m_next];
         if (m_skipping && o.kind != op_kind::process) {
             ++m_skipped;

@@ -68,6 +68,9 @@ struct cpu_params {
     mmu::tlb_config tlbs;
     mmu::psc_config paging_caches;
     unsigned maxphyaddr = 52;  // physical-address width: entry bits at or above it are reserved
+    // Runs of TLB hits in one loop (replay_hits); false runs every access one at a time, which
+    // must give the same simulation (tests compare the two).
+    bool replay = true;
 };
 
 class cpu_core : public sc_core::sc_module, private mmu::pte_port {
@@ -181,6 +184,7 @@ private:
 
     sc_core::sc_process_handle m_thread;
     const sc_core::sc_time m_period;
+    const bool m_replay;
     std::array<sc_core::sc_time, 64> m_cycles;
     logger& m_log;
     mmu::control_registers m_cr;

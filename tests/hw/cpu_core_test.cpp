@@ -3,11 +3,16 @@
 // semantics, page splits, and the time each access costs.
 #include <cstring>
 #include <optional>
+#include <random>
+#include <sstream>
 #include <string>
+#include <string_view>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include "base/units.h"
+#include "bench/in_child.h"
 #include "hw/bus.h"
 #include "hw/cpu_core.h"
 #include "hw/ram.h"
@@ -71,8 +76,10 @@ struct cpu_rig {
     recording_handler handler;
     traces::workload work;
 
-    explicit cpu_rig(const std::string& text)
-        : work(traces::parse_text("memsim workload 1\n" + text, "test")) {
+    explicit cpu_rig(const std::string& text, bool replay = true)
+        : cpu("cpu", {sc_time(1, SC_NS), mmu::tlb_config::intel_default(), {}, 52, replay},
+              g.stats.under("cpu"), g.log),
+          work(traces::parse_text("memsim workload 1\n" + text, "test")) {
         tlm::tlm_global_quantum::instance().set(sc_time(1, SC_US));
         interconnect.bind_initiator(cpu.port.socket, "cpu", 64);
         interconnect.map(interconnect.bind_target(mem.socket, "ram"), 0, 64 * MiB);
@@ -196,6 +203,78 @@ TEST_CASE("cpu: runs of TLB hits leave the LRU order that single accesses would"
     CHECK(rig.g.count("cpu.tlb.l1d_4k.hits") == 7 + 1);
     CHECK(rig.g.count("cpu.tlb.l2_stlb.hits") == 2);
     CHECK(rig.g.count("cpu.tlb.l1d_4k.evictions") == 3);
+}
+
+namespace {
+
+// A random workload over six consecutive 4 KiB pages and a 2 MiB page: mostly streams of
+// accesses of mixed kinds and sizes (1 to 16 bytes, some across pages), with jumps, compute,
+// INVLPG and CR3 reloads between them.
+std::string random_workload(std::uint64_t seed, unsigned ops) {
+    std::mt19937_64 random(seed);
+    std::string text = "paging long4 at 0x100000\nmap 0x40000000 0x1000000 2M\n";
+    for (unsigned page = 0; page < 6; ++page)
+        text += fmt::format("map {:#x} {:#x} 4K\n", 0x400000 + page * 0x1000, 0x200000 + page * 0x1000);
+    const auto jump = [&random] {
+        return random() % 2 ? 0x400000 + random() % (6 * 0x1000 - 16)
+                            : 0x40000000 + random() % (2 * MiB - 16);
+    };
+    constexpr unsigned sizes[] = {1, 2, 4, 8, 8, 8, 16};
+    constexpr std::string_view kinds[] = {"read", "read", "read", "write", "write", "fetch"};
+    std::uint64_t cursor = jump();
+    for (unsigned n = 0; n < ops; ++n) {
+        const unsigned pick = random() % 100;
+        if (pick < 2) text += fmt::format("invlpg {:#x}\n", cursor);
+        if (pick == 2) text += "cr3 0x100000\n";
+        if (pick == 3) text += fmt::format("compute {}\n", random() % 50);
+        if (pick >= 4 && pick < 12) cursor = jump();
+        const unsigned size = sizes[random() % std::size(sizes)];
+        const std::string_view kind = kinds[random() % std::size(kinds)];
+        text += fmt::format("{} {:#x} {}{}\n", kind, cursor, size,
+                            kind == "write" ? fmt::format(" {:#x}", random()) : "");
+        cursor += size;
+        if (cursor + 16 > 0x406000 && cursor < 0x40000000) cursor = jump();
+    }
+    return text;
+}
+
+// What a run leaves that anyone could see: its statistics, its time and the RAM it used.
+struct run_outcome {
+    std::uint64_t stats_hash, ram_hash, time, ops;
+};
+
+std::uint64_t fnv1a(std::string_view bytes) {
+    std::uint64_t h = 0xcbf29ce484222325;
+    for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3;
+    return h;
+}
+
+run_outcome run_in_child(const std::string& text, bool replay) {
+    return bench::in_child<run_outcome>(
+        [&] {
+            cpu_rig rig(text, replay);
+            sc_start();
+            std::ostringstream stats;
+            rig.g.stats.write_text(stats);
+            const std::string_view ram(reinterpret_cast<const char*>(rig.mem.data()), 0x1200000);
+            return run_outcome{fnv1a(stats.str()), fnv1a(ram), sc_time_stamp().value(), rig.cpu.ops_done()};
+        },
+        "cpu test: a run in a child process failed");
+}
+
+}  // namespace
+
+TEST_CASE("cpu: replaying runs of TLB hits gives the same simulation as one access at a time") {
+    for (std::uint64_t seed : {1, 2, 3}) {
+        const std::string text = random_workload(seed, 20000);
+        const run_outcome replayed = run_in_child(text, true), single = run_in_child(text, false);
+        CAPTURE(seed);
+        CHECK(replayed.ops > 20000);  // every operation ran
+        CHECK(replayed.ops == single.ops);
+        CHECK(replayed.stats_hash == single.stats_hash);
+        CHECK(replayed.ram_hash == single.ram_hash);
+        CHECK(replayed.time == single.time);
+    }
 }
 
 TEST_CASE("cpu: with nothing else due the core runs ahead of global time, and logs its own time") {
