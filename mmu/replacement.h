@@ -83,12 +83,6 @@ public:
                 return;
         }
     }
-    // The same for a caller that holds only the slot (set * ways + way, the index of the entry in
-    // a set-major array): it costs a division.
-    void touch(std::size_t slot) {
-        const auto ways = std::size_t{m_ways};
-        touch(static_cast<unsigned>(slot / ways), static_cast<unsigned>(slot % ways));
-    }
 
     // The way to evict from `set`, every way of which is valid.
     unsigned victim(unsigned set);

@@ -44,9 +44,10 @@ struct tlb_lookup {
     unsigned level = 0;                // where it hit
     unsigned latency = 0;              // cycles spent (all levels probed)
     // The entry that answered, for tlb_hierarchy::rehit(): its array (no_array on a miss, or
-    // when the hit refilled upper levels, which the next lookup would hit instead) and slot.
+    // when the hit refilled upper levels, which the next lookup would hit instead), slot and set.
     std::uint32_t array = no_array;
     std::uint32_t slot = 0;
+    std::uint32_t set = 0;
 };
 
 // One cached translation. Its array keeps its key apart (tlb_key()), so a probe reads only keys.
@@ -79,10 +80,9 @@ public:
     // Throws std::invalid_argument for an impossible geometry.
     tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats);
 
-    // The slot of the entry that translates `linear` for `pcid`, made most recently used; none
-    // if there is no such entry.
-    std::size_t probe(std::uint64_t linear, std::uint16_t pcid) {
-        unsigned set = 0;
+    // The slot of the entry that translates `linear` for `pcid`, made most recently used, and
+    // its set; none if there is no such entry.
+    std::size_t probe(std::uint64_t linear, std::uint16_t pcid, unsigned& set) {
         const std::size_t slot = find(linear, pcid, set);
         if (slot == none) {
             count_missed_lookup();
@@ -94,12 +94,12 @@ public:
         return slot;
     }
     const tlb_entry& entry(std::size_t slot) const { return m_entries[slot]; }
-    // `times` probe()s of an address whose entry is known to be at `slot`, with nothing else
-    // touched in between: the same counts and the same replacement state, without the search
-    // (touching one way again changes no policy's order).
-    void rehit(std::size_t slot, std::uint64_t times = 1) {
+    // `times` probe()s of an address whose entry is known to be at `slot` of `set`, with nothing
+    // else touched in between: the same counts and the same replacement state, without the
+    // search (touching one way again changes no policy's order).
+    void rehit(std::size_t slot, unsigned set, std::uint64_t times = 1) {
         count_hits(times);
-        m_replacement.touch(slot);
+        m_replacement.touch(set, static_cast<unsigned>(slot - index(set, 0)));
     }
     // A lookup of this array's level that another array of the level answered: the hardware
     // probes a level's arrays in parallel, so this one looked and missed.
@@ -337,7 +337,8 @@ inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid
         result.latency += lv.latency;
         const std::uint32_t* ids = &p.arrays[lv.first];
         for (std::uint32_t i = 0; i < lv.count; ++i) {
-            const std::size_t slot = m_arrays[ids[i]].probe(linear, pcid);
+            unsigned set = 0;
+            const std::size_t slot = m_arrays[ids[i]].probe(linear, pcid, set);
             if (slot == tlb_array::none) continue;
             for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
             const tlb_entry& e = m_arrays[ids[i]].entry(slot);
@@ -346,6 +347,7 @@ inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid
             if (&lv != &p.levels.front() && refill_above(p, lv.level, linear, pcid, e.t)) return result;
             result.array = ids[i];
             result.slot = static_cast<std::uint32_t>(slot);
+            result.set = set;
             return result;
         }
     }
@@ -363,7 +365,7 @@ inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_
                 m_arrays[ids[i]].count_missed_lookup(times);
                 continue;
             }
-            m_arrays[ids[i]].rehit(hit.slot, times);
+            m_arrays[ids[i]].rehit(hit.slot, hit.set, times);
             for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup(times);
             return;
         }

@@ -131,10 +131,9 @@ TEST_CASE("tree-PLRU: a 4-way set evicts where the tree bits point, not the LRU 
 
 TEST_CASE("replacement: LRU victims in order of use, and geometry is checked") {
     replacement lru(replacement_policy::lru, 2, 4, 1);
-    const auto set_1 = [](unsigned way) { return std::size_t{4} + way; };  // slots of set 1
-    for (unsigned way : {2u, 0u, 3u, 1u}) lru.touch(set_1(way));
+    for (unsigned way : {2u, 0u, 3u, 1u}) lru.touch(1, way);
     CHECK(lru.victim(1) == 2);
-    lru.touch(set_1(2));
+    lru.touch(1, 2);
     CHECK(lru.victim(1) == 0);
     CHECK_THROWS_AS(replacement(replacement_policy::plru, 1, 12, 1), std::invalid_argument);
     CHECK_THROWS_AS(replacement(replacement_policy::plru, 1, 128, 1), std::invalid_argument);
