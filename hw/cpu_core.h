@@ -172,9 +172,20 @@ private:
     void invpcid(unsigned type, std::uint16_t pcid, std::uint64_t linear);
     void flush_everything();
 
-    // The walker's view of memory: timed, dependent bus accesses.
-    std::uint64_t read(std::uint64_t physical, unsigned size) override;
-    void write(std::uint64_t physical, std::uint64_t value, unsigned size) override;
+    // The walker's view of memory: timed, dependent bus accesses. Those in the pte_port's
+    // direct window (the DMI region the last entry access outside it found) never get here.
+    std::uint64_t read_entry(std::uint64_t physical, unsigned size) override;
+    void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) override;
+    void aim_window(const dmi_region* r);
+    // Adds the window's accesses to the local time, one latency at a time as read_entry() does.
+    void settle_window() {
+        const window_use use = take_use();
+        for (unsigned n = 0; n < use.reads; ++n) port.quantum.inc(m_window_latency.read);
+        for (unsigned n = 0; n < use.writes; ++n) port.quantum.inc(m_window_latency.write);
+    }
+    mmu::walk_result walk(const mmu::access& a);
+    // Host prefetches for the operations a few ahead, whose walks will likely follow this one's.
+    void look_ahead();
 
     // Cycles as time: a table for the short counts of TLB hits, so the hit path multiplies nothing.
     sc_core::sc_time cycles(std::uint64_t n) const {
@@ -210,6 +221,9 @@ private:
     std::uint64_t m_loaded = 0;
 
     std::vector<dmi_region> m_dmi;
+    struct {
+        sc_core::sc_time read, write;
+    } m_window_latency;  // of the DMI region the pte_port's window shows
     const dmi_region* m_last_dmi = nullptr;
     std::size_t m_invalidations_seen = 0;
 

@@ -4,18 +4,75 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <utility>
 
 namespace memsim::mmu {
 
 class pte_port {
 public:
-    virtual std::uint64_t read(std::uint64_t physical, unsigned size) = 0;  // size 4 or 8
+    // Inside the direct window an entry comes straight from host memory and is counted
+    // (take_use()); elsewhere it is the implementation's read_entry() or write_entry(). Every
+    // entry access of a walk depends on the one before, so the window keeps a virtual call and
+    // a region lookup off the hostile (TLB-missing) path.
+    std::uint64_t read(std::uint64_t physical, unsigned size) {
+        if (unsigned char* at = direct(physical, size)) {
+            ++m_use.reads;
+            return size == 8 ? load<8>(at) : load<4>(at);
+        }
+        return read_entry(physical, size);
+    }
     // Sets Accessed and Dirty flags (SDM Vol. 3A, 4.8): on hardware a locked read-modify-write;
     // the walker issues it right after its own read of the entry.
-    virtual void write(std::uint64_t physical, std::uint64_t value, unsigned size) = 0;
+    void write(std::uint64_t physical, std::uint64_t value, unsigned size) {
+        if (unsigned char* at = direct(physical, size)) {
+            ++m_use.writes;
+            if (size == 8)
+                std::memcpy(at, &value, 8);
+            else
+                std::memcpy(at, &value, 4);
+            return;
+        }
+        write_entry(physical, value, size);
+    }
+
+    // Where the window holds these bytes on the host, or nullptr: for looking ahead without
+    // an access (walk_prefetch.h).
+    const unsigned char* host(std::uint64_t physical, unsigned size) const { return direct(physical, size); }
 
 protected:
     ~pte_port() = default;
+
+    // Host memory that holds physical [start, start + bytes).
+    struct direct_window {
+        unsigned char* data = nullptr;
+        std::uint64_t start = 0, bytes = 0;
+    };
+    void open_window(const direct_window& w) { m_window = w; }
+    void close_window() { m_window = {}; }
+    // The accesses made in the window since the last call, for the implementation to time.
+    struct window_use {
+        unsigned reads = 0, writes = 0;
+    };
+    window_use take_use() { return std::exchange(m_use, {}); }
+
+private:
+    virtual std::uint64_t read_entry(std::uint64_t physical, unsigned size) = 0;  // size 4 or 8
+    virtual void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) = 0;
+
+    unsigned char* direct(std::uint64_t physical, unsigned size) const {
+        const std::uint64_t offset = physical - m_window.start;
+        return offset < m_window.bytes && m_window.bytes - offset >= size ? m_window.data + offset : nullptr;
+    }
+    template <unsigned size>
+    static std::uint64_t load(const unsigned char* at) {
+        std::uint64_t value = 0;
+        std::memcpy(&value, at, size);
+        return value;
+    }
+
+    direct_window m_window;  // empty: every access goes to the implementation
+    window_use m_use;
 };
 
 }  // namespace memsim::mmu

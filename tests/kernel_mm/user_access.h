@@ -27,12 +27,12 @@ namespace memsim::kernel::testing {
 class machine_pte_port final : public mmu::pte_port {
 public:
     explicit machine_pte_port(fake_machine& machine) : m_machine(machine) {}
-    std::uint64_t read(std::uint64_t physical, unsigned size) override {
+    std::uint64_t read_entry(std::uint64_t physical, unsigned size) override {
         std::uint64_t value = 0;
         m_machine.read_phys(physical, &value, size);
         return value;
     }
-    void write(std::uint64_t physical, std::uint64_t value, unsigned size) override {
+    void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) override {
         m_machine.write_phys(physical, &value, size);
     }
 

@@ -18,11 +18,11 @@ public:
     static constexpr std::uint64_t first_table = 0x10'0000;
     static constexpr std::uint64_t table_flags = entry_flag::p | entry_flag::rw | entry_flag::us;
 
-    std::uint64_t read(std::uint64_t physical, unsigned size) override {
+    std::uint64_t read_entry(std::uint64_t physical, unsigned size) override {
         read_log.push_back(physical);
         return peek(physical, size);
     }
-    void write(std::uint64_t physical, std::uint64_t value, unsigned size) override {
+    void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) override {
         write_log.push_back(physical);
         poke(physical, value, size);
     }
