@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "mmu/permissions.h"
-#include "mmu/walk_ahead.h"
 
 namespace memsim::hw {
 
@@ -561,22 +560,25 @@ mmu::walk_result cpu_core::walk(const mmu::access& a) {
 }
 
 // The entry a walk reads last is the one most likely to miss the host's caches (the tables above
-// it are few and stay cached): it is asked for far enough ahead to arrive in time, the data later,
-// once the entry that locates it is there. The distances are the middle of a flat optimum
-// (8 to 24) measured on the MMU benchmark's hostile trace: a walk takes a few hundred host
-// instructions, so an entry asked for 16 operations ahead has long arrived.
+// it are few and stay cached): it is asked for far enough ahead to arrive in time, and the data
+// later, once that entry is there to say where. The distances are the middle of a flat optimum
+// (8 to 24 operations) on the MMU benchmark's hostile trace.
 void cpu_core::look_ahead() {
-    constexpr std::size_t entry_ahead = 16, data_ahead = 8;
     if (!m_workload) return;
     const std::vector<op>& ops = m_workload->ops;
-    const auto hint = [this, &ops](std::size_t ahead, mmu::prefetch_target target) {
-        if (m_next + ahead >= ops.size()) return;
-        const op& o = ops[m_next + ahead];
-        if (!is_memory(o.kind) || o.handle >= 0) return;
-        if (const unsigned char* at = mmu::walk_ahead(m_cr, o.address, *this, target)) __builtin_prefetch(at);
+    const auto linear = [&ops](std::size_t i) {
+        return i < ops.size() && is_memory(ops[i].kind) && ops[i].handle < 0 ? &ops[i].address : nullptr;
     };
-    hint(entry_ahead, mmu::prefetch_target::leaf_entry);
-    hint(data_ahead, mmu::prefetch_target::data);
+    if (const std::uint64_t* far = linear(m_next + entry_ahead)) {
+        const mmu::leaf_location leaf = mmu::find_leaf_entry(m_cr, *far, *this);
+        if (const unsigned char* at = leaf.shift ? host(leaf.entry, 8) : nullptr) __builtin_prefetch(at);
+        m_ahead[(m_next + entry_ahead) % m_ahead.size()] = {m_next + entry_ahead, leaf};
+    }
+    const ahead_entry& near = m_ahead[(m_next + data_ahead) % m_ahead.size()];
+    if (const std::uint64_t* at_near = linear(m_next + data_ahead);
+        at_near && near.op == m_next + data_ahead) {
+        if (const unsigned char* at = mmu::find_data(near.leaf, *at_near, *this)) __builtin_prefetch(at);
+    }
 }
 
 void cpu_core::aim_window(const dmi_region* r) {

@@ -21,6 +21,7 @@
 #include "mmu/psc.h"
 #include "mmu/pte_port.h"
 #include "mmu/tlb.h"
+#include "mmu/walk_ahead.h"
 #include "mmu/walker.h"
 #include "traces/workload.h"
 
@@ -186,6 +187,11 @@ private:
     mmu::walk_result walk(const mmu::access& a);
     // Host prefetches for the operations a few ahead, whose walks will likely follow this one's.
     void look_ahead();
+    static constexpr std::size_t entry_ahead = 16, data_ahead = 8;
+    struct ahead_entry {
+        std::size_t op = ~std::size_t{0};
+        mmu::leaf_location leaf;
+    };
 
     // Cycles as time: a table for the short counts of TLB hits, so the hit path multiplies nothing.
     sc_core::sc_time cycles(std::uint64_t n) const {
@@ -219,6 +225,10 @@ private:
     // What replayed reads loaded, folded, and never read: a replayed read must still load from
     // the host, as memory() does, and a result nobody keeps would let the compiler drop it.
     std::uint64_t m_loaded = 0;
+
+    // The leaf entries look_ahead() found, by operation index modulo entry_ahead: each is used
+    // data_ahead operations later, before an operation entry_ahead further takes its slot.
+    std::array<ahead_entry, entry_ahead> m_ahead;
 
     std::vector<dmi_region> m_dmi;
     struct {

@@ -9,32 +9,38 @@ namespace {
 constexpr std::uint64_t address_bits = 0x000f'ffff'ffff'f000;
 constexpr unsigned index_bits = 9;
 
-// Whether an entry of the level that linear-address bit `shift` up index maps a page: a PTE
-// always, a PDE or PDPTE with PS (SDM 4.5, Tables 4-15 to 4-20).
-bool maps_page(std::uint64_t entry, unsigned shift) {
-    return shift == 12 || ((shift == 21 || shift == 30) && (entry & entry_flag::ps));
+// The present entry at `address` in the window, or 0.
+std::uint64_t present_entry(std::uint64_t address, const pte_port& memory) {
+    const unsigned char* at = memory.host(address, 8);
+    if (!at) return 0;
+    std::uint64_t entry = 0;
+    std::memcpy(&entry, at, 8);
+    return entry & entry_flag::p ? entry : 0;
 }
 
 }  // namespace
 
-const unsigned char* walk_ahead(const control_registers& cr, std::uint64_t linear, const pte_port& memory,
-                                prefetch_target target) {
+leaf_location find_leaf_entry(const control_registers& cr, std::uint64_t linear, const pte_port& memory) {
     const paging_mode mode = mode_of(cr);
-    if (mode != paging_mode::ia32e_4 && mode != paging_mode::ia32e_5) return nullptr;
+    if (mode != paging_mode::ia32e_4 && mode != paging_mode::ia32e_5) return {};
     std::uint64_t table = cr.cr3 & address_bits;
     for (unsigned shift = mode == paging_mode::ia32e_5 ? 48 : 39;; shift -= index_bits) {
-        const unsigned char* at = memory.host(table + ((linear >> shift) & ((1u << index_bits) - 1)) * 8, 8);
-        if (!at || (shift == 12 && target == prefetch_target::leaf_entry)) return at;
-        std::uint64_t entry = 0;
-        std::memcpy(&entry, at, 8);
-        if (!(entry & entry_flag::p)) return nullptr;
-        if (maps_page(entry, shift)) {
-            if (target == prefetch_target::leaf_entry) return nullptr;  // read already
-            const std::uint64_t offset_mask = (std::uint64_t{1} << shift) - 1;
-            return memory.host((entry & address_bits & ~offset_mask) | (linear & offset_mask), 1);
-        }
+        const std::uint64_t address = table + ((linear >> shift) & ((1u << index_bits) - 1)) * 8;
+        if (shift == 12) return {address, shift};
+        const std::uint64_t entry = present_entry(address, memory);
+        if (!entry) return {};
+        // PS maps a page in a PDPTE or a PDE; it is reserved above (SDM 4.5, Tables 4-15 to 4-18).
+        if (shift <= 30 && (entry & entry_flag::ps)) return {address, shift};
         table = entry & address_bits;
     }
+}
+
+const unsigned char* find_data(const leaf_location& leaf, std::uint64_t linear, const pte_port& memory) {
+    if (!leaf.shift) return nullptr;
+    const std::uint64_t entry = present_entry(leaf.entry, memory);
+    if (!entry) return nullptr;
+    const std::uint64_t offset_mask = (std::uint64_t{1} << leaf.shift) - 1;
+    return memory.host((entry & address_bits & ~offset_mask) | (linear & offset_mask), 1);
 }
 
 }  // namespace memsim::mmu

@@ -1,7 +1,7 @@
-// Looking ahead of page walks to come: the CPU core finds, a few operations ahead, where on the
-// host the paging-structure entry and later the data those operations will touch are, and has
-// the host prefetch them, so the host's cache misses of a TLB-hostile trace overlap. Hints
-// only: no simulated state, statistic or time changes.
+// Looking ahead of page walks to come: the CPU core finds, a few operations ahead, where the
+// paging-structure entry that maps an access's page is, and later where its data is, and has the
+// host prefetch them, so the host's cache misses of a TLB-hostile trace overlap. Hints only: no
+// simulated state, statistic or time changes.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +11,20 @@
 
 namespace memsim::mmu {
 
-enum class prefetch_target : std::uint8_t {
-    leaf_entry,  // the entry that maps the page (the PTE of a 4 KiB page): reads those above it
-    data,        // the byte at the linear address: reads every entry, the leaf's too
+// The entry that maps a page: its physical address, and the linear-address bit its page's number
+// starts at (12: a PTE; 21, 30: a PDE or PDPTE with PS). shift == 0: none found.
+struct leaf_location {
+    std::uint64_t entry = 0;
+    unsigned shift = 0;
 };
 
-// Where the port's window holds `target` for an access to `linear`, or nullptr. IA-32e paging
-// only (its hostile working sets are the large ones); follows present entries as the walker
-// would, without its checks of reserved bits and rights, and stops at anything outside the window.
-const unsigned char* walk_ahead(const control_registers& cr, std::uint64_t linear, const pte_port& memory,
-                                prefetch_target target);
+// Finds the entry that maps `linear` by reading, through the port's window only, the entries above
+// it (which a walk reads too, so they are likely in the host's caches), but not the PTE itself.
+// IA-32e paging only, where the working sets of tables are large; follows present entries as the
+// walker would, without its reserved-bit and rights checks.
+leaf_location find_leaf_entry(const control_registers& cr, std::uint64_t linear, const pte_port& memory);
+
+// Where the window holds the byte `linear` maps through the entry at `leaf`, or nullptr.
+const unsigned char* find_data(const leaf_location& leaf, std::uint64_t linear, const pte_port& memory);
 
 }  // namespace memsim::mmu

@@ -1,5 +1,5 @@
-// Looking ahead of a walk: where on the host the leaf entry and the data of an access are, found
-// through the port's window as the walker would find them, or nothing where it would stop.
+// Looking ahead of a walk: where the entry that maps an access's page is, found through the
+// port's window as the walker would find it, and then where the access's data is.
 #include "mmu/walk_ahead.h"
 
 #include <doctest/doctest.h>
@@ -28,42 +28,46 @@ struct tables {
         memory.store(0x3000 + 2 * 8, 0x200000 | table_flags | ef::ps);
         memory.store(0x4000 + 1 * 8, 0x9000 | table_flags);
     }
-    const unsigned char* ahead(std::uint64_t linear, prefetch_target target) const {
-        return walk_ahead(cr, linear, memory, target);
-    }
+    leaf_location leaf(std::uint64_t linear) const { return find_leaf_entry(cr, linear, memory); }
+    const unsigned char* data(std::uint64_t linear) const { return find_data(leaf(linear), linear, memory); }
 };
 
 }  // namespace
 
 TEST_CASE("walk_ahead: a 4 KiB page's PTE, and then its data") {
     tables t;
-    CHECK(t.ahead(0x40201123, prefetch_target::leaf_entry) == t.memory.at(0x4008));
-    CHECK(t.ahead(0x40201123, prefetch_target::data) == t.memory.at(0x9123));
+    const leaf_location pte = t.leaf(0x40201123);
+    CHECK(pte.entry == 0x4008);
+    CHECK(pte.shift == 12);
+    CHECK(t.data(0x40201123) == t.memory.at(0x9123));
     CHECK(t.memory.take_use().reads == 0);  // looking is not an access
 }
 
-TEST_CASE("walk_ahead: a 2 MiB page has no entry left to fetch; its data is at the page's offset") {
+TEST_CASE("walk_ahead: a 2 MiB page's PDE, and its data at the page's offset") {
     tables t;
-    CHECK(t.ahead(0x40412345, prefetch_target::leaf_entry) == nullptr);
-    CHECK(t.ahead(0x40412345, prefetch_target::data) == t.memory.at(0x212345));
+    const leaf_location pde = t.leaf(0x40412345);
+    CHECK(pde.entry == 0x3010);
+    CHECK(pde.shift == 21);
+    CHECK(t.data(0x40412345) == t.memory.at(0x212345));
 }
 
-TEST_CASE("walk_ahead: a not-present entry stops it, except the leaf entry, which it does not read") {
+TEST_CASE("walk_ahead: a not-present entry above the leaf stops the search; a not-present leaf has no data") {
     tables t;
-    CHECK(t.ahead(0x40202000, prefetch_target::leaf_entry) == t.memory.at(0x4010));
-    CHECK(t.ahead(0x40202000, prefetch_target::data) == nullptr);        // PTE 2 is empty
-    CHECK(t.ahead(0x40600000, prefetch_target::leaf_entry) == nullptr);  // PDE 3 is empty
+    CHECK(t.leaf(0x40202000).entry == 0x4010);  // PTE 2, not read
+    CHECK(t.data(0x40202000) == nullptr);       // and empty
+    CHECK(t.leaf(0x40600000).shift == 0);       // PDE 3 is empty
+    CHECK(t.data(0x40600000) == nullptr);
 }
 
 TEST_CASE("walk_ahead: nothing outside the window, nor in other paging modes") {
     tables t;
     t.memory.store(0x4000 + 3 * 8, (std::uint64_t{8} << 20) | table_flags);  // past the 4 MiB
-    CHECK(t.ahead(0x40203000, prefetch_target::data) == nullptr);
+    CHECK(t.data(0x40203000) == nullptr);
     control_registers pae = t.cr;
     pae.efer = 0;
-    CHECK(walk_ahead(pae, 0x40201123, t.memory, prefetch_target::data) == nullptr);
+    CHECK(find_leaf_entry(pae, 0x40201123, t.memory).shift == 0);
     t.memory.close_window();
-    CHECK(t.ahead(0x40201123, prefetch_target::leaf_entry) == nullptr);
+    CHECK(t.leaf(0x40201123).shift == 0);
 }
 
 TEST_CASE("walk_ahead: 5-level paging starts at the PML5") {
@@ -71,5 +75,6 @@ TEST_CASE("walk_ahead: 5-level paging starts at the PML5") {
     t.cr.cr4 |= cr4::la57;
     t.cr.cr3 = 0x5000;
     t.memory.store(0x5000, 0x1000 | table_flags);  // PML5E 0 -> the PML4 above
-    CHECK(t.ahead(0x40201123, prefetch_target::data) == t.memory.at(0x9123));
+    CHECK(t.leaf(0x40201123).entry == 0x4008);
+    CHECK(t.data(0x40201123) == t.memory.at(0x9123));
 }
