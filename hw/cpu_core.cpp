@@ -146,6 +146,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
 
 void cpu_core::run() {
     if (m_firmware) m_firmware->boot(*this);
+    port.quantum.forget_quiet();
     if (!m_workload) {
         port.quantum.sync();
         return;
@@ -198,6 +199,7 @@ void cpu_core::take_interrupts() {
         m_taken_at[line] = sc_core::sc_time_stamp();
         ++m_interrupts_taken;
         m_handler->interrupt(*this, line);
+        port.quantum.forget_quiet();
     }
 }
 
@@ -255,7 +257,8 @@ bool cpu_core::execute(const op& o) {
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
             return true;
         default:
-            return !traces::is_kernel_op(o.kind) || (m_handler && m_handler->service(*this, o));
+            if (!traces::is_kernel_op(o.kind)) return true;
+            return m_handler && serviced(m_handler->service(*this, o));
     }
 }
 
@@ -366,7 +369,7 @@ bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, co
     if (vector == 14) m_cr.cr2 = cr2;  // CR2 holds the faulting linear address (SDM Vol. 3A, 4.7)
     port.quantum.sync();
     if (!m_handler) return false;
-    return m_handler->fault(*this, fault_report{vector, cr2, error, m_next, o, cause});
+    return serviced(m_handler->fault(*this, fault_report{vector, cr2, error, m_next, o, cause}));
 }
 
 // A control-register write the SDM refuses: #GP, and the register keeps its value. A handler

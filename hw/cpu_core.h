@@ -109,6 +109,11 @@ private:
     // False when a fault stopped the run.
     bool execute(const traces::op& o);
     void take_interrupts();
+    // After a call into the trap handler: the kernel may have set other processes going.
+    bool serviced(bool result) {
+        port.quantum.forget_quiet();
+        return result;
+    }
     std::uint32_t fresh_interrupts();
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.

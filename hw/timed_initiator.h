@@ -25,6 +25,7 @@ public:
     void reset() override {
         tlm_quantumkeeper::reset();
         m_budget = m_next_sync_point - sc_core::sc_time_stamp();
+        forget_quiet();
     }
     // Where need_sync() says the quantum is over. The wait of sync() is there to let the other
     // processes catch up; when none has anything due by this initiator's local time, none would
@@ -36,17 +37,32 @@ public:
     // after real waits. SystemC cannot tell it about an sc_start() time limit, which memsim never
     // sets.
     void end_quantum() {
-        if (sc_core::sc_pending_activity_at_current_time() ||
-            sc_core::sc_time_to_pending_activity() <= m_local_time) {
+        if (m_local_time >= m_quiet && !quiet()) {
             sync();
             return;
         }
-        const sc_core::sc_time now = sc_core::sc_time_stamp() + m_local_time;
+        const sc_core::sc_time now = m_global + m_local_time;
         m_next_sync_point = now + to_next_boundary(now);
-        m_budget = m_next_sync_point - sc_core::sc_time_stamp();
+        m_budget = m_next_sync_point - m_global;
     }
+    // The owning thread may have given another process something to do (it called into another
+    // module, which may notify an event): the next end_quantum() asks SystemC again. A wait does
+    // the same through reset(); timed_initiator::transport() calls this after each transaction.
+    void forget_quiet() { m_quiet = sc_core::SC_ZERO_TIME; }
 
 private:
+    // Whether no other process has anything due by the local time. If so, it stays so up to the
+    // next activity SystemC knows of, since only this thread runs until it waits or notifies
+    // (forget_quiet()): later end_quantum()s before that time need not ask again.
+    bool quiet() {
+        if (sc_core::sc_pending_activity_at_current_time()) return false;
+        const sc_core::sc_time due = sc_core::sc_time_to_pending_activity();
+        if (due <= m_local_time) return false;
+        m_quiet = due;
+        m_global = sc_core::sc_time_stamp();
+        return true;
+    }
+
     // tlm_global_quantum::compute_local_quantum() for the time `t` instead of global time:
     // sync points fall on multiples of the global quantum.
     static sc_core::sc_time to_next_boundary(const sc_core::sc_time& t) {
@@ -55,6 +71,8 @@ private:
     }
 
     sc_core::sc_time m_budget;  // zero until the first reset(): the first check synchronises
+    sc_core::sc_time m_quiet;   // local time before which no other process has anything due; 0: unknown
+    sc_core::sc_time m_global;  // global time when m_quiet was found
 };
 
 class timed_initiator : private tlm::tlm_bw_transport_if<> {
@@ -78,6 +96,7 @@ public:
         m_trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
         sc_core::sc_time delay = quantum.get_local_time();
         socket->b_transport(m_trans, delay);
+        quantum.forget_quiet();
         quantum.set(delay);
         if (quantum.need_sync()) quantum.end_quantum();
         return m_trans.get_response_status();

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <tlm_utils/simple_target_socket.h>
 
 #include "base/units.h"
 #include "bench/in_child.h"
@@ -62,6 +63,26 @@ struct line_raiser : sc_module {
         if (after != SC_ZERO_TIME) wait(after);
         out.write(true);
     }
+};
+
+// A device register whose write rings the device's interrupt line `after` the write's time.
+struct doorbell : sc_module {
+    tlm_utils::simple_target_socket<doorbell> socket{"socket"};
+    sc_signal<bool>& out;
+    sc_time after;
+    sc_event ring;
+    doorbell(sc_module_name n, sc_signal<bool>& o, sc_time t) : sc_module(n), out(o), after(t) {
+        socket.register_b_transport(this, &doorbell::b_transport);
+        SC_HAS_PROCESS(doorbell);
+        SC_METHOD(raise);
+        sensitive << ring;
+        dont_initialize();
+    }
+    void b_transport(tlm::tlm_generic_payload& trans, sc_time& delay) {
+        if (trans.is_write()) ring.notify(delay + after);
+        trans.set_response_status(tlm::TLM_OK_RESPONSE);
+    }
+    void raise() { out.write(true); }
 };
 
 // 64 MiB of RAM at 0 (1 GHz, 10 cycles, 16 bytes a cycle) behind a 1 GHz, 8-byte bus with one
@@ -445,6 +466,25 @@ TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundar
     sc_start();
     // As with a wait at every boundary: taken after the 30th operation, at 3 us, not at 2.5 us.
     CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3, SC_US)});
+}
+
+TEST_CASE("cpu: after a write to a device the core asks again whether it may run ahead") {
+    // 1 ns a cycle: the boundary at 1 us finds nothing due, so the core may run ahead for as long
+    // as nothing changes; the register write at 1.5 us sets the line to rise 700 ns later, and
+    // the boundaries at 2, 3 and 4 us follow.
+    std::string text;
+    for (int n = 0; n < 15; ++n) text += "compute 100\n";
+    text += "poke 0x8000000 4 1\n";
+    for (int n = 0; n < 30; ++n) text += "compute 100\n";
+    cpu_rig rig(text);
+    hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
+    rig.cpu.connect_interrupts(irqs);
+    doorbell device("device", irqs.line(5), sc_time(700, SC_NS));
+    rig.interconnect.map(rig.interconnect.bind_target(device.socket, "device"), 0x8000000, 0x1000);
+    sc_start();
+    // As with a wait at every boundary: taken at the first check after the rise, where the
+    // operations (shifted by the write's 2 ns) cross 3 us.
+    CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3002, SC_NS)});
 }
 
 TEST_CASE("cpu: user-mode accesses obey U/S; SMAP keeps the supervisor out of user pages unless AC") {
