@@ -1,11 +1,22 @@
 #include "mmu/psc.h"
 
+#include <bit>
+
 namespace memsim::mmu {
+namespace {
+
+// log2 of the bucket count: the power of two above the number of ways, at most twice it.
+unsigned bucket_bits(unsigned ways) { return std::max(static_cast<unsigned>(std::bit_width(ways)), 1u); }
+
+}  // namespace
 
 paging_structure_caches::cache::cache(unsigned entries, unsigned tag_shift, const stats::scope& stats)
     : m_keys(entries),
       m_entries(entries),
       m_order(1, entries),
+      m_heads(std::size_t{1} << bucket_bits(entries), end_of_chain),
+      m_next(entries, end_of_chain),
+      m_hash_shift(64 - bucket_bits(entries)),
       m_tag_shift(tag_shift),
       m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
@@ -23,16 +34,32 @@ void paging_structure_caches::cache::fill(std::uint16_t pcid, std::uint64_t line
         m_absent = 0;
     else
         way = find(key);
-    if (way == none && m_valid < capacity()) {
-        way = find(0);
-        ++m_valid;
-    } else if (way == none) {
-        ++m_evictions;
-        way = m_order.oldest(0);
+    if (way == none) {
+        if (m_valid < capacity()) {
+            way = free_way();
+            ++m_valid;
+        } else {
+            ++m_evictions;
+            way = m_order.oldest(0);
+            unindex(way);
+        }
+        m_keys[way] = key;
+        index(way);
     }
-    m_keys[way] = key;
     m_entries[way] = entry;
     m_order.touch(0, way);
+}
+
+void paging_structure_caches::cache::index(std::uint32_t way) {
+    std::uint16_t& head = m_heads[bucket_of(m_keys[way])];
+    m_next[way] = head;
+    head = static_cast<std::uint16_t>(way);
+}
+
+void paging_structure_caches::cache::unindex(std::uint32_t way) {
+    std::uint16_t* link = &m_heads[bucket_of(m_keys[way])];
+    while (*link != way) link = &m_next[*link];
+    *link = m_next[way];
 }
 
 template <typename Pred>
@@ -40,6 +67,7 @@ void paging_structure_caches::cache::invalidate_if(Pred pred) {
     for (std::uint32_t way = 0; way != m_keys.size(); ++way) {
         std::uint64_t& key = m_keys[way];
         if (!key || !pred(pcid_of(key))) continue;
+        unindex(way);
         key = 0;
         --m_valid;
         ++m_invalidations;

@@ -44,8 +44,13 @@ public:
     paging_structure_caches(const psc_config& config, stats::scope stats);
 
     // The entry for the `level` entry that maps `linear` under `pcid`, if cached; refreshes LRU.
-    // Inline, like the cache's search, so the walker's hit test needs no copy of an optional.
     std::optional<psc_entry> lookup(psc_level level, std::uint16_t pcid, std::uint64_t linear) {
+        const psc_entry* entry = lookup_entry(level, pcid, linear);
+        return entry ? std::optional(*entry) : std::nullopt;
+    }
+    // lookup() without a copy, for the walker's hit test: inline, like the cache's search. The
+    // entry stays valid until the next fill or invalidation.
+    const psc_entry* lookup_entry(psc_level level, std::uint16_t pcid, std::uint64_t linear) {
         return of(level).lookup(pcid, linear);
     }
     // Caches the entry, replacing one with the same tag or else the least recently used.
@@ -64,24 +69,24 @@ public:
 private:
     // One fully-associative cache with true LRU replacement. Which way holds an entry is never
     // observable, so a fill takes any free way; a fill into a full cache finds its victim in the
-    // LRU order without a search.
+    // LRU order without a search, and every search goes through a hashed index of the keys.
     class cache {
     public:
         cache(unsigned entries, unsigned tag_shift, const stats::scope& stats);
 
-        std::optional<psc_entry> lookup(std::uint16_t pcid, std::uint64_t linear) {
-            if (m_keys.empty()) return std::nullopt;
+        const psc_entry* lookup(std::uint16_t pcid, std::uint64_t linear) {
+            if (m_keys.empty()) return nullptr;
             ++m_lookups;
             const std::uint64_t key = key_of(pcid, tag_of(linear));
             const std::uint32_t way = find(key);
             if (way == none) {
                 ++m_misses;
                 m_absent = key;
-                return std::nullopt;
+                return nullptr;
             }
             ++m_hits;
             m_order.touch(0, way);
-            return m_entries[way];
+            return &m_entries[way];
         }
         void fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
         template <typename Pred>
@@ -92,9 +97,10 @@ private:
 
     private:
         static constexpr std::uint32_t none = ~std::uint32_t{0};
+        static constexpr std::uint16_t end_of_chain = 0xffff;  // lru_order allows at most 65535 ways
 
-        // A way's PCID, tag and a valid bit in one word, so a search compares once per way over
-        // a packed array; 0 for an empty way. Tags have at most 57 - 21 = 36 bits.
+        // A way's PCID, tag and a valid bit in one word, so a search compares one word per way it
+        // tries; 0 for an empty way. Tags have at most 57 - 21 = 36 bits.
         static std::uint64_t key_of(std::uint16_t pcid, std::uint64_t tag) {
             return tag << 17 | std::uint64_t{pcid} << 1 | 1;
         }
@@ -105,16 +111,31 @@ private:
         std::uint64_t tag_of(std::uint64_t linear) const {
             return (linear & address_mask(linear_bits)) >> m_tag_shift;
         }
-        // The way holding `key` (0: the first empty way), or none. std::find, which libstdc++
-        // unrolls: a miss in the PDE cache compares every way.
-        std::uint32_t find(std::uint64_t key) const {
-            const auto way = std::find(m_keys.begin(), m_keys.end(), key);
-            return way == m_keys.end() ? none : static_cast<std::uint32_t>(way - m_keys.begin());
+        // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the product's top bits mix every tag and
+        // PCID bit, so the PDE cache's neighbouring 2 MiB regions spread over the buckets.
+        std::size_t bucket_of(std::uint64_t key) const {
+            return (key * 0x9e3779b97f4a7c15ull) >> m_hash_shift;
         }
+        // The way holding `key`, or none. A hashed index rather than a scan: a miss in the
+        // 32-way PDE cache, every access of a TLB-hostile workload, would compare every way.
+        std::uint32_t find(std::uint64_t key) const {
+            for (std::uint16_t way = m_heads[bucket_of(key)]; way != end_of_chain; way = m_next[way])
+                if (m_keys[way] == key) return way;
+            return none;
+        }
+        std::uint32_t free_way() const {
+            return static_cast<std::uint32_t>(std::find(m_keys.begin(), m_keys.end(), 0) - m_keys.begin());
+        }
+        void index(std::uint32_t way);
+        void unindex(std::uint32_t way);
 
-        std::vector<std::uint64_t> m_keys;  // per way, apart: the search reads only the keys
+        std::vector<std::uint64_t> m_keys;  // per way
         std::vector<psc_entry> m_entries;   // per way
         lru_order m_order;                  // one set of every way
+        // The valid ways by bucket_of(key), each bucket a chain from its head through m_next.
+        std::vector<std::uint16_t> m_heads;  // per bucket: more buckets than ways keeps chains short
+        std::vector<std::uint16_t> m_next;   // per way
+        unsigned m_hash_shift;
         unsigned m_tag_shift;
         unsigned m_valid = 0;
         // A key the last missed lookup proved absent (0: none). The walker fills exactly the

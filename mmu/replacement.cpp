@@ -1,4 +1,4 @@
-// Replacement policies: geometry checks and victim choice (the miss path; touches are inline).
+// Replacement policies: geometry checks and the initial state (touches and victims are inline).
 #include "mmu/replacement.h"
 
 #include <bit>
@@ -34,24 +34,6 @@ replacement::replacement(replacement_policy policy, unsigned sets, unsigned ways
     }
     m_tree_depth = static_cast<unsigned>(std::countr_zero(ways));
     if (policy == replacement_policy::plru) m_state.assign(sets, 0);
-}
-
-unsigned replacement::victim(unsigned set) {
-    switch (m_policy) {
-        case replacement_policy::lru:
-            return m_lru.oldest(set);
-        case replacement_policy::plru:
-            return plru_victim(m_state[set]);
-        case replacement_policy::random:
-            return static_cast<unsigned>(m_rng.next() % m_ways);
-    }
-    return 0;
-}
-
-unsigned replacement::plru_victim(std::uint64_t bits) const {
-    unsigned node = 1;
-    while (node < m_ways) node = 2 * node + static_cast<unsigned>((bits >> node) & 1);
-    return node - m_ways;
 }
 
 }  // namespace memsim::mmu

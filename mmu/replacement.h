@@ -39,8 +39,24 @@ public:
     lru_order(unsigned sets, unsigned ways);
 
     // `way` of `set` was just used: it becomes the most recently used.
-    void touch(unsigned set, unsigned way) {
+    void touch(unsigned set, unsigned way) { make_newest(links(set), way); }
+    unsigned oldest(unsigned set) const { return m_links[std::size_t{set} * (m_ways + 1) + m_ways].newer; }
+    // oldest(), made the most recently used: a fill's victim, found and touched in one go.
+    unsigned renew_oldest(unsigned set) {
         link* l = links(set);
+        const unsigned way = l[m_ways].newer;
+        make_newest(l, way);
+        return way;
+    }
+
+private:
+    // 16-bit way numbers: two links in four bytes, and the 12-way STLB's 128 sets in 6.5 KiB.
+    struct link {
+        std::uint16_t newer, older;
+    };
+    link* links(unsigned set) { return &m_links[std::size_t{set} * (m_ways + 1)]; }
+    // Unlinks `way` from the set's list at `l` and links it in after the head.
+    void make_newest(link* l, unsigned way) {
         const link old = l[way];
         l[old.newer].older = old.older;
         l[old.older].newer = old.newer;
@@ -49,14 +65,6 @@ public:
         l[newest].newer = static_cast<std::uint16_t>(way);
         l[m_ways].older = static_cast<std::uint16_t>(way);
     }
-    unsigned oldest(unsigned set) const { return m_links[std::size_t{set} * (m_ways + 1) + m_ways].newer; }
-
-private:
-    // 16-bit way numbers: two links in four bytes, and the 12-way STLB's 128 sets in 6.5 KiB.
-    struct link {
-        std::uint16_t newer, older;
-    };
-    link* links(unsigned set) { return &m_links[std::size_t{set} * (m_ways + 1)]; }
 
     std::uint16_t m_ways;
     std::vector<link> m_links;
@@ -71,21 +79,26 @@ public:
     replacement(replacement_policy policy, unsigned sets, unsigned ways, std::uint64_t seed);
 
     // `way` of `set` was just used, by a hit or a fill: it becomes the most recently used.
+    // LRU, the default, is tested first: one branch that always goes the same way.
     void touch(unsigned set, unsigned way) {
-        switch (m_policy) {
-            case replacement_policy::lru:
-                m_lru.touch(set, way);
-                return;
-            case replacement_policy::plru:
-                plru_touch(m_state[set], way);
-                return;
-            case replacement_policy::random:
-                return;
-        }
+        if (m_policy == replacement_policy::lru) return m_lru.touch(set, way);
+        if (m_policy == replacement_policy::plru) plru_touch(m_state[set], way);
     }
 
-    // The way to evict from `set`, every way of which is valid.
-    unsigned victim(unsigned set);
+    // The way to evict from `set`, every way of which is valid. Inline like touch(), since
+    // every fill into a full set asks.
+    unsigned victim(unsigned set) {
+        if (m_policy == replacement_policy::lru) return m_lru.oldest(set);
+        if (m_policy == replacement_policy::plru) return plru_victim(m_state[set]);
+        return static_cast<unsigned>(m_rng.next() % m_ways);
+    }
+    // victim(), then touch() of it: what a fill into a full set does, for LRU in one go.
+    unsigned replace(unsigned set) {
+        if (m_policy == replacement_policy::lru) return m_lru.renew_oldest(set);
+        const unsigned way = victim(set);
+        touch(set, way);
+        return way;
+    }
 
     replacement_policy policy() const { return m_policy; }
     unsigned ways() const { return m_ways; }
@@ -104,7 +117,12 @@ private:
             node = 2 * node + right;
         }
     }
-    unsigned plru_victim(std::uint64_t bits) const;
+    // The leaf the node bits lead to from the root.
+    unsigned plru_victim(std::uint64_t bits) const {
+        unsigned node = 1;
+        while (node < m_ways) node = 2 * node + static_cast<unsigned>((bits >> node) & 1);
+        return node - m_ways;
+    }
 
     replacement_policy m_policy;
     unsigned m_ways;

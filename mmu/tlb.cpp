@@ -98,6 +98,7 @@ tlb_config tlb_config::intel_default() {
 
 tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats)
     : m_ways(checked(config).ways),
+      m_ways_in_fours(m_ways & ~3u),
       m_set_mask(config.entries / config.ways - 1),
       m_keys(config.entries),
       m_entries(config.entries),
@@ -122,29 +123,35 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
     }
 }
 
-void tlb_array::insert(std::uint64_t linear, std::uint16_t pcid, const translation& t) {
-    const std::uint64_t key = tlb_key(linear, t.size);
+void tlb_array::insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
     const unsigned set = set_of(key);
-    // Right after a probe of the page missed (m_missed), no entry is left that free_way() would
-    // replace, unless the new entry is global: that replaces other PCIDs' entries for the page
-    // too, which the probe did not look for.
-    const bool missed =
-        !t.global && m_missed.pcid == pcid && !((linear ^ m_missed.linear) >> page_shift(t.size));
-    m_missed.pcid = no_pcid;
-    const unsigned way = missed ? unused_way(set) : free_way(set, key, pcid, t.global);
+    if (absent && is_full(set)) {  // the usual fill after a walk
+        ++m_evictions;
+        return write(set, m_replacement.replace(set), key, pcid, t);
+    }
+    const unsigned way = absent ? lowest_invalid_way(set) : free_way(set, key, pcid, t.global);
+    m_replacement.touch(set, way);
+    write(set, way, key, pcid, t);
+}
+
+void tlb_array::write(unsigned set, unsigned way, std::uint64_t key, std::uint16_t pcid,
+                      const translation& t) {
     const std::size_t slot = index(set, way);
-    if (m_keys[slot])  // the victim
-        remove_held(size_of_key(m_keys[slot]));
-    else
+    const std::uint64_t victim = m_keys[slot];
+    // A victim of the new entry's size leaves the counts by size as they are.
+    if (!victim) {
         ++m_set_valid[set];
-    add_held(t.size);
+        add_held(t.size);
+    } else if (size_of_key(victim) != t.size) {
+        remove_held(size_of_key(victim));
+        add_held(t.size);
+    }
     m_keys[slot] = key;
     // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
     // words right after its narrow stores, a store-forwarding stall on every fill.
     tlb_entry& e = m_entries[slot];
     e.t = t;
     e.pcid = pcid;
-    m_replacement.touch(set, way);
     ++m_fills;
 }
 
@@ -164,14 +171,9 @@ unsigned tlb_array::free_way(unsigned set, std::uint64_t key, std::uint16_t pcid
 
 // The lowest invalid way, else the policy's victim: the set's count says which without a search.
 unsigned tlb_array::unused_way(unsigned set) {
-    if (m_set_valid[set] == m_ways) {
-        ++m_evictions;
-        return m_replacement.victim(set);
-    }
-    const std::uint64_t* keys = &m_keys[index(set, 0)];
-    unsigned way = 0;
-    while (keys[way] != 0) ++way;
-    return way;
+    if (!is_full(set)) return lowest_invalid_way(set);
+    ++m_evictions;
+    return m_replacement.victim(set);
 }
 
 // ---- tlb_hierarchy ----
@@ -205,39 +207,52 @@ tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
 void tlb_hierarchy::build_port(bool fetch) {
     port& p = port_for(fetch);
     for (std::uint32_t id = 0; id < m_arrays.size(); ++id) {
-        const tlb_array& a = m_arrays[id];
+        tlb_array& a = m_arrays[id];
         if (!a.serves(fetch)) continue;
         const unsigned level = m_array_level[id];
-        if (p.levels.empty() || p.levels.back().level != level) {
-            p.levels.push_back({level, 0, static_cast<std::uint32_t>(p.arrays.size()), 0});
-        }
-        level_probe& lv = p.levels.back();
-        lv.latency = std::max(lv.latency, a.config().hit_latency);
-        ++lv.count;
-        p.arrays.push_back(id);
+        p.steps.push_back({&a, id, 0, level, 0, !p.steps.empty() && level != p.steps.front().level});
         for (page_size s : a.config().sizes) add_fill_target(p.fill_targets[size_slot(s)], id, fetch, s);
+    }
+    // m_arrays is in level order, so each level's steps follow one another. A level costs the
+    // largest hit_latency of its arrays for this port.
+    for (std::uint32_t first = 0; first != p.steps.size();) {
+        std::uint32_t end = first;
+        unsigned latency = 0;
+        for (; end != p.steps.size() && p.steps[end].level == p.steps[first].level; ++end) {
+            latency = std::max(latency, p.steps[end].array->config().hit_latency);
+        }
+        p.miss_latency += latency;
+        for (std::uint32_t i = first; i != end; ++i) {
+            p.steps[i].level_end = end;
+            p.steps[i].latency = p.miss_latency;
+        }
+        first = end;
     }
 }
 
-void tlb_hierarchy::add_fill_target(std::vector<std::uint32_t>& targets, std::uint32_t id, bool fetch,
+void tlb_hierarchy::add_fill_target(std::vector<fill_target>& targets, std::uint32_t id, bool fetch,
                                     page_size s) {
-    if (!targets.empty() && m_array_level[targets.back()] == m_array_level[id]) {
-        throw std::invalid_argument("tlb arrays '" + m_arrays[targets.back()].config().name + "' and '" +
+    if (!targets.empty() && targets.back().level == m_array_level[id]) {
+        throw std::invalid_argument("tlb arrays '" + targets.back().array->config().name + "' and '" +
                                     m_arrays[id].config().name + "' of level " +
                                     std::to_string(m_array_level[id] + 1) + " both hold " + size_name(s) +
                                     " pages for " + (fetch ? "instruction fetches" : "data accesses"));
     }
-    targets.push_back(id);
+    targets.push_back({&m_arrays[id], m_array_level[id]});
 }
 
+// The levels above were probed for this page and PCID and missed, so only a global entry may
+// replace one of theirs.
 bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                                  const translation& t) {
+    const std::uint64_t key = tlb_key(linear, t.size);
     bool wrote = false;
-    for (std::uint32_t id : p.fill_targets[size_slot(t.size)]) {
-        if (m_array_level[id] >= level) break;
-        m_arrays[id].insert(linear, pcid, t);
+    for (const fill_target& f : p.fill_targets[size_slot(t.size)]) {
+        if (f.level >= level) break;
+        f.array->insert(key, pcid, t, !t.global);
         wrote = true;
     }
+    if (wrote) forget_missed_lookup();
     m_contents += wrote;
     return wrote;
 }
@@ -245,8 +260,13 @@ bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t li
 void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t) {
     ++m_contents;
     ++*m_misses_by_size[size_slot(t.size)];
-    for (std::uint32_t id : port_for(fetch).fill_targets[size_slot(t.size)]) {
-        m_arrays[id].insert(linear, pcid, t);
+    const port& p = port_for(fetch);
+    const bool absent = !t.global && m_missed.from == &p && m_missed.pcid == pcid &&
+                        !((linear ^ m_missed.linear) >> page_shift(t.size));
+    forget_missed_lookup();
+    const std::uint64_t key = tlb_key(linear, t.size);
+    for (const fill_target& f : p.fill_targets[size_slot(t.size)]) {
+        f.array->insert(key, pcid, t, absent);
     }
 }
 
@@ -310,11 +330,9 @@ void tlb_hierarchy::drop(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
 const translation* tlb_hierarchy::peek(std::uint64_t linear, std::uint16_t pcid, bool fetch,
                                        unsigned level) const {
     const port& p = port_for(fetch);
-    for (const level_probe& lv : p.levels) {
-        if (lv.level != level) continue;
-        for (std::uint32_t i = lv.first; i < lv.first + lv.count; ++i) {
-            if (const tlb_entry* e = m_arrays[p.arrays[i]].peek(linear, pcid)) return &e->t;
-        }
+    for (const probe_step& s : p.steps) {
+        if (s.level != level) continue;
+        if (const tlb_entry* e = s.array->peek(linear, pcid)) return &e->t;
     }
     return nullptr;
 }

@@ -86,7 +86,6 @@ public:
         const std::size_t slot = find(linear, pcid, set);
         if (slot == none) {
             count_missed_lookup();
-            m_missed = {linear, pcid};
             return none;
         }
         count_hits(1);
@@ -114,8 +113,11 @@ public:
         return slot == none ? nullptr : &m_entries[slot];
     }
 
-    // Caches `t` (whose size this array must hold) for `pcid`, evicting if the set is full.
-    void insert(std::uint64_t linear, std::uint16_t pcid, const translation& t);
+    // Caches `t` (whose size this array must hold) for `pcid` under `key` (tlb_key() of its
+    // page), evicting if the set is full. `absent`: the caller knows that no entry translates the
+    // page for `pcid` (a probe of it just missed, nothing was written since) and `t` is not
+    // global, so no entry needs replacing.
+    void insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent);
 
     // Invalidates the entries `doomed` selects among those for the page holding `linear` (in
     // every size held) or among all entries, counting them under `cause`.
@@ -143,14 +145,25 @@ private:
         for (unsigned held = m_held_sizes; held != 0; held &= held - 1) {
             const std::uint64_t key = key_of(linear, m_sizes[std::countr_zero(held)]);
             set = set_of(key);
-            // Unrolled (a miss compares every way) over the keys alone: the entry is reached only
-            // from a matching key, so no pointer into the entries steps along with the search.
-            const std::uint64_t* const keys = m_keys.data();
-            const std::uint64_t* const end = keys + index(set, m_ways);
-#pragma GCC unroll 4
-            for (const std::uint64_t* k = keys + index(set, 0); k != end; ++k) {
-                if (*k == key && usable_by(m_entries[k - keys], pcid)) return k - keys;
-            }
+            const std::size_t slot = find_key(key, pcid, index(set, 0));
+            if (slot != none) return slot;
+        }
+        return none;
+    }
+    // The first slot of the set at `first` whose key is `key` and whose entry `pcid` may use.
+    // Over the keys alone, four a step (a miss compares every way; 4, 8, 12 or 16 ways leave no
+    // rest): the four that hold the key, and the rest, are then searched one by one, reading
+    // the entry's PCID only for a matching key.
+    std::size_t find_key(std::uint64_t key, std::uint16_t pcid, std::size_t first) const {
+        const std::uint64_t* const keys = m_keys.data();
+        const std::size_t fours_end = first + m_ways_in_fours;
+        std::size_t slot = first;
+        for (; slot != fours_end; slot += 4) {
+            if (keys[slot] == key || keys[slot + 1] == key || keys[slot + 2] == key || keys[slot + 3] == key)
+                break;
+        }
+        for (const std::size_t end = first + m_ways; slot != end; ++slot) {
+            if (keys[slot] == key && usable_by(m_entries[slot], pcid)) return slot;
         }
         return none;
     }
@@ -166,6 +179,15 @@ private:
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
     unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
     unsigned unused_way(unsigned set);
+    bool is_full(unsigned set) const { return m_set_valid[set] == m_ways; }
+    unsigned lowest_invalid_way(unsigned set) const {
+        const std::uint64_t* keys = &m_keys[index(set, 0)];
+        unsigned way = 0;
+        while (keys[way] != 0) ++way;
+        return way;
+    }
+    // Writes the entry of `way` of `set` (the replacement state is the caller's).
+    void write(unsigned set, unsigned way, std::uint64_t key, std::uint16_t pcid, const translation& t);
     // An entry of size `s` comes or goes: the counts by size, and m_held_sizes when one reaches
     // or leaves 0.
     void add_held(page_size s) {
@@ -187,6 +209,7 @@ private:
 
     // The hit path's members first, the configuration (names, for reports) last.
     unsigned m_ways;
+    unsigned m_ways_in_fours;  // m_ways rounded down to a multiple of 4
     std::uint64_t m_set_mask;
     std::array<size_index, 4> m_sizes{};  // in the configuration's order
     unsigned m_size_count = 0;
@@ -196,15 +219,6 @@ private:
     std::vector<std::uint32_t> m_set_valid;  // valid entries by set
     std::array<std::uint32_t, 4> m_held{};   // valid entries by page size
     std::array<unsigned, 4> m_size_bit{};    // by page size: its bit in m_held_sizes
-    // The last probe that missed: no entry then translated `linear` for `pcid`, in any size held.
-    // Invalidations keep that true, inserts may not (they forget it): a walk's fill right after
-    // the miss knows that no entry for its page can be confused with the new one (free_way()).
-    static constexpr std::uint32_t no_pcid = ~std::uint32_t{0};
-    struct missed_probe {
-        std::uint64_t linear = 0;
-        std::uint32_t pcid = no_pcid;
-    };
-    missed_probe m_missed;
     replacement m_replacement;
 
     stats::counter& m_lookups;
@@ -269,7 +283,9 @@ public:
     // Changes whenever an entry is written or invalidated (lookups that refill included).
     std::uint64_t contents() const { return m_contents; }
     // After a walk: insert into the array of every level that serves this port and page size.
-    void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
+    // Flattened, so that the inserts are inlined (GCC would call them): after a walk, the fill is
+    // half the TLBs' cost.
+    [[gnu::flatten]] void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
 
     // SDM Vol. 3A, 4.10.4.1. The CPU decides which to call when.
     // INVLPG: the page's entries for `pcid` and the page's global entries, of every size.
@@ -296,33 +312,58 @@ public:
     unsigned levels() const { return m_level_count; }
 
 private:
-    // One level as one port sees it: its arrays are m_ports[].arrays[first, first + count).
-    struct level_probe {
+    // One array as one port probes it, in probe order: level by level, a level's arrays in the
+    // configuration's order. Pointers, not indices, so that a probe reaches the array directly.
+    struct probe_step {
+        tlb_array* array;
+        std::uint32_t id;         // its index in m_arrays (tlb_lookup::array)
+        std::uint32_t level_end;  // the index of the next level's first step
         unsigned level;
-        unsigned latency;
-        std::uint32_t first;
-        std::uint32_t count;
+        unsigned latency;    // cycles of a lookup that ends at this level
+        bool refills_above;  // below the port's first level: a hit refills the levels above
+    };
+    struct fill_target {
+        tlb_array* array;
+        unsigned level;
     };
     struct port {
-        std::vector<level_probe> levels;
-        std::vector<std::uint32_t> arrays;
+        std::vector<probe_step> steps;
+        unsigned miss_latency = 0;  // every level's latency
         // Per page size, the array of each level that caches it, upper levels first.
-        std::array<std::vector<std::uint32_t>, 4> fill_targets;
+        std::array<std::vector<fill_target>, 4> fill_targets;
     };
+    // The last lookup that missed at every level: no entry of the port's arrays then translated
+    // the page of `linear` for the PCID, in any size. Invalidations keep that true, writes may
+    // not (they forget it): the walk's fill that follows the miss knows that no entry for its
+    // page can be confused with the new one (tlb_array::insert()'s `absent`).
+    struct missed_lookup {
+        std::uint64_t linear = 0;
+        const port* from = nullptr;  // none: forgotten
+        std::uint16_t pcid = 0;
+    };
+    void forget_missed_lookup() { m_missed.from = nullptr; }
+    // The arrays of the level of `answered` that follow it: they looked too and missed.
+    static void count_rest_of_level(const probe_step* steps, const probe_step* answered,
+                                    std::uint64_t times) {
+        for (const probe_step* s = answered + 1; s != steps + answered->level_end; ++s) {
+            s->array->count_missed_lookup(times);
+        }
+    }
 
     port& port_for(bool fetch) { return m_ports[fetch ? 1 : 0]; }
     const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
     void build_port(bool fetch);
-    void add_fill_target(std::vector<std::uint32_t>& targets, std::uint32_t id, bool fetch, page_size s);
+    void add_fill_target(std::vector<fill_target>& targets, std::uint32_t id, bool fetch, page_size s);
     // True if it wrote an entry.
     bool refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                       const translation& t);
 
-    std::vector<tlb_array> m_arrays;
+    std::vector<tlb_array> m_arrays;      // never reallocated: the ports point into it
     std::uint64_t m_contents = 0;         // bumped by every change of any array's entries
     std::vector<unsigned> m_array_level;  // the level of each array
     unsigned m_level_count = 0;
     std::array<port, 2> m_ports;  // data, instruction
+    missed_lookup m_missed;
 
     stats::counter& m_lookups;
     stats::counter& m_misses;
@@ -332,43 +373,42 @@ private:
 inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
     ++m_lookups;
     const port& p = port_for(fetch);
+    const probe_step* const steps = p.steps.data();
+    const probe_step* const end = steps + p.steps.size();
     tlb_lookup result;
-    for (const level_probe& lv : p.levels) {
-        result.latency += lv.latency;
-        const std::uint32_t* ids = &p.arrays[lv.first];
-        for (std::uint32_t i = 0; i < lv.count; ++i) {
-            unsigned set = 0;
-            const std::size_t slot = m_arrays[ids[i]].probe(linear, pcid, set);
-            if (slot == tlb_array::none) continue;
-            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup();
-            const tlb_entry& e = m_arrays[ids[i]].entry(slot);
-            result.hit = &e.t;
-            result.level = lv.level;
-            if (&lv != &p.levels.front() && refill_above(p, lv.level, linear, pcid, e.t)) return result;
-            result.array = ids[i];
-            result.slot = static_cast<std::uint32_t>(slot);
-            result.set = set;
-            return result;
-        }
+    for (const probe_step* s = steps; s != end; ++s) {
+        unsigned set = 0;
+        const std::size_t slot = s->array->probe(linear, pcid, set);
+        if (slot == tlb_array::none) continue;
+        count_rest_of_level(steps, s, 1);
+        const tlb_entry& e = s->array->entry(slot);
+        result.hit = &e.t;
+        result.level = s->level;
+        result.latency = s->latency;
+        if (s->refills_above && refill_above(p, s->level, linear, pcid, e.t)) return result;
+        result.array = s->id;
+        result.slot = static_cast<std::uint32_t>(slot);
+        result.set = set;
+        return result;
     }
     ++m_misses;
+    m_missed = {linear, &p, pcid};
+    result.latency = p.miss_latency;
     return result;
 }
 
 inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_t times) {
     m_lookups += times;
     const port& p = port_for(fetch);
-    for (const level_probe& lv : p.levels) {
-        const std::uint32_t* ids = &p.arrays[lv.first];
-        for (std::uint32_t i = 0; i < lv.count; ++i) {
-            if (ids[i] != hit.array) {
-                m_arrays[ids[i]].count_missed_lookup(times);
-                continue;
-            }
-            m_arrays[ids[i]].rehit(hit.slot, hit.set, times);
-            for (std::uint32_t j = i + 1; j < lv.count; ++j) m_arrays[ids[j]].count_missed_lookup(times);
-            return;
+    const probe_step* const steps = p.steps.data();
+    for (const probe_step* s = steps; s != steps + p.steps.size(); ++s) {
+        if (s->id != hit.array) {
+            s->array->count_missed_lookup(times);
+            continue;
         }
+        s->array->rehit(hit.slot, hit.set, times);
+        count_rest_of_level(steps, s, times);
+        return;
     }
 }
 

@@ -5,12 +5,17 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 #include "base/bits.h"
 #include "mmu/permissions.h"
 
 namespace memsim::mmu {
 namespace {
+
+using detail::walk_format;
+using detail::walk_level;
 
 constexpr std::uint64_t bit(unsigned n) { return std::uint64_t{1} << n; }
 // Bits high:low inclusive; empty when high < low.
@@ -21,7 +26,9 @@ constexpr std::uint64_t bits(unsigned high, unsigned low) {
 // Whether a level's entries map a page when PS = 1 rather than point to a table.
 enum class large_pages : std::uint8_t { never, always, with_cr4_pse };
 
-// One level of a mode's hierarchy: every mode is a table of these, walked by one loop.
+// One level of a mode's hierarchy as the SDM describes it: every mode is a table of these, walked
+// level by level unrolled at compile time. A walker works out the masks that depend on
+// MAXPHYADDR, CR4.PSE and EFER.NXE into walk_levels.
 struct level {
     unsigned shift;  // the entry's index is linear-address bits shift + index_bits - 1 : shift
     unsigned index_bits;
@@ -32,9 +39,9 @@ struct level {
     std::optional<psc_level> cache;
 };
 
-// The masks are what they would be with MAXPHYADDR = 64: a walk clears the bits from MAXPHYADDR
-// up in the first two and keeps only those in the third.
-struct mode_format {
+// The masks are what they would be with MAXPHYADDR = 64: a walker clears the bits from
+// MAXPHYADDR up in the first two and keeps only those in the third.
+struct mode_layout {
     std::span<const level> levels;  // root first; entries of the last level are always leaves
     unsigned entry_bytes;
     std::uint64_t root_bits;     // the CR3 bits that locate the root table
@@ -70,22 +77,22 @@ constexpr level ia32e_levels[] = {
 // The root: SDM 4.3, CR3[31:12]; 4.4.1, the 32-byte-aligned PDPT at CR3[31:5]; 4.5.2,
 // CR3[M-1:12]. PAE entries reserve every bit from MAXPHYADDR to 62; IA-32e ones only up to 51
 // (62:52 are ignored or protection keys).
-constexpr mode_format bits32_format{bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
-constexpr mode_format pae_format{pae_levels, 8, bits(31, 5), bits(51, 12), bits(62, 0), false};
-constexpr mode_format ia32e_4_format{
+constexpr mode_layout bits32_layout{bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
+constexpr mode_layout pae_layout{pae_levels, 8, bits(31, 5), bits(51, 12), bits(62, 0), false};
+constexpr mode_layout ia32e_4_layout{
     std::span<const level>(ia32e_levels).subspan(1), 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
-constexpr mode_format ia32e_5_format{ia32e_levels, 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
+constexpr mode_layout ia32e_5_layout{ia32e_levels, 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
 
-const mode_format& format_of(paging_mode mode) {
+const mode_layout& layout_of(paging_mode mode) {
     switch (mode) {
         case paging_mode::bits32:
-            return bits32_format;
+            return bits32_layout;
         case paging_mode::pae:
-            return pae_format;
+            return pae_layout;
         case paging_mode::ia32e_4:
-            return ia32e_4_format;
+            return ia32e_4_layout;
         case paging_mode::ia32e_5:
-            return ia32e_5_format;
+            return ia32e_5_layout;
         case paging_mode::none:
             break;
     }
@@ -96,188 +103,272 @@ const mode_format& format_of(paging_mode mode) {
 // M = min(MAXPHYADDR, 40).
 unsigned pse36_bits(unsigned maxphyaddr) { return std::min(maxphyaddr, 40u) - 32; }
 
-// SDM Vol. 3A, 4.5 and Vol. 1, 3.3.7.1: bits 63:47 (63:56 with 5-level paging) must all equal.
-bool canonical(const mode_format& f, std::uint64_t linear) {
-    unsigned width = f.levels.front().shift + f.levels.front().index_bits;
-    unsigned unused = 64 - width;
-    return static_cast<std::uint64_t>(static_cast<std::int64_t>(linear << unused) >> unused) == linear;
-}
-
-std::uint64_t index_of(const level& lv, std::uint64_t linear) {
-    return (linear >> lv.shift) & ((std::uint64_t{1} << lv.index_bits) - 1);
-}
-
-bool maps_large_page(const level& lv, std::uint64_t entry, const control_registers& cr) {
-    if (!(entry & entry_flag::ps)) return false;
-    if (lv.large == large_pages::always) return true;
-    // With CR4.PSE = 0 a 32-bit PDE's PS is ignored: the entry points to a page table.
-    return lv.large == large_pages::with_cr4_pse && (cr.cr4 & cr4::pse);
-}
-
 // Bits reserved in every entry of the mode, whatever its level: in 8-byte entries the address
 // bits from MAXPHYADDR up, and XD without EFER.NXE (SDM 4.4.2 and 4.5.4).
-std::uint64_t mode_reserved(const mode_format& f, const control_registers& cr, std::uint64_t physical_mask) {
-    if (f.entry_bytes == 4) return 0;
-    return (f.address_bits & ~physical_mask) | (cr.efer & efer::nxe ? 0 : entry_flag::xd);
+std::uint64_t mode_reserved(const mode_layout& m, bool nxe, unsigned maxphyaddr) {
+    if (m.entry_bytes == 4) return 0;
+    return (m.address_bits & ~address_mask(maxphyaddr)) | (nxe ? 0 : entry_flag::xd);
 }
 
-// What stays the same for every level of one walk, computed once per walk.
+bool maps_large_pages(const level& lv, bool pse) {
+    // With CR4.PSE = 0 a 32-bit PDE's PS is ignored: the entry points to a page table.
+    return lv.large == large_pages::always || (lv.large == large_pages::with_cr4_pse && pse);
+}
+
+// SDM 4.3 to 4.5: what a present entry that maps a large page must have clear besides what
+// every entry of its level must.
+std::uint64_t large_page_reserved(const mode_layout& m, const level& lv, unsigned maxphyaddr) {
+    if (m.entry_bytes == 4) return bits(21, 13 + pse36_bits(maxphyaddr));
+    // A large page's frame is aligned to its size: bit 12 is PAT, the bits above it reserved.
+    return bits(page_shift(lv.large_size) - 1, 13);
+}
+
+// A 4-MByte page's frame bits 31:22 (its higher bits come from PSE-36), else the frame's bits.
+std::uint64_t large_page_frame(const mode_layout& m, const level& lv, unsigned maxphyaddr) {
+    if (m.entry_bytes == 4) return bits(31, 22);
+    return bits(maxphyaddr - 1, page_shift(lv.large_size));
+}
+
+walk_level resolve(const mode_layout& m, const level& lv, bool pse, bool nxe, unsigned maxphyaddr) {
+    const std::uint64_t reserved = lv.reserved | mode_reserved(m, nxe, maxphyaddr);
+    return {
+        .large_flag = maps_large_pages(lv, pse) ? entry_flag::ps : 0,
+        .reserved = reserved,
+        .large_reserved = reserved | large_page_reserved(m, lv, maxphyaddr),
+        .large_frame = large_page_frame(m, lv, maxphyaddr),
+    };
+}
+
+walk_format resolve(const mode_layout& m, bool pse, bool nxe, unsigned maxphyaddr) {
+    walk_format f{};
+    for (std::size_t i = 0; i != m.levels.size(); ++i)
+        f.levels[i] = resolve(m, m.levels[i], pse, nxe, maxphyaddr);
+    f.root_mask = m.root_bits & address_mask(maxphyaddr);
+    f.table_mask = m.table_bits & address_mask(maxphyaddr);
+    // SDM 4.3: PSE-36 puts physical bits M-1:32 of a 4-MByte page in PDE bits (M-20):13.
+    f.pse36_frame = m.entry_bytes == 4 ? address_mask(pse36_bits(maxphyaddr)) : 0;
+    return f;
+}
+
+// The index in walker::m_formats of `mode` with CR4.PSE (32-bit paging) or EFER.NXE set or not.
+std::size_t format_index(paging_mode mode, bool pse_or_nxe) {
+    return (static_cast<std::size_t>(mode) - static_cast<std::size_t>(paging_mode::bits32)) * 2 + pse_or_nxe;
+}
+
+std::size_t format_index(paging_mode mode, const control_registers& cr) {
+    return format_index(mode, mode == paging_mode::bits32 ? cr.cr4 & cr4::pse : cr.efer & efer::nxe);
+}
+
+std::array<walk_format, 8> formats(unsigned maxphyaddr) {
+    std::array<walk_format, 8> all;
+    for (paging_mode mode :
+         {paging_mode::bits32, paging_mode::pae, paging_mode::ia32e_4, paging_mode::ia32e_5})
+        for (bool flag : {false, true})
+            // Each mode reads only the flag that matters to it.
+            all[format_index(mode, flag)] = resolve(layout_of(mode), flag, flag, maxphyaddr);
+    return all;
+}
+
+// What stays the same for every level of one walk. The mode's layout is a template argument:
+// walks are unrolled level by level at compile time, and read at run time only the masks that
+// depend on MAXPHYADDR, CR4.PSE and EFER.NXE.
+template <const mode_layout& Layout>
 struct walk_context {
-    walk_context(const control_registers& cr, const access& a, const mode_format& format, unsigned maxphyaddr,
-                 pte_port& memory)
-        : cr(cr),
-          a(a),
-          format(format),
-          maxphyaddr(maxphyaddr),
-          memory(memory),
-          physical_mask(address_mask(maxphyaddr)),
-          table_mask(format.table_bits & physical_mask),
-          reserved(mode_reserved(format, cr, physical_mask)) {}
+    static constexpr std::span<const level> levels = Layout.levels;
+    static constexpr std::size_t depth = Layout.levels.size();
+    static constexpr unsigned entry_bytes = Layout.entry_bytes;
+    static constexpr bool cached = Layout.ia32e;  // paging-structure caches serve IA-32e paging only
+    // SDM Vol. 3A, 4.5 and Vol. 1, 3.3.7.1: bits 63:47 (63:56 with 5-level paging) must all equal.
+    static constexpr unsigned canonical_shift =
+        Layout.ia32e ? 64 - (levels.front().shift + levels.front().index_bits) : 0;
 
     const control_registers& cr;
     const access& a;
-    const mode_format& format;
-    unsigned maxphyaddr;
+    const walk_format& format;
     pte_port& memory;
-    std::uint64_t physical_mask;  // address_mask(maxphyaddr)
-    std::uint64_t table_mask;     // format.table_bits below MAXPHYADDR
-    std::uint64_t reserved;       // mode_reserved()
 };
 
-// SDM 4.3 to 4.5: the bits a present entry must have clear, for its level and what it maps.
-std::uint64_t reserved_bits(const walk_context& c, const level& lv, bool large) {
-    const std::uint64_t reserved = lv.reserved | c.reserved;
-    if (!large) return reserved;
-    if (c.format.entry_bytes == 4) return reserved | bits(21, 13 + pse36_bits(c.maxphyaddr));
-    // A large page's frame is aligned to its size: bit 12 is PAT, the bits above it reserved.
-    return reserved | bits(page_shift(lv.large_size) - 1, 13);
+// Calls `f` with std::integral_constant<std::size_t, I>{} for I = 0, 1, ..., Count - 1 while it
+// returns true: a loop over levels, unrolled so that each level's layout is a constant.
+template <std::size_t Count, typename F>
+void unrolled(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}) && ...); }
+    (std::make_index_sequence<Count>{});
 }
 
-std::uint64_t table_address(const walk_context& c, std::uint64_t entry) { return entry & c.table_mask; }
+template <typename Context>
+bool canonical(const Context& c) {
+    constexpr unsigned unused = Context::canonical_shift;
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(c.a.linear << unused) >> unused) ==
+           c.a.linear;
+}
 
-std::uint64_t page_frame(const walk_context& c, const level& lv, std::uint64_t entry, bool large) {
+std::uint64_t entry_offset(const level& lv, unsigned entry_bytes, std::uint64_t linear) {
+    return ((linear >> lv.shift) & address_mask(lv.index_bits)) * entry_bytes;
+}
+
+template <typename Context>
+std::uint64_t table_address(const Context& c, std::uint64_t entry) {
+    return entry & c.format.table_mask;
+}
+
+template <typename Context>
+std::uint64_t page_frame(const Context& c, const walk_level& lv, std::uint64_t entry, bool large) {
     if (!large) return table_address(c, entry);
-    if (c.format.entry_bytes == 8) return entry & bits(c.maxphyaddr - 1, page_shift(lv.large_size));
-    std::uint64_t high = (entry >> 13) & address_mask(pse36_bits(c.maxphyaddr));
-    return (entry & bits(31, 22)) | high << 32;
+    return (entry & lv.large_frame) | ((entry >> 13) & c.format.pse36_frame) << 32;
 }
 
-std::uint64_t root_table(const walk_context& c) { return c.cr.cr3 & c.format.root_bits & c.physical_mask; }
+// The rights of a path (SDM 4.6) in the shape of an entry, so each level costs one AND: R/W and
+// U/S stay set while every entry has them, and bit 63 stays set while no entry has XD.
+using rights_mask = std::uint64_t;
 
-// Bitwise, not logical, operators: no branches in the per-level loop.
-path_rights accumulate(path_rights rights, const level& lv, std::uint64_t entry) {
-    if (!lv.has_rights) return rights;
-    rights.writable &= (entry & entry_flag::rw) != 0;
-    rights.user &= (entry & entry_flag::us) != 0;
-    rights.xd |= (entry & entry_flag::xd) != 0;
-    return rights;
+// PAE PDPTEs carry no rights, and no XD either: they reserve bit 63.
+rights_mask accumulate(rights_mask rights, const level& lv, std::uint64_t entry) {
+    return lv.has_rights ? rights & (entry ^ entry_flag::xd) : rights;
+}
+
+rights_mask mask_of(const path_rights& rights) {
+    return (rights.writable ? entry_flag::rw : 0) | (rights.user ? entry_flag::us : 0) |
+           (rights.xd ? 0 : entry_flag::xd);
+}
+
+path_rights rights_of(rights_mask mask) {
+    return {(mask & entry_flag::rw) != 0, (mask & entry_flag::us) != 0, !(mask & entry_flag::xd)};
 }
 
 // Where a walk begins: at the root, or below the deepest paging-structure-cache hit.
 struct start_point {
     std::size_t level = 0;
     std::uint64_t table = 0;
-    path_rights rights;
+    rights_mask rights = ~rights_mask{0};
 };
 
 // SDM 4.10.3.2: the processor may use the deepest cached entry and skip the levels above it.
-start_point start_of_walk(const walk_context& c, paging_structure_caches* caches, std::uint16_t pcid) {
-    start_point root{0, root_table(c), {}};
-    if (!caches) return root;
-    for (std::size_t i = c.format.levels.size() - 1; i-- > 0;) {
-        const std::optional<psc_level>& cache = c.format.levels[i].cache;
-        if (!cache) continue;
-        if (std::optional<psc_entry> hit = caches->lookup(*cache, pcid, c.a.linear))
-            return {i + 1, hit->table, hit->rights};
-    }
-    return root;
+template <typename Context>
+start_point start_of_walk(const Context& c, paging_structure_caches* caches, std::uint16_t pcid) {
+    start_point from{0, c.cr.cr3 & c.format.root_mask};
+    if (!caches) return from;
+    unrolled<Context::depth - 1>([&](auto above) {
+        constexpr std::size_t index = Context::depth - 2 - above;
+        constexpr std::optional<psc_level> cache = Context::levels[index].cache;
+        if constexpr (!cache) {
+            return true;
+        } else {
+            const psc_entry* hit = caches->lookup_entry(*cache, pcid, c.a.linear);
+            if (hit) from = {index + 1, hit->table, mask_of(hit->rights)};
+            return !hit;
+        }
+    });
+    return from;
 }
 
 // One entry the walk used: kept to set its Accessed flag and to fill the caches.
 struct used_entry {
-    const level* lv;
     std::uint64_t address;
     std::uint64_t value;
-    path_rights rights;  // of the path down to and including this entry
+    rights_mask rights;  // of the path down to and including this entry
 };
 
-// Entries past `size` are left uninitialized: every walk writes one before it reads it.
+// The entries a walk used, by level: those above `first` and below `leaf` are left
+// uninitialized.
 struct walk_path {
     std::array<used_entry, 5> entries;
-    std::size_t size = 0;
+    std::size_t first = 0;
+    std::size_t leaf = 0;
     std::uint64_t frame = 0;  // the leaf's page frame
     bool large = false;       // whether the leaf maps a large page
-
-    used_entry& leaf() { return entries[size - 1]; }
-    std::span<used_entry> used() { return std::span(entries).first(size); }
 };
 
 // Reads entries from `from` down to the leaf. A fault yields its error code (SDM 4.7): without
 // P for a not-present entry (reserved bits of such an entry are not checked), with P and RSVD
 // for a reserved bit set.
-std::optional<std::uint32_t> descend(const walk_context& c, const start_point& from, walk_path& path,
+template <typename Context>
+std::optional<std::uint32_t> descend(const Context& c, const start_point& from, walk_path& path,
                                      unsigned& reads) {
     std::uint64_t table = from.table;
-    path_rights rights = from.rights;
-    for (std::size_t i = from.level; i < c.format.levels.size(); ++i) {
-        const level& lv = c.format.levels[i];
-        std::uint64_t address = table + index_of(lv, c.a.linear) * c.format.entry_bytes;
-        std::uint64_t entry = c.memory.read(address, c.format.entry_bytes);
+    rights_mask rights = from.rights;
+    std::optional<std::uint32_t> fault;
+    path.first = from.level;
+    unrolled<Context::depth>([&](auto index) {
+        constexpr const level& lv = Context::levels[index];
+        if (index < from.level) return true;
+        const walk_level& masks = c.format.levels[index];
+        std::uint64_t address = table + entry_offset(lv, c.entry_bytes, c.a.linear);
+        std::uint64_t entry = c.memory.read(address, c.entry_bytes);
         ++reads;
-        if (!(entry & entry_flag::p)) return access_error_bits(c.cr, c.a);
-        bool large = maps_large_page(lv, entry, c.cr);
-        if (entry & reserved_bits(c, lv, large)) return pf::p | pf::rsvd | access_error_bits(c.cr, c.a);
-        rights = accumulate(rights, lv, entry);
-        path.entries[path.size++] = {&lv, address, entry, rights};
-        if (large || i + 1 == c.format.levels.size()) {
-            path.frame = page_frame(c, lv, entry, large);
-            path.large = large;
-            return std::nullopt;
+        if (!(entry & entry_flag::p)) {
+            fault = access_error_bits(c.cr, c.a);
+            return false;
         }
-        table = table_address(c, entry);
-    }
-    return std::nullopt;
+        bool large = lv.large != large_pages::never && (entry & masks.large_flag);
+        if (entry & (large ? masks.large_reserved : masks.reserved)) {
+            fault = pf::p | pf::rsvd | access_error_bits(c.cr, c.a);
+            return false;
+        }
+        rights = accumulate(rights, lv, entry);
+        path.entries[index] = {address, entry, rights};
+        if (!large && index + 1 != Context::depth) {
+            table = table_address(c, entry);
+            return true;
+        }
+        path.leaf = index;
+        path.frame = page_frame(c, masks, entry, large);
+        path.large = large;
+        return false;
+    });
+    return fault;
 }
 
 // Written field by field into the result: assembling a translation elsewhere and copying it
 // in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
-void translation_of(const walk_context& c, walk_path& path, translation& t) {
-    used_entry& leaf = path.leaf();
+template <typename Context>
+void translation_of(const Context& c, const walk_path& path, translation& t) {
+    const used_entry& leaf = path.entries[path.leaf];
     t.frame = path.frame;
-    t.size = path.large ? leaf.lv->large_size : page_size::size_4k;
-    t.writable = leaf.rights.writable;
-    t.user = leaf.rights.user;
-    t.executable = !leaf.rights.xd;
+    t.size = path.large ? Context::levels[path.leaf].large_size : page_size::size_4k;
+    t.writable = leaf.rights & entry_flag::rw;
+    t.user = leaf.rights & entry_flag::us;
+    t.executable = leaf.rights & entry_flag::xd;
     // SDM 4.10.2.4: G counts only in the entry that maps the page, and only with CR4.PGE = 1.
     t.global = (leaf.value & entry_flag::g) && (c.cr.cr4 & cr4::pge);
     t.dirty = leaf.value & entry_flag::d;
 }
 
-// SDM 4.8: A in every entry used, D in the leaf on a write; written back only when they change.
-unsigned set_accessed_dirty(const walk_context& c, walk_path& path) {
-    unsigned writes = 0;
-    bool write = c.a.kind == access_kind::write;
-    for (used_entry& e : path.used()) {
-        if (!e.lv->has_rights) continue;
-        bool leaf = &e == &path.leaf();
-        std::uint64_t value = e.value | entry_flag::a | (leaf && write ? entry_flag::d : 0);
-        if (value == e.value) continue;
-        c.memory.write(e.address, value, c.format.entry_bytes);
-        e.value = value;
-        ++writes;
-    }
-    return writes;
+// SDM 4.8: sets `flags` in a used entry, writing it back only if that changes it.
+template <typename Context>
+unsigned set_flags(const Context& c, used_entry& e, std::uint64_t flags) {
+    const std::uint64_t value = e.value | flags;
+    if (value == e.value) return 0;
+    c.memory.write(e.address, value, c.entry_bytes);
+    e.value = value;
+    return 1;
 }
 
-// SDM 4.10.3.1: each non-leaf entry read becomes a cache entry for the next table. Only
-// successful walks fill, so every cached entry has its A flag set, as the SDM requires.
-void fill_caches(const walk_context& c, paging_structure_caches* caches, std::uint16_t pcid,
-                 walk_path& path) {
-    if (!caches) return;
-    for (used_entry& e : path.used()) {
-        if (&e == &path.leaf() || !e.lv->cache) continue;
-        caches->fill(*e.lv->cache, pcid, c.a.linear, {table_address(c, e.value), e.rights});
-    }
+// What a successful walk leaves behind, in one pass down its path. SDM 4.8: A in every entry
+// used (PAE PDPTEs have none, and never map pages), D in the leaf on a write. SDM 4.10.3.1:
+// each non-leaf entry read becomes a cache entry for the next table; only successful walks
+// fill, so every cached entry has its A flag set, as the SDM requires. Returns the number of
+// entries written.
+template <typename Context>
+unsigned commit(const Context& c, paging_structure_caches* caches, std::uint16_t pcid, walk_path& path) {
+    unsigned writes = 0;
+    const std::uint64_t dirty = c.a.kind == access_kind::write ? entry_flag::d : 0;
+    unrolled<Context::depth>([&](auto index) {
+        constexpr const level& lv = Context::levels[index];
+        if (index < path.first) return true;
+        used_entry& e = path.entries[index];
+        const std::uint64_t accessed = lv.has_rights ? entry_flag::a : 0;
+        if (index == path.leaf) {
+            writes += set_flags(c, e, accessed | dirty);
+            return false;
+        }
+        writes += set_flags(c, e, accessed);
+        if constexpr (lv.cache.has_value())
+            if (caches)
+                caches->fill(*lv.cache, pcid, c.a.linear, {table_address(c, e.value), rights_of(e.rights)});
+        return true;
+    });
+    return writes;
 }
 
 translation identity(std::uint64_t linear) {
@@ -293,11 +384,33 @@ void page_fault(walk_result& r, std::uint32_t error_code) {
     r.error_code = error_code;
 }
 
+// Faulting walks change nothing in memory nor in the caches: the SDM (4.8) lets a processor set
+// Accessed flags on a walk that faults, or not; this model does not, so a fault is side-effect
+// free and the handler sees the entries as software left them.
+template <const mode_layout& Layout>
+void walk_in(const walk_context<Layout>& c, paging_structure_caches* caches, walk_result& r) {
+    if (!canonical(c)) {
+        r.fault = fault_kind::general_protection;
+        return;
+    }
+    // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
+    std::uint16_t pcid = current_pcid(c.cr);
+    if (!c.cached) caches = nullptr;
+    start_point from = start_of_walk(c, caches, pcid);
+    r.skipped = static_cast<unsigned>(from.level);
+
+    walk_path path;
+    if (std::optional<std::uint32_t> error = descend(c, from, path, r.reads)) return page_fault(r, *error);
+    translation_of(c, path, r.result);
+    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault(r, error);
+    r.writes = commit(c, caches, pcid, path);
+    r.result.dirty = path.entries[path.leaf].value & entry_flag::d;
+}
+
 }  // namespace
 
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
     : m_caches(caches),
-      m_maxphyaddr(maxphyaddr),
       m_walks(stats.add_counter("walks", "page walks")),
       m_faults(stats.add_counter("faults", "walks that ended in #PF or #GP")),
       m_reads(stats.add_counter("reads", "paging-structure entries read")),
@@ -306,6 +419,7 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
       m_references(stats.add_histogram("references", "memory references (reads + writes) per walk")) {
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
+    m_formats = formats(maxphyaddr);
 }
 
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
@@ -320,33 +434,25 @@ walk_result walker::walk(const control_registers& cr, const access& a, pte_port&
     return r;
 }
 
-// Faulting walks change nothing in memory nor in the caches: the SDM (4.8) lets a processor set
-// Accessed flags on a walk that faults, or not; this model does not, so a fault is side-effect
-// free and the handler sees the entries as software left them.
 void walker::translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r) {
-    paging_mode mode = mode_of(cr);
+    const paging_mode mode = mode_of(cr);
     if (mode == paging_mode::none) {
         r.result = identity(a.linear);
         return;
     }
-    walk_context c{cr, a, format_of(mode), m_maxphyaddr, memory};
-    if (c.format.ia32e && !canonical(c.format, a.linear)) {
-        r.fault = fault_kind::general_protection;
-        return;
+    const walk_format& format = m_formats[format_index(mode, cr)];
+    switch (mode) {
+        case paging_mode::bits32:
+            return walk_in<bits32_layout>({cr, a, format, memory}, m_caches, r);
+        case paging_mode::pae:
+            return walk_in<pae_layout>({cr, a, format, memory}, m_caches, r);
+        case paging_mode::ia32e_4:
+            return walk_in<ia32e_4_layout>({cr, a, format, memory}, m_caches, r);
+        case paging_mode::ia32e_5:
+            return walk_in<ia32e_5_layout>({cr, a, format, memory}, m_caches, r);
+        case paging_mode::none:
+            break;
     }
-    // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
-    std::uint16_t pcid = current_pcid(cr);
-    paging_structure_caches* caches = c.format.ia32e ? m_caches : nullptr;
-    start_point from = start_of_walk(c, caches, pcid);
-    r.skipped = static_cast<unsigned>(from.level);
-
-    walk_path path;
-    if (std::optional<std::uint32_t> error = descend(c, from, path, r.reads)) return page_fault(r, *error);
-    translation_of(c, path, r.result);
-    if (std::uint32_t error = access_fault(cr, a, r.result)) return page_fault(r, error);
-    r.writes = set_accessed_dirty(c, path);
-    r.result.dirty = path.leaf().value & entry_flag::d;
-    fill_caches(c, caches, pcid, path);
 }
 
 }  // namespace memsim::mmu

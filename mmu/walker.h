@@ -3,6 +3,7 @@
 // access rights, sets Accessed/Dirty flags, and uses paging-structure caches to skip levels.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "base/stats.h"
@@ -24,6 +25,27 @@ struct walk_result {
     bool ok() const { return fault == fault_kind::none; }
 };
 
+namespace detail {
+
+// The masks of one level of a paging mode's hierarchy (SDM 4.3 to 4.5) that depend on
+// MAXPHYADDR and on CR4.PSE or EFER.NXE: worked out once per walker rather than every walk.
+struct walk_level {
+    std::uint64_t large_flag;      // PS where a set PS maps a page, else 0 (PS reserved or ignored)
+    std::uint64_t reserved;        // bits a present entry referencing a table or a 4 KiB page must clear
+    std::uint64_t large_reserved;  // bits a present entry mapping a large page must clear
+    std::uint64_t large_frame;     // a large page's frame bits, below bit 32 with 4-byte entries
+};
+
+// Those of a paging mode, root first, and the mode's address masks.
+struct walk_format {
+    std::array<walk_level, 5> levels;
+    std::uint64_t root_mask;    // the CR3 bits that locate the root table
+    std::uint64_t table_mask;   // the bits of a non-leaf entry that locate the next table
+    std::uint64_t pse36_frame;  // PSE-36: the 4-MByte PDE bits, from bit 13, of physical bits M-1:32
+};
+
+}  // namespace detail
+
 class walker {
 public:
     // `caches` may be null (no paging-structure caches); they serve IA-32e paging only.
@@ -38,7 +60,8 @@ private:
     void translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r);
 
     paging_structure_caches* m_caches;
-    unsigned m_maxphyaddr;
+    // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
+    std::array<detail::walk_format, 8> m_formats;
     stats::counter& m_walks;
     stats::counter& m_faults;
     stats::counter& m_reads;
