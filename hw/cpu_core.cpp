@@ -154,7 +154,9 @@ void cpu_core::run() {
     const std::vector<op>& ops = m_workload->ops;
     while (m_next < ops.size()) {
         take_interrupts();
-        if (m_replay && !m_skipping && replay_hits()) continue;
+        if (const hit_memo* memo = m_replay && !m_skipping ? replayable(ops[m_next]) : nullptr;
+            memo && replay_hits(*memo))
+            continue;
         const op& o = ops[m_next];
         if (m_skipping && o.kind != op_kind::process) {
             ++m_skipped;
@@ -439,21 +441,26 @@ void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_loo
     memo = {linear & ~offset_mask, offset_mask, hit.hit->frame, m_tlbs.contents(), hit, cycles(hit.latency)};
 }
 
+// The hit memo that could serve a run from `head` on; small enough to be inlined into run(), so an
+// operation that cannot start a run costs no call.
+const cpu_core::hit_memo* cpu_core::replayable(const op& head) const {
+    // Real-address mode forms linear addresses from segments and may mask A20 (memory()); paging
+    // implies protected mode (write_cr0), but the loop does not lean on that.
+    if (!is_memory(head.kind) || !(m_cr.cr0 & mmu::cr0::pe)) return nullptr;
+    const hit_memo& memo = m_hits[static_cast<unsigned>(kind_of(head))];
+    return memo.serves(head.address, m_tlbs.contents()) ? &memo : nullptr;
+}
+
 // What memory() does for each operation (counts, the TLB's replacement update, the data, the
 // time), for a run of operations of one kind in the page a hit memo holds, up to the end of the
 // quantum (DESIGN.md §6: the hit path in one tight loop). Nothing in the loop can change the
 // TLBs, the DMI grants or the interrupt lines, so the checks made once hold throughout; the
 // run's lookups are counted and its entry touched once at the end, which leaves every
 // replacement policy as touches one by one would.
-bool cpu_core::replay_hits() {
+bool cpu_core::replay_hits(const hit_memo& memo) {
     const std::vector<op>& ops = m_workload->ops;
     const op& head = ops[m_next];
-    // Real-address mode forms linear addresses from segments and may mask A20 (memory()); paging
-    // implies protected mode (write_cr0), but the loop does not lean on that.
-    if (!is_memory(head.kind) || !(m_cr.cr0 & mmu::cr0::pe)) return false;
     const mmu::access_kind kind = kind_of(head);
-    const hit_memo& memo = m_hits[static_cast<unsigned>(kind)];
-    if (!memo.serves(head.address, m_tlbs.contents())) return false;
     const dmi_region* r = cached_direct(memo.frame, memo.offset_mask + 1);
     if (!r) return false;
     const bool write = kind == mmu::access_kind::write;
@@ -573,7 +580,7 @@ void cpu_core::look_ahead() {
         return i < ops.size() && is_memory(ops[i].kind) && ops[i].handle < 0 ? &ops[i].address : nullptr;
     };
     if (const std::uint64_t* far = linear(m_next + entry_ahead)) {
-        const mmu::leaf_location leaf = mmu::find_leaf_entry(m_cr, *far, *this);
+        const mmu::leaf_location leaf = m_leaf_finder.find(m_cr, *far, *this);
         if (const unsigned char* at = leaf.shift ? host(leaf.entry, 8) : nullptr) __builtin_prefetch(at);
         m_ahead[(m_next + entry_ahead) % m_ahead.size()] = {m_next + entry_ahead, leaf};
     }

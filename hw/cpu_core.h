@@ -118,9 +118,11 @@ private:
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
     bool memory(const traces::op& o);
-    // From the next operation on, those memory() would serve from hit memos and the last DMI
-    // region, in one loop; true if it ran any.
-    bool replay_hits();
+    // From the next operation on, those memory() would serve from `memo` (replayable()) and the
+    // last DMI region, in one loop; true if it ran any.
+    struct hit_memo;
+    const hit_memo* replayable(const traces::op& head) const;
+    bool replay_hits(const hit_memo& memo);
     traces::op at_handle(const traces::op& o) const;
     // Translates one access to a physical address; false if it faulted and was not fixed.
     bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
@@ -234,6 +236,7 @@ private:
     // The leaf entries look_ahead() found, by operation index modulo entry_ahead: each is used
     // data_ahead operations later, before an operation entry_ahead further takes its slot.
     std::array<ahead_entry, entry_ahead> m_ahead;
+    mmu::leaf_finder m_leaf_finder;
 
     std::vector<dmi_region> m_dmi;
     struct {

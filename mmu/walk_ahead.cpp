@@ -18,13 +18,12 @@ std::uint64_t present_entry(std::uint64_t address, const pte_port& memory) {
     return entry & entry_flag::p ? entry : 0;
 }
 
-}  // namespace
-
-leaf_location find_leaf_entry(const control_registers& cr, std::uint64_t linear, const pte_port& memory) {
-    const paging_mode mode = mode_of(cr);
-    if (mode != paging_mode::ia32e_4 && mode != paging_mode::ia32e_5) return {};
-    std::uint64_t table = cr.cr3 & address_bits;
-    for (unsigned shift = mode == paging_mode::ia32e_5 ? 48 : 39;; shift -= index_bits) {
+// From `table`, whose entries linear-address bits `shift` up index, down to the entry that maps
+// the page; the page directory it passes through goes to `directory`.
+leaf_location descend(std::uint64_t table, unsigned shift, std::uint64_t linear, const pte_port& memory,
+                      std::uint64_t* directory) {
+    for (;; shift -= index_bits) {
+        if (shift == 21 && directory) *directory = table;
         const std::uint64_t address = table + ((linear >> shift) & ((1u << index_bits) - 1)) * 8;
         if (shift == 12) return {address, shift};
         const std::uint64_t entry = present_entry(address, memory);
@@ -33,6 +32,22 @@ leaf_location find_leaf_entry(const control_registers& cr, std::uint64_t linear,
         if (shift <= 30 && (entry & entry_flag::ps)) return {address, shift};
         table = entry & address_bits;
     }
+}
+
+}  // namespace
+
+leaf_location leaf_finder::find(const control_registers& cr, std::uint64_t linear, const pte_port& memory) {
+    const paging_mode mode = mode_of(cr);
+    if (mode != paging_mode::ia32e_4 && mode != paging_mode::ia32e_5) return {};
+    const std::uint64_t region = linear >> 30;
+    directory& known = m_directories[region % m_directories.size()];
+    if (known.cr3 == cr.cr3 && known.region == region)
+        return descend(known.table, 21, linear, memory, nullptr);
+    std::uint64_t table = 0;
+    const leaf_location leaf =
+        descend(cr.cr3 & address_bits, mode == paging_mode::ia32e_5 ? 48 : 39, linear, memory, &table);
+    if (table) known = {cr.cr3, region, table};
+    return leaf;
 }
 
 const unsigned char* find_data(const leaf_location& leaf, std::uint64_t linear, const pte_port& memory) {

@@ -28,8 +28,9 @@ struct tables {
         memory.store(0x3000 + 2 * 8, 0x200000 | table_flags | ef::ps);
         memory.store(0x4000 + 1 * 8, 0x9000 | table_flags);
     }
-    leaf_location leaf(std::uint64_t linear) const { return find_leaf_entry(cr, linear, memory); }
-    const unsigned char* data(std::uint64_t linear) const { return find_data(leaf(linear), linear, memory); }
+    leaf_finder finder;
+    leaf_location leaf(std::uint64_t linear) { return finder.find(cr, linear, memory); }
+    const unsigned char* data(std::uint64_t linear) { return find_data(leaf(linear), linear, memory); }
 };
 
 }  // namespace
@@ -65,7 +66,7 @@ TEST_CASE("walk_ahead: nothing outside the window, nor in other paging modes") {
     CHECK(t.data(0x40203000) == nullptr);
     control_registers pae = t.cr;
     pae.efer = 0;
-    CHECK(find_leaf_entry(pae, 0x40201123, t.memory).shift == 0);
+    CHECK(t.finder.find(pae, 0x40201123, t.memory).shift == 0);
     t.memory.close_window();
     CHECK(t.leaf(0x40201123).shift == 0);
 }
@@ -77,4 +78,21 @@ TEST_CASE("walk_ahead: 5-level paging starts at the PML5") {
     t.memory.store(0x5000, 0x1000 | table_flags);  // PML5E 0 -> the PML4 above
     CHECK(t.leaf(0x40201123).entry == 0x4008);
     CHECK(t.data(0x40201123) == t.memory.at(0x9123));
+}
+
+TEST_CASE(
+    "walk_ahead: the directory found for a 1 GiB region serves the next search there under the same CR3 "
+    "only") {
+    tables t;
+    CHECK(t.leaf(0x40201123).entry == 0x4008);
+    // Another address space maps the same region through another directory and page table.
+    t.memory.store(0x6000, 0x7000 | table_flags);
+    t.memory.store(0x7000 + 1 * 8, 0x8000 | table_flags);
+    t.memory.store(0x8000 + 1 * 8, 0xa000 | table_flags);
+    t.memory.store(0xa000 + 1 * 8, 0xb000 | table_flags);
+    t.cr.cr3 = 0x6000;
+    CHECK(t.leaf(0x40201123).entry == 0xa008);
+    CHECK(t.data(0x40201123) == t.memory.at(0xb123));
+    t.cr.cr3 = 0x1000;
+    CHECK(t.leaf(0x40201123).entry == 0x4008);
 }
