@@ -10,57 +10,18 @@ unsigned bucket_bits(unsigned ways) { return std::max(static_cast<unsigned>(std:
 
 }  // namespace
 
-paging_structure_caches::cache::cache(unsigned entries, unsigned tag_shift, const stats::scope& stats)
+paging_structure_caches::cache::cache(unsigned entries, const stats::scope& stats)
     : m_keys(entries),
       m_entries(entries),
       m_order(1, entries),
       m_heads(std::size_t{1} << bucket_bits(entries), end_of_chain),
       m_next(entries, end_of_chain),
       m_hash_shift(64 - bucket_bits(entries)),
-      m_tag_shift(tag_shift),
       m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
       m_misses(stats.add_counter("misses", "lookups that did not")),
       m_evictions(stats.add_counter("evictions", "valid entries replaced by a fill")),
       m_invalidations(stats.add_counter("invalidations", "valid entries dropped by invalidation")) {}
-
-// The way with the same tag if there is one, else a free way, else the least recently used (an
-// eviction).
-void paging_structure_caches::cache::fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry) {
-    if (m_keys.empty()) return;
-    const std::uint64_t key = key_of(pcid, tag_of(linear));
-    std::uint32_t way = none;
-    if (key == m_absent)
-        m_absent = 0;
-    else
-        way = find(key);
-    if (way == none) {
-        if (m_valid < capacity()) {
-            way = free_way();
-            ++m_valid;
-        } else {
-            ++m_evictions;
-            way = m_order.oldest(0);
-            unindex(way);
-        }
-        m_keys[way] = key;
-        index(way);
-    }
-    m_entries[way] = entry;
-    m_order.touch(0, way);
-}
-
-void paging_structure_caches::cache::index(std::uint32_t way) {
-    std::uint16_t& head = m_heads[bucket_of(m_keys[way])];
-    m_next[way] = head;
-    head = static_cast<std::uint16_t>(way);
-}
-
-void paging_structure_caches::cache::unindex(std::uint32_t way) {
-    std::uint16_t* link = &m_heads[bucket_of(m_keys[way])];
-    while (*link != way) link = &m_next[*link];
-    *link = m_next[way];
-}
 
 template <typename Pred>
 void paging_structure_caches::cache::invalidate_if(Pred pred) {
@@ -75,8 +36,8 @@ void paging_structure_caches::cache::invalidate_if(Pred pred) {
 }
 
 paging_structure_caches::paging_structure_caches(const psc_config& config, stats::scope stats)
-    : m_caches{cache(config.pml5e, 48, stats.under("pml5e")), cache(config.pml4e, 39, stats.under("pml4e")),
-               cache(config.pdpte, 30, stats.under("pdpte")), cache(config.pde, 21, stats.under("pde"))} {}
+    : m_caches{cache(config.pml5e, stats.under("pml5e")), cache(config.pml4e, stats.under("pml4e")),
+               cache(config.pdpte, stats.under("pdpte")), cache(config.pde, stats.under("pde"))} {}
 
 void paging_structure_caches::invalidate_all() {
     for (cache& c : m_caches) c.invalidate_if([](std::uint16_t) { return true; });

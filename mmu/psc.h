@@ -51,11 +51,11 @@ public:
     // lookup() without a copy, for the walker's hit test: inline, like the cache's search. The
     // entry stays valid until the next fill or invalidation.
     const psc_entry* lookup_entry(psc_level level, std::uint16_t pcid, std::uint64_t linear) {
-        return of(level).lookup(pcid, linear);
+        return of(level).lookup(pcid, tag_of(level, linear));
     }
     // Caches the entry, replacing one with the same tag or else the least recently used.
     void fill(psc_level level, std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry) {
-        of(level).fill(pcid, linear, entry);
+        of(level).fill(pcid, tag_of(level, linear), entry);
     }
 
     void invalidate_all();  // MOV to CR3 without PCIDE etc. (the CPU decides when)
@@ -72,23 +72,43 @@ private:
     // LRU order without a search, and every search goes through a hashed index of the keys.
     class cache {
     public:
-        cache(unsigned entries, unsigned tag_shift, const stats::scope& stats);
+        explicit cache(unsigned entries, const stats::scope& stats);
 
-        const psc_entry* lookup(std::uint16_t pcid, std::uint64_t linear) {
+        const psc_entry* lookup(std::uint16_t pcid, std::uint64_t tag) {
             if (m_keys.empty()) return nullptr;
             ++m_lookups;
-            const std::uint64_t key = key_of(pcid, tag_of(linear));
-            const std::uint32_t way = find(key);
+            const std::uint64_t key = key_of(pcid, tag);
+            const std::size_t bucket = bucket_of(key);
+            const std::uint32_t way = find(key, bucket);
             if (way == none) {
                 ++m_misses;
                 m_absent = key;
+                m_absent_bucket = bucket;
                 return nullptr;
             }
             ++m_hits;
             m_order.touch(0, way);
             return &m_entries[way];
         }
-        void fill(std::uint16_t pcid, std::uint64_t linear, const psc_entry& entry);
+        // The way with the same tag if there is one, else a new one. Inline, like lookup(): the
+        // walker fills on every walk of a TLB-hostile workload.
+        void fill(std::uint16_t pcid, std::uint64_t tag, const psc_entry& entry) {
+            if (m_keys.empty()) return;
+            const std::uint64_t key = key_of(pcid, tag);
+            std::uint32_t way = none;
+            std::size_t bucket = m_absent_bucket;
+            if (key == m_absent) {
+                m_absent = 0;
+            } else {
+                bucket = bucket_of(key);
+                way = find(key, bucket);
+            }
+            if (way == none)
+                way = place(key, bucket);
+            else
+                m_order.touch(0, way);
+            m_entries[way] = entry;
+        }
         template <typename Pred>
         void invalidate_if(Pred pred);
 
@@ -100,17 +120,12 @@ private:
         static constexpr std::uint16_t end_of_chain = 0xffff;  // lru_order allows at most 65535 ways
 
         // A way's PCID, tag and a valid bit in one word, so a search compares one word per way it
-        // tries; 0 for an empty way. Tags have at most 57 - 21 = 36 bits.
+        // tries; 0 for an empty way. A tag keeps its bits in place, from bit 21 up, clear of the
+        // PCID in bits 16:1.
         static std::uint64_t key_of(std::uint16_t pcid, std::uint64_t tag) {
-            return tag << 17 | std::uint64_t{pcid} << 1 | 1;
+            return tag | std::uint64_t{pcid} << 1 | 1;
         }
         static std::uint16_t pcid_of(std::uint64_t key) { return static_cast<std::uint16_t>(key >> 1); }
-        // Linear-address bits above 56 only repeat bit 56 (or 47) in a canonical address, so 57
-        // bits tag entries of both 4-level and 5-level paging.
-        static constexpr unsigned linear_bits = 57;
-        std::uint64_t tag_of(std::uint64_t linear) const {
-            return (linear & address_mask(linear_bits)) >> m_tag_shift;
-        }
         // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the product's top bits mix every tag and
         // PCID bit, so the PDE cache's neighbouring 2 MiB regions spread over the buckets.
         std::size_t bucket_of(std::uint64_t key) const {
@@ -118,16 +133,37 @@ private:
         }
         // The way holding `key`, or none. A hashed index rather than a scan: a miss in the
         // 32-way PDE cache, every access of a TLB-hostile workload, would compare every way.
-        std::uint32_t find(std::uint64_t key) const {
-            for (std::uint16_t way = m_heads[bucket_of(key)]; way != end_of_chain; way = m_next[way])
+        std::uint32_t find(std::uint64_t key, std::size_t bucket) const {
+            for (std::uint16_t way = m_heads[bucket]; way != end_of_chain; way = m_next[way])
                 if (m_keys[way] == key) return way;
             return none;
         }
         std::uint32_t free_way() const {
             return static_cast<std::uint32_t>(std::find(m_keys.begin(), m_keys.end(), 0) - m_keys.begin());
         }
-        void index(std::uint32_t way);
-        void unindex(std::uint32_t way);
+        // A way for `key`, which no way holds, in `bucket`'s chain and made the most recently
+        // used: a free way, else the least recently used (an eviction).
+        std::uint32_t place(std::uint64_t key, std::size_t bucket) {
+            std::uint32_t way;
+            if (m_valid < capacity()) {
+                way = free_way();
+                ++m_valid;
+                m_order.touch(0, way);
+            } else {
+                ++m_evictions;
+                way = m_order.renew_oldest(0);
+                unindex(way);
+            }
+            m_keys[way] = key;
+            m_next[way] = m_heads[bucket];
+            m_heads[bucket] = static_cast<std::uint16_t>(way);
+            return way;
+        }
+        void unindex(std::uint32_t way) {
+            std::uint16_t* link = &m_heads[bucket_of(m_keys[way])];
+            while (*link != way) link = &m_next[*link];
+            *link = m_next[way];
+        }
 
         std::vector<std::uint64_t> m_keys;  // per way
         std::vector<psc_entry> m_entries;   // per way
@@ -136,18 +172,27 @@ private:
         std::vector<std::uint16_t> m_heads;  // per bucket: more buckets than ways keeps chains short
         std::vector<std::uint16_t> m_next;   // per way
         unsigned m_hash_shift;
-        unsigned m_tag_shift;
         unsigned m_valid = 0;
-        // A key the last missed lookup proved absent (0: none). The walker fills exactly the
-        // entries whose lookups missed, so its fills skip the search; only a fill of this key
-        // makes it present, and every other change keeps it absent.
+        // A key the last missed lookup proved absent (0: none), and its bucket. The walker fills
+        // exactly the entries whose lookups missed, so its fills skip the search and the hash;
+        // only a fill of this key makes it present, and every other change keeps it absent.
         std::uint64_t m_absent = 0;
+        std::size_t m_absent_bucket = 0;
         stats::counter& m_lookups;
         stats::counter& m_hits;
         stats::counter& m_misses;
         stats::counter& m_evictions;
         stats::counter& m_invalidations;
     };
+
+    // The linear-address bits that select an entry of `level`, 56:48, 56:39, 56:30 or 56:21, left
+    // in place: one AND with a constant where the level is one, as in the walker. Bits above 56
+    // only repeat bit 56 (or 47) in a canonical address, so 57 bits tag entries of both 4-level
+    // and 5-level paging.
+    static std::uint64_t tag_of(psc_level level, std::uint64_t linear) {
+        constexpr unsigned linear_bits = 57;
+        return linear & address_mask(linear_bits) & ~address_mask(48 - 9 * static_cast<unsigned>(level));
+    }
 
     cache& of(psc_level level) { return m_caches[static_cast<unsigned>(level)]; }
     const cache& of(psc_level level) const { return m_caches[static_cast<unsigned>(level)]; }

@@ -177,15 +177,29 @@ struct walk_context {
     static constexpr std::span<const level> levels = Layout.levels;
     static constexpr std::size_t depth = Layout.levels.size();
     static constexpr unsigned entry_bytes = Layout.entry_bytes;
-    static constexpr bool cached = Layout.ia32e;  // paging-structure caches serve IA-32e paging only
     // SDM Vol. 3A, 4.5 and Vol. 1, 3.3.7.1: bits 63:47 (63:56 with 5-level paging) must all equal.
     static constexpr unsigned canonical_shift =
         Layout.ia32e ? 64 - (levels.front().shift + levels.front().index_bits) : 0;
 
-    const control_registers& cr;
-    const access& a;
+    // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
+    walk_context(const control_registers& cr, const access& a, const walk_format& format, pte_port& memory,
+                 paging_structure_caches* caches)
+        : cr(cr),
+          a(a),
+          format(format),
+          memory(memory),
+          caches(Layout.ia32e ? caches : nullptr),
+          pcid(current_pcid(cr)) {}
+
+    // Copies, not references: the compiler must assume that each 64-bit store of a walk (its
+    // counter bumps) may change a referenced control register or access, and reload it; a copy
+    // in a context local to walk_in() stays in a register.
+    const control_registers cr;
+    const access a;
     const walk_format& format;
     pte_port& memory;
+    paging_structure_caches* caches;
+    std::uint16_t pcid;
 };
 
 // Calls `f` with std::integral_constant<std::size_t, I>{} for I = 0, 1, ..., Count - 1 while it
@@ -212,9 +226,9 @@ std::uint64_t table_address(const Context& c, std::uint64_t entry) {
     return entry & c.format.table_mask;
 }
 
-template <typename Context>
-std::uint64_t page_frame(const Context& c, const walk_level& lv, std::uint64_t entry, bool large) {
-    if (!large) return table_address(c, entry);
+template <bool Large, typename Context>
+std::uint64_t page_frame(const Context& c, const walk_level& lv, std::uint64_t entry) {
+    if constexpr (!Large) return table_address(c, entry);
     return (entry & lv.large_frame) | ((entry >> 13) & c.format.pse36_frame) << 32;
 }
 
@@ -236,32 +250,6 @@ path_rights rights_of(rights_mask mask) {
     return {(mask & entry_flag::rw) != 0, (mask & entry_flag::us) != 0, !(mask & entry_flag::xd)};
 }
 
-// Where a walk begins: at the root, or below the deepest paging-structure-cache hit.
-struct start_point {
-    std::size_t level = 0;
-    std::uint64_t table = 0;
-    rights_mask rights = ~rights_mask{0};
-};
-
-// SDM 4.10.3.2: the processor may use the deepest cached entry and skip the levels above it.
-template <typename Context>
-start_point start_of_walk(const Context& c, paging_structure_caches* caches, std::uint16_t pcid) {
-    start_point from{0, c.cr.cr3 & c.format.root_mask};
-    if (!caches) return from;
-    unrolled<Context::depth - 1>([&](auto above) {
-        constexpr std::size_t index = Context::depth - 2 - above;
-        constexpr std::optional<psc_level> cache = Context::levels[index].cache;
-        if constexpr (!cache) {
-            return true;
-        } else {
-            const psc_entry* hit = caches->lookup_entry(*cache, pcid, c.a.linear);
-            if (hit) from = {index + 1, hit->table, mask_of(hit->rights)};
-            return !hit;
-        }
-    });
-    return from;
-}
-
 // One entry the walk used: kept to set its Accessed flag and to fill the caches.
 struct used_entry {
     std::uint64_t address;
@@ -269,63 +257,19 @@ struct used_entry {
     rights_mask rights;  // of the path down to and including this entry
 };
 
-// The entries a walk used, by level: those above `first` and below `leaf` are left
-// uninitialized.
-struct walk_path {
-    std::array<used_entry, 5> entries;
-    std::size_t first = 0;
-    std::size_t leaf = 0;
-    std::uint64_t frame = 0;  // the leaf's page frame
-    bool large = false;       // whether the leaf maps a large page
-};
+// The entries a walk used, by level: those above the level it started at and below its leaf
+// are left uninitialized.
+using walk_path = std::array<used_entry, 5>;
 
-// Reads entries from `from` down to the leaf. A fault yields its error code (SDM 4.7): without
-// P for a not-present entry (reserved bits of such an entry are not checked), with P and RSVD
-// for a reserved bit set.
-template <typename Context>
-std::optional<std::uint32_t> descend(const Context& c, const start_point& from, walk_path& path,
-                                     unsigned& reads) {
-    std::uint64_t table = from.table;
-    rights_mask rights = from.rights;
-    std::optional<std::uint32_t> fault;
-    path.first = from.level;
-    unrolled<Context::depth>([&](auto index) {
-        constexpr const level& lv = Context::levels[index];
-        if (index < from.level) return true;
-        const walk_level& masks = c.format.levels[index];
-        std::uint64_t address = table + entry_offset(lv, c.entry_bytes, c.a.linear);
-        std::uint64_t entry = c.memory.read(address, c.entry_bytes);
-        ++reads;
-        if (!(entry & entry_flag::p)) {
-            fault = access_error_bits(c.cr, c.a);
-            return false;
-        }
-        bool large = lv.large != large_pages::never && (entry & masks.large_flag);
-        if (entry & (large ? masks.large_reserved : masks.reserved)) {
-            fault = pf::p | pf::rsvd | access_error_bits(c.cr, c.a);
-            return false;
-        }
-        rights = accumulate(rights, lv, entry);
-        path.entries[index] = {address, entry, rights};
-        if (!large && index + 1 != Context::depth) {
-            table = table_address(c, entry);
-            return true;
-        }
-        path.leaf = index;
-        path.frame = page_frame(c, masks, entry, large);
-        path.large = large;
-        return false;
-    });
-    return fault;
-}
+// Every step below is a template of the level the walk started at (First) and the level it is
+// at, so each start and leaf a walk may have gets its own straight-line code.
 
 // Written field by field into the result: assembling a translation elsewhere and copying it
 // in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
-template <typename Context>
-void translation_of(const Context& c, const walk_path& path, translation& t) {
-    const used_entry& leaf = path.entries[path.leaf];
-    t.frame = path.frame;
-    t.size = path.large ? Context::levels[path.leaf].large_size : page_size::size_4k;
+template <std::size_t Leaf, bool Large, typename Context>
+void translation_of(const Context& c, const used_entry& leaf, translation& t) {
+    t.frame = page_frame<Large>(c, c.format.levels[Leaf], leaf.value);
+    t.size = Large ? Context::levels[Leaf].large_size : page_size::size_4k;
     t.writable = leaf.rights & entry_flag::rw;
     t.user = leaf.rights & entry_flag::us;
     t.executable = leaf.rights & entry_flag::xd;
@@ -349,26 +293,92 @@ unsigned set_flags(const Context& c, used_entry& e, std::uint64_t flags) {
 // each non-leaf entry read becomes a cache entry for the next table; only successful walks
 // fill, so every cached entry has its A flag set, as the SDM requires. Returns the number of
 // entries written.
-template <typename Context>
-unsigned commit(const Context& c, paging_structure_caches* caches, std::uint16_t pcid, walk_path& path) {
+template <std::size_t First, std::size_t Leaf, typename Context>
+unsigned commit(const Context& c, walk_path& path) {
     unsigned writes = 0;
     const std::uint64_t dirty = c.a.kind == access_kind::write ? entry_flag::d : 0;
-    unrolled<Context::depth>([&](auto index) {
+    unrolled<Leaf + 1 - First>([&](auto step) {
+        constexpr std::size_t index = First + step;
         constexpr const level& lv = Context::levels[index];
-        if (index < path.first) return true;
-        used_entry& e = path.entries[index];
-        const std::uint64_t accessed = lv.has_rights ? entry_flag::a : 0;
-        if (index == path.leaf) {
+        constexpr std::uint64_t accessed = lv.has_rights ? entry_flag::a : 0;
+        used_entry& e = path[index];
+        if constexpr (index == Leaf) {
             writes += set_flags(c, e, accessed | dirty);
-            return false;
+        } else {
+            writes += set_flags(c, e, accessed);
+            if constexpr (lv.cache.has_value())
+                if (c.caches)
+                    c.caches->fill(*lv.cache, c.pcid, c.a.linear,
+                                   {table_address(c, e.value), rights_of(e.rights)});
         }
-        writes += set_flags(c, e, accessed);
-        if constexpr (lv.cache.has_value())
-            if (caches)
-                caches->fill(*lv.cache, pcid, c.a.linear, {table_address(c, e.value), rights_of(e.rights)});
         return true;
     });
     return writes;
+}
+
+void page_fault(walk_result& r, std::uint32_t error_code) {
+    r.fault = fault_kind::page_fault;
+    r.error_code = error_code;
+}
+
+// A fault at an entry, the last of `reads` the walk read.
+void page_fault(walk_result& r, std::uint32_t error_code, unsigned reads) {
+    r.reads = reads;
+    page_fault(r, error_code);
+}
+
+// The end of a walk from level First whose leaf, at level Leaf, maps a large page or not.
+template <std::size_t First, std::size_t Leaf, bool Large, typename Context>
+void finish(const Context& c, walk_path& path, walk_result& r) {
+    r.reads = Leaf + 1 - First;
+    translation_of<Leaf, Large>(c, path[Leaf], r.result);
+    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault(r, error);
+    r.writes = commit<First, Leaf>(c, path);
+    r.result.dirty = path[Leaf].value & entry_flag::d;
+}
+
+// Reads the entry of level Index in `table`, then goes on to the next level or finishes at a
+// leaf. A fault yields its error code (SDM 4.7): without P for a not-present entry (reserved
+// bits of such an entry are not checked), with P and RSVD for a reserved bit set.
+template <std::size_t First, std::size_t Index, typename Context>
+void descend(const Context& c, std::uint64_t table, rights_mask rights, walk_path& path, walk_result& r) {
+    constexpr const level& lv = Context::levels[Index];
+    constexpr bool last = Index + 1 == Context::depth;
+    static_assert(!last || lv.large == large_pages::never, "the last level's entries are 4 KiB leaves");
+    const walk_level& masks = c.format.levels[Index];
+    const std::uint64_t address = table + entry_offset(lv, c.entry_bytes, c.a.linear);
+    const std::uint64_t entry = c.memory.read(address, c.entry_bytes);
+    if (!(entry & entry_flag::p)) return page_fault(r, access_error_bits(c.cr, c.a), Index + 1 - First);
+    const bool large = lv.large != large_pages::never && (entry & masks.large_flag);
+    if (entry & (large ? masks.large_reserved : masks.reserved))
+        return page_fault(r, pf::p | pf::rsvd | access_error_bits(c.cr, c.a), Index + 1 - First);
+    path[Index] = {address, entry, accumulate(rights, lv, entry)};
+    if constexpr (last) {
+        finish<First, Index, false>(c, path, r);
+    } else {
+        if constexpr (lv.large != large_pages::never)
+            if (large) return finish<First, Index, true>(c, path, r);
+        descend<First, Index + 1>(c, table_address(c, entry), path[Index].rights, path, r);
+    }
+}
+
+// SDM 4.10.3.2: the processor may use the deepest cached entry and skip the levels above it.
+// Walks from level Below if the cache of level Below - 1 holds the entry, else tries the caches
+// above, else walks from the root.
+template <std::size_t Below, typename Context>
+void walk_below_cache(const Context& c, walk_path& path, walk_result& r) {
+    if constexpr (Below == 0) {
+        descend<0, 0>(c, c.cr.cr3 & c.format.root_mask, ~rights_mask{0}, path, r);
+    } else {
+        constexpr std::optional<psc_level> cache = Context::levels[Below - 1].cache;
+        if constexpr (cache.has_value()) {
+            if (const psc_entry* hit = c.caches->lookup_entry(*cache, c.pcid, c.a.linear)) {
+                r.skipped = Below;
+                return descend<Below, Below>(c, hit->table, mask_of(hit->rights), path, r);
+            }
+        }
+        walk_below_cache<Below - 1>(c, path, r);
+    }
 }
 
 translation identity(std::uint64_t linear) {
@@ -379,32 +389,25 @@ translation identity(std::uint64_t linear) {
     return t;
 }
 
-void page_fault(walk_result& r, std::uint32_t error_code) {
-    r.fault = fault_kind::page_fault;
-    r.error_code = error_code;
-}
-
 // Faulting walks change nothing in memory nor in the caches: the SDM (4.8) lets a processor set
 // Accessed flags on a walk that faults, or not; this model does not, so a fault is side-effect
-// free and the handler sees the entries as software left them.
+// free and the handler sees the entries as software left them. Flattened: the steps, cache
+// lookups and fills and entry accesses of a walk form one function per mode, which keeps the
+// context and the path in registers instead of passing them by reference from call to call.
 template <const mode_layout& Layout>
-void walk_in(const walk_context<Layout>& c, paging_structure_caches* caches, walk_result& r) {
+[[gnu::flatten]] void walk_in(const control_registers& cr, const access& a, const walk_format& format,
+                              pte_port& memory, paging_structure_caches* caches, walk_result& r) {
+    const walk_context<Layout> c(cr, a, format, memory, caches);
     if (!canonical(c)) {
         r.fault = fault_kind::general_protection;
         return;
     }
-    // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
-    std::uint16_t pcid = current_pcid(c.cr);
-    if (!c.cached) caches = nullptr;
-    start_point from = start_of_walk(c, caches, pcid);
-    r.skipped = static_cast<unsigned>(from.level);
-
     walk_path path;
-    if (std::optional<std::uint32_t> error = descend(c, from, path, r.reads)) return page_fault(r, *error);
-    translation_of(c, path, r.result);
-    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault(r, error);
-    r.writes = commit(c, caches, pcid, path);
-    r.result.dirty = path.entries[path.leaf].value & entry_flag::d;
+    // The last level's entries are never cached: they map pages.
+    if (c.caches)
+        walk_below_cache<walk_context<Layout>::depth - 1>(c, path, r);
+    else
+        walk_below_cache<0>(c, path, r);
 }
 
 }  // namespace
@@ -443,13 +446,13 @@ void walker::translate(const control_registers& cr, const access& a, pte_port& m
     const walk_format& format = m_formats[format_index(mode, cr)];
     switch (mode) {
         case paging_mode::bits32:
-            return walk_in<bits32_layout>({cr, a, format, memory}, m_caches, r);
+            return walk_in<bits32_layout>(cr, a, format, memory, m_caches, r);
         case paging_mode::pae:
-            return walk_in<pae_layout>({cr, a, format, memory}, m_caches, r);
+            return walk_in<pae_layout>(cr, a, format, memory, m_caches, r);
         case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>({cr, a, format, memory}, m_caches, r);
+            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_caches, r);
         case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>({cr, a, format, memory}, m_caches, r);
+            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_caches, r);
         case paging_mode::none:
             break;
     }
