@@ -3,6 +3,7 @@
 // construction, so a touch or a victim choice never allocates nor calls virtually (DESIGN.md §6).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -39,7 +40,10 @@ public:
     lru_order(unsigned sets, unsigned ways);
 
     // `way` of `set` was just used: it becomes the most recently used.
-    void touch(unsigned set, unsigned way) { make_newest(links(set), way); }
+    void touch(unsigned set, unsigned way) {
+        link* l = links(set);
+        if (l[m_ways].older != way) make_newest(l, way);  // the head's older link: the newest
+    }
     unsigned oldest(unsigned set) const { return m_links[std::size_t{set} * (m_ways + 1) + m_ways].newer; }
     // oldest(), made the most recently used: a fill's victim, found and touched in one go.
     unsigned renew_oldest(unsigned set) {
@@ -70,6 +74,42 @@ private:
     std::vector<link> m_links;
 };
 
+// True LRU for sets of at most 16 ways, one word per set: the ways' numbers in 4-bit fields,
+// from the most recently used (bits 3:0) to the least (field ways - 1). A fill's victim is then
+// the top field, renewed by one shift; a hit finds its way's field with a SWAR zero-field search
+// rather than chasing links. Fields above ways - 1 hold leftovers no search reaches: every way is
+// in exactly one of the fields below, and the search reports the lowest match.
+class lru_word {
+public:
+    static constexpr unsigned max_ways = 16;
+
+    lru_word(unsigned sets, unsigned ways);
+
+    void touch(unsigned set, unsigned way) {
+        std::uint64_t& order = m_order[set];
+        if ((order & 15) == way) return;               // hits in a row on one entry: a page's accesses
+        const std::uint64_t x = order ^ (way * ones);  // a zero field where `way` is
+        // Borrows make the search flag fields above a zero one too, never below: the lowest flag
+        // is exact.
+        const unsigned at = static_cast<unsigned>(std::countr_zero((x - ones) & ~x & (ones << 3))) - 3;
+        const std::uint64_t newer = (std::uint64_t{1} << at) - 1;  // the ways used since `way`
+        order = (order & (~newer << 4)) | (order & newer) << 4 | way;
+    }
+    unsigned oldest(unsigned set) const { return m_order[set] >> m_oldest_at & 15; }
+    unsigned renew_oldest(unsigned set) {
+        std::uint64_t& order = m_order[set];
+        const unsigned way = order >> m_oldest_at & 15;
+        order = order << 4 | way;
+        return way;
+    }
+
+private:
+    static constexpr std::uint64_t ones = 0x1111111111111111;
+
+    unsigned m_oldest_at;  // the bit offset of field ways - 1
+    std::vector<std::uint64_t> m_order;
+};
+
 // What a use of a way teaches the policy, and which way of a full set to evict. Invalid ways are
 // the caller's business: it fills the lowest invalid way before asking for a victim.
 class replacement {
@@ -79,55 +119,43 @@ public:
     replacement(replacement_policy policy, unsigned sets, unsigned ways, std::uint64_t seed);
 
     // `way` of `set` was just used, by a hit or a fill: it becomes the most recently used.
-    // LRU, the default, is tested first: one branch that always goes the same way.
+    // LRU of at most 16 ways, the default, is inline; the other schemes are calls, so that the
+    // TLB lookup that touches stays small enough to be inlined into its caller.
     void touch(unsigned set, unsigned way) {
-        if (m_policy == replacement_policy::lru) return m_lru.touch(set, way);
-        if (m_policy == replacement_policy::plru) plru_touch(m_state[set], way);
+        if (m_scheme == scheme::lru_word) return m_lru_word.touch(set, way);
+        touch_other(set, way);
     }
-
-    // The way to evict from `set`, every way of which is valid. Inline like touch(), since
-    // every fill into a full set asks.
+    // The way to evict from `set`, every way of which is valid.
     unsigned victim(unsigned set) {
-        if (m_policy == replacement_policy::lru) return m_lru.oldest(set);
-        if (m_policy == replacement_policy::plru) return plru_victim(m_state[set]);
-        return static_cast<unsigned>(m_rng.next() % m_ways);
+        if (m_scheme == scheme::lru_word) return m_lru_word.oldest(set);
+        return victim_other(set);
     }
     // victim(), then touch() of it: what a fill into a full set does, for LRU in one go.
     unsigned replace(unsigned set) {
-        if (m_policy == replacement_policy::lru) return m_lru.renew_oldest(set);
-        const unsigned way = victim(set);
-        touch(set, way);
-        return way;
+        if (m_scheme == scheme::lru_word) return m_lru_word.renew_oldest(set);
+        return replace_other(set);
     }
 
     replacement_policy policy() const { return m_policy; }
     unsigned ways() const { return m_ways; }
 
 private:
-    // Tree-PLRU: the ways are the leaves of a complete binary tree whose ways - 1 inner nodes are
-    // numbered from 1 as in a heap (node n has children 2n and 2n + 1) and kept as bit n of the
-    // set's word; a set bit means "the victim is in the right subtree". A use turns every node
-    // on the way's path to point away from it.
-    void plru_touch(std::uint64_t& bits, unsigned way) const {
-        unsigned node = 1;
-        for (unsigned level = m_tree_depth; level-- > 0;) {
-            const unsigned right = (way >> level) & 1;
-            const std::uint64_t bit = std::uint64_t{1} << node;
-            bits = right ? bits & ~bit : bits | bit;
-            node = 2 * node + right;
-        }
-    }
-    // The leaf the node bits lead to from the root.
-    unsigned plru_victim(std::uint64_t bits) const {
-        unsigned node = 1;
-        while (node < m_ways) node = 2 * node + static_cast<unsigned>((bits >> node) & 1);
-        return node - m_ways;
-    }
+    // The policy's implementation: LRU keeps small sets in a word, larger ones as lists.
+    enum class scheme { lru_word, lru_order, plru, random };
+    static scheme scheme_for(replacement_policy policy, unsigned ways);
+
+    void touch_other(unsigned set, unsigned way);
+    unsigned victim_other(unsigned set);
+    unsigned replace_other(unsigned set);
+    void plru_touch(std::uint64_t& bits, unsigned way) const;
+    unsigned plru_victim(std::uint64_t bits) const;
 
     replacement_policy m_policy;
+    scheme m_scheme;
     unsigned m_ways;
     unsigned m_tree_depth = 0;           // log2(ways), for tree-PLRU
-    lru_order m_lru;                     // LRU (no sets for the other policies)
+    lru_word m_lru_word;                 // LRU of at most 16 ways (no sets otherwise)
+    lru_order m_lru;                     // LRU of more ways (no sets otherwise)
     std::vector<std::uint64_t> m_state;  // tree-PLRU: one word of tree bits per set
     splitmix64 m_rng;
 };

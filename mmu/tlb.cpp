@@ -1,5 +1,6 @@
 // The TLB hierarchy: geometry checks, the probe plans of the two ports, fills and the SDM's
-// invalidations (SDM Vol. 3A, 4.10.4.1). The hit path is inline in tlb.h.
+// invalidations (SDM Vol. 3A, 4.10.4.1), the probes a lookup's filter lets through. The filter
+// and rehits are inline in tlb.h.
 #include "mmu/tlb.h"
 
 #include <algorithm>
@@ -49,6 +50,14 @@ auto private_to(std::uint16_t pcid) {
 auto usable_by_pcid(std::uint16_t pcid) {
     return [pcid](const tlb_entry& e) { return usable_by(e, pcid); };
 }
+std::size_t entries_of(const tlb_config& config) {
+    std::size_t n = 0;
+    for (const tlb_level_config& level : config.levels) {
+        for (const tlb_array_config& a : level.arrays) n += a.entries;
+    }
+    return n;
+}
+
 bool any_entry(const tlb_entry&) { return true; }
 bool non_global(const tlb_entry& e) { return !e.t.global; }
 
@@ -94,9 +103,20 @@ tlb_config tlb_config::intel_default() {
     return tlb_config{.levels = {l1, l2}, .seed = 1};
 }
 
+// ---- tlb_filter ----
+
+// Sixteen buckets an entry: when the arrays are full, about one lookup in twenty of a page none
+// of them holds still probes. At most 2^20 (4 MiB), since a huge hierarchy only probes more.
+tlb_filter::tlb_filter(std::size_t entries) {
+    const std::size_t buckets = std::bit_ceil(std::clamp<std::size_t>(16 * entries, 2, std::size_t{1} << 20));
+    m_shift = 64 - static_cast<unsigned>(std::countr_zero(buckets));
+    m_counts.assign(buckets, 0);
+}
+
 // ---- tlb_array ----
 
-tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats)
+tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats,
+                     tlb_filter& filter)
     : m_ways(checked(config).ways),
       m_ways_in_fours(m_ways & ~3u),
       m_set_mask(config.entries / config.ways - 1),
@@ -104,6 +124,7 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
       m_entries(config.entries),
       m_set_valid(config.entries / config.ways),
       m_replacement(config.policy, config.entries / config.ways, config.ways, seed),
+      m_filter(&filter),
       m_lookups(stats.add_counter("lookups", "lookups that probed this array")),
       m_hits(stats.add_counter("hits", "lookups this array answered")),
       m_misses(stats.add_counter("misses", "lookups this array did not answer")),
@@ -123,12 +144,8 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
     }
 }
 
-void tlb_array::insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
-    const unsigned set = set_of(key);
-    if (absent && is_full(set)) {  // the usual fill after a walk
-        ++m_evictions;
-        return write(set, m_replacement.replace(set), key, pcid, t);
-    }
+void tlb_array::insert_searching(unsigned set, std::uint64_t key, std::uint16_t pcid, const translation& t,
+                                 bool absent) {
     const unsigned way = absent ? lowest_invalid_way(set) : free_way(set, key, pcid, t.global);
     m_replacement.touch(set, way);
     write(set, way, key, pcid, t);
@@ -142,10 +159,14 @@ void tlb_array::write(unsigned set, unsigned way, std::uint64_t key, std::uint16
     if (!victim) {
         ++m_set_valid[set];
         add_held(t.size);
-    } else if (size_of_key(victim) != t.size) {
-        remove_held(size_of_key(victim));
-        add_held(t.size);
+    } else {
+        m_filter->remove(victim);
+        if (size_of_key(victim) != t.size) {
+            remove_held(size_of_key(victim));
+            add_held(t.size);
+        }
     }
+    m_filter->add(key);
     m_keys[slot] = key;
     // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
     // words right after its narrow stores, a store-forwarding stall on every fill.
@@ -179,7 +200,8 @@ unsigned tlb_array::unused_way(unsigned set) {
 // ---- tlb_hierarchy ----
 
 tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
-    : m_lookups(stats.add_counter("lookups", "translations looked up")),
+    : m_filter(entries_of(config)),
+      m_lookups(stats.add_counter("lookups", "translations looked up")),
       m_misses(stats.add_counter("misses", "lookups that missed at every level (walks)")),
       m_misses_by_size{
           &stats.add_counter("misses_4k", "fills after a walk found a 4 KiB page (misses and re-walks)"),
@@ -195,7 +217,7 @@ tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
     splitmix64 seeds(config.seed);
     for (unsigned level = 0; level < config.levels.size(); ++level) {
         for (const tlb_array_config& a : config.levels[level].arrays) {
-            m_arrays.emplace_back(a, seeds.next(), stats.under(a.name));
+            m_arrays.emplace_back(a, seeds.next(), stats.under(a.name), m_filter);
             m_array_level.push_back(level);
         }
     }
@@ -239,6 +261,27 @@ void tlb_hierarchy::add_fill_target(std::vector<fill_target>& targets, std::uint
                                     " pages for " + (fetch ? "instruction fetches" : "data accesses"));
     }
     targets.push_back({&m_arrays[id], m_array_level[id]});
+}
+
+bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pcid, tlb_lookup& result) {
+    const probe_step* const steps = p.steps.data();
+    const probe_step* const end = steps + p.steps.size();
+    for (const probe_step* s = steps; s != end; ++s) {
+        unsigned set = 0;
+        const std::size_t slot = s->array->probe(linear, pcid, set);
+        if (slot == tlb_array::none) continue;
+        count_rest_of_level(steps, s, 1);
+        const tlb_entry& e = s->array->entry(slot);
+        result.hit = &e.t;
+        result.level = s->level;
+        result.latency = s->latency;
+        if (s->refills_above && refill_above(p, s->level, linear, pcid, e.t)) return true;
+        result.array = s->id;
+        result.slot = static_cast<std::uint32_t>(slot);
+        result.set = set;
+        return true;
+    }
+    return false;
 }
 
 // The levels above were probed for this page and PCID and missed, so only a global entry may

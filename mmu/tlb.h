@@ -1,6 +1,7 @@
 // The TLB hierarchy: levels of set-associative arrays, each holding some page sizes for
 // instruction fetches, data accesses or both, with PCID-tagged and global entries and the SDM's
-// invalidations (SDM Vol. 3A, 4.10). The hit path is inline, allocation-free and non-virtual.
+// invalidations (SDM Vol. 3A, 4.10). The lookup's filter and the rehit of a known entry are
+// inline; no path allocates or calls virtually.
 #pragma once
 
 #include <array>
@@ -70,6 +71,45 @@ constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_siz
 // (SDM Vol. 3A, 4.10.2.4: a global translation is used whatever the current PCID).
 constexpr bool usable_by(const tlb_entry& e, std::uint16_t pcid) { return e.pcid == pcid || e.t.global; }
 
+// The keys of the valid entries of all of a hierarchy's arrays, counted by hash bucket, and the
+// page sizes some array holds. A lookup whose page has an empty bucket in every size held can
+// hit nowhere, so it skips the probes, whose only effect would be their miss counts: most
+// lookups of a TLB-hostile workload (random pages over more than the STLB covers) do.
+class tlb_filter {
+public:
+    // For arrays of `entries` entries in all.
+    explicit tlb_filter(std::size_t entries);
+
+    void add(std::uint64_t key) { ++m_counts[bucket(key)]; }
+    void remove(std::uint64_t key) { --m_counts[bucket(key)]; }
+    // Some array's entries of size `s` went from none to some, or back.
+    void size_held(page_size s) {
+        if (m_arrays_holding[static_cast<unsigned>(s)]++ == 0) m_sizes |= 1u << static_cast<unsigned>(s);
+    }
+    void size_dropped(page_size s) {
+        if (--m_arrays_holding[static_cast<unsigned>(s)] == 0) m_sizes &= ~(1u << static_cast<unsigned>(s));
+    }
+    // False if no array holds an entry for the page of `linear`, in any size.
+    bool may_hold(std::uint64_t linear) const {
+        for (unsigned sizes = m_sizes; sizes != 0; sizes &= sizes - 1) {
+            if (m_counts[bucket(tlb_key(linear, static_cast<page_size>(std::countr_zero(sizes))))] != 0)
+                return true;
+        }
+        return false;
+    }
+
+private:
+    // Fibonacci hashing: the product's top bits, so neighbouring pages spread.
+    std::size_t bucket(std::uint64_t key) const {
+        return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ull) >> m_shift);
+    }
+
+    unsigned m_sizes = 0;                 // bit i: some array holds pages of size i (page_size's value)
+    unsigned m_shift = 64;                // 64 - log2(buckets)
+    std::vector<std::uint32_t> m_counts;  // valid entries by bucket: at most all the entries
+    std::array<unsigned, 4> m_arrays_holding{};  // by page size
+};
+
 // Why entries were invalidated; each cause is a counter of its own per array.
 enum class tlb_flush_cause { cr3, invlpg, invpcid, all, drop };
 
@@ -77,8 +117,9 @@ enum class tlb_flush_cause { cr3, invlpg, invpcid, all, drop };
 // indexes sets by the low bits of its own page number (4 KiB: linear bits 12 up; 2 MiB: 21 up).
 class tlb_array {
 public:
-    // Throws std::invalid_argument for an impossible geometry.
-    tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats);
+    // Throws std::invalid_argument for an impossible geometry. `filter` counts its entries.
+    tlb_array(const tlb_array_config& config, std::uint64_t seed, const stats::scope& stats,
+              tlb_filter& filter);
 
     // The slot of the entry that translates `linear` for `pcid`, made most recently used, and
     // its set; none if there is no such entry.
@@ -117,7 +158,12 @@ public:
     // page), evicting if the set is full. `absent`: the caller knows that no entry translates the
     // page for `pcid` (a probe of it just missed, nothing was written since) and `t` is not
     // global, so no entry needs replacing.
-    void insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent);
+    void insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
+        const unsigned set = set_of(key);
+        if (!absent || !is_full(set)) return insert_searching(set, key, pcid, t, absent);
+        ++m_evictions;  // the usual fill after a walk
+        write(set, m_replacement.replace(set), key, pcid, t);
+    }
 
     // Invalidates the entries `doomed` selects among those for the page holding `linear` (in
     // every size held) or among all entries, counting them under `cause`.
@@ -177,6 +223,11 @@ private:
     }
     std::size_t index(unsigned set, unsigned way) const { return std::size_t{set} * m_ways + way; }
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
+    // insert() when the set may have an invalid way or an entry to replace: both need a search.
+    // A call even from the flattened fill: inlined, it would cost the usual fill (an eviction)
+    // registers.
+    [[gnu::noinline]] void insert_searching(unsigned set, std::uint64_t key, std::uint16_t pcid,
+                                            const translation& t, bool absent);
     unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
     unsigned unused_way(unsigned set);
     bool is_full(unsigned set) const { return m_set_valid[set] == m_ways; }
@@ -188,17 +239,22 @@ private:
     }
     // Writes the entry of `way` of `set` (the replacement state is the caller's).
     void write(unsigned set, unsigned way, std::uint64_t key, std::uint16_t pcid, const translation& t);
-    // An entry of size `s` comes or goes: the counts by size, and m_held_sizes when one reaches
-    // or leaves 0.
+    // An entry of size `s` comes or goes: the counts by size, and m_held_sizes and the filter's
+    // sizes when one reaches or leaves 0.
     void add_held(page_size s) {
-        if (m_held[static_cast<unsigned>(s)]++ == 0) m_held_sizes |= m_size_bit[static_cast<unsigned>(s)];
+        if (m_held[static_cast<unsigned>(s)]++ != 0) return;
+        m_held_sizes |= m_size_bit[static_cast<unsigned>(s)];
+        m_filter->size_held(s);
     }
     void remove_held(page_size s) {
-        if (--m_held[static_cast<unsigned>(s)] == 0) m_held_sizes &= ~m_size_bit[static_cast<unsigned>(s)];
+        if (--m_held[static_cast<unsigned>(s)] != 0) return;
+        m_held_sizes &= ~m_size_bit[static_cast<unsigned>(s)];
+        m_filter->size_dropped(s);
     }
     // Makes the valid entry at `slot` invalid, keeping the counts (its key gives its size and set).
     void invalidate(std::size_t slot) {
         std::uint64_t& key = m_keys[slot];
+        m_filter->remove(key);
         remove_held(size_of_key(key));
         --m_set_valid[set_of(key)];
         key = 0;
@@ -220,6 +276,7 @@ private:
     std::array<std::uint32_t, 4> m_held{};   // valid entries by page size
     std::array<unsigned, 4> m_size_bit{};    // by page size: its bit in m_held_sizes
     replacement m_replacement;
+    tlb_filter* m_filter;
 
     stats::counter& m_lookups;
     stats::counter& m_hits;
@@ -350,6 +407,9 @@ private:
         }
     }
 
+    // The lookup's probes, level by level; true if one hit (`result` says where). A call: most
+    // lookups either skip it (the filter) or never reach it (cpu_core's memo of the last hit).
+    bool probe(const port& p, std::uint64_t linear, std::uint16_t pcid, tlb_lookup& result);
     port& port_for(bool fetch) { return m_ports[fetch ? 1 : 0]; }
     const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
     void build_port(bool fetch);
@@ -358,6 +418,7 @@ private:
     bool refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                       const translation& t);
 
+    tlb_filter m_filter;                  // of every array's entries
     std::vector<tlb_array> m_arrays;      // never reallocated: the ports point into it
     std::uint64_t m_contents = 0;         // bumped by every change of any array's entries
     std::vector<unsigned> m_array_level;  // the level of each array
@@ -373,22 +434,10 @@ private:
 inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
     ++m_lookups;
     const port& p = port_for(fetch);
-    const probe_step* const steps = p.steps.data();
-    const probe_step* const end = steps + p.steps.size();
     tlb_lookup result;
-    for (const probe_step* s = steps; s != end; ++s) {
-        unsigned set = 0;
-        const std::size_t slot = s->array->probe(linear, pcid, set);
-        if (slot == tlb_array::none) continue;
-        count_rest_of_level(steps, s, 1);
-        const tlb_entry& e = s->array->entry(slot);
-        result.hit = &e.t;
-        result.level = s->level;
-        result.latency = s->latency;
-        if (s->refills_above && refill_above(p, s->level, linear, pcid, e.t)) return result;
-        result.array = s->id;
-        result.slot = static_cast<std::uint32_t>(slot);
-        result.set = set;
+    if (!m_filter.may_hold(linear)) {
+        for (const probe_step& s : p.steps) s.array->count_missed_lookup();
+    } else if (probe(p, linear, pcid, result)) {
         return result;
     }
     ++m_misses;
