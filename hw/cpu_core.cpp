@@ -421,6 +421,9 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
             m_tlbs.drop(a.linear, pcid, fetch);
             ++m_rewalks;
         }
+        // A DMI grant revoked since the window opened: the entries go the long way until
+        // read_entry() finds the new grant, and nothing looks ahead through the old one.
+        if (port.invalidations.size() != m_invalidations_seen) close_window();
         look_ahead();
         mmu::walk_result walk = this->walk(a);
         if (walk.ok()) {
@@ -499,6 +502,7 @@ const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsign
     if (port.invalidations.size() != m_invalidations_seen) {
         m_dmi.clear();
         m_last_dmi = nullptr;
+        close_window();  // it may show a region just revoked
         m_invalidations_seen = port.invalidations.size();
     }
     if (const dmi_region* r = cached_direct(physical, length)) return m_last_dmi = r;
@@ -560,9 +564,6 @@ bool cpu_core::memory(const op& o) {
 mmu::walk_result cpu_core::walk(const mmu::access& a) {
     // Global plus local time: a walk's own reads may synchronise the quantum keeper.
     const sc_time began = port.now();
-    // A DMI grant revoked since the window opened: the entries go the long way until
-    // read_entry() finds the new grant.
-    if (port.invalidations.size() != m_invalidations_seen) close_window();
     mmu::walk_result walk = m_walker.walk(m_cr, a, *this);
     settle_window();
     m_walk_cycles.sample((port.now() - began).value() / m_period.value());
@@ -591,6 +592,15 @@ void cpu_core::look_ahead() {
     }
 }
 
+// The DMI region of an entry outside the window, which the window shows from now on; the
+// window's accesses so far are timed first.
+const cpu_core::dmi_region* cpu_core::entry_region(std::uint64_t physical, unsigned size) {
+    settle_window();
+    const dmi_region* r = direct(physical, size);
+    aim_window(r);
+    return r;
+}
+
 void cpu_core::aim_window(const dmi_region* r) {
     if (!r) return close_window();
     open_window({r->data, r->start, r->end - r->start + 1});
@@ -601,11 +611,8 @@ void cpu_core::aim_window(const dmi_region* r) {
 // grants it (its latency includes the bus's), else through b_transport, which may synchronise:
 // the window's time is added first, so the local time is the same as one access at a time.
 std::uint64_t cpu_core::read_entry(std::uint64_t physical, unsigned size) {
-    settle_window();
     std::uint64_t value = 0;
-    const dmi_region* r = direct(physical, size);
-    aim_window(r);
-    if (r) {
+    if (const dmi_region* r = entry_region(physical, size)) {
         copy_bytes(reinterpret_cast<unsigned char*>(&value), r->data + (physical - r->start), size);
         port.quantum.inc(r->read_latency);
         return value;
@@ -616,10 +623,7 @@ std::uint64_t cpu_core::read_entry(std::uint64_t physical, unsigned size) {
 }
 
 void cpu_core::write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) {
-    settle_window();
-    const dmi_region* r = direct(physical, size);
-    aim_window(r);
-    if (r) {
+    if (const dmi_region* r = entry_region(physical, size)) {
         copy_bytes(r->data + (physical - r->start), reinterpret_cast<const unsigned char*>(&value), size);
         port.quantum.inc(r->write_latency);
         return;

@@ -184,6 +184,7 @@ private:
     // direct window (the DMI region the last entry access outside it found) never get here.
     std::uint64_t read_entry(std::uint64_t physical, unsigned size) override;
     void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) override;
+    const dmi_region* entry_region(std::uint64_t physical, unsigned size);
     void aim_window(const dmi_region* r);
     // Adds the window's accesses to the local time, one latency at a time as read_entry() does.
     void settle_window() {
@@ -195,6 +196,7 @@ private:
     // Host prefetches for the operations a few ahead, whose walks will likely follow this one's.
     void look_ahead();
     static constexpr std::size_t entry_ahead = 16, data_ahead = 8;
+    static_assert(data_ahead < entry_ahead, "the data is asked for after the entry that locates it");
     struct ahead_entry {
         std::size_t op = ~std::size_t{0};
         mmu::leaf_location leaf;

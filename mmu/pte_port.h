@@ -37,7 +37,7 @@ public:
     }
 
     // Where the window holds these bytes on the host, or nullptr: for looking ahead without
-    // an access (walk_prefetch.h).
+    // an access (walk_ahead.h).
     const unsigned char* host(std::uint64_t physical, unsigned size) const { return direct(physical, size); }
 
 protected:

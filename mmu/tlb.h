@@ -156,7 +156,8 @@ public:
 
     // Caches `t` (whose size this array must hold) for `pcid` under `key` (tlb_key() of its
     // page), evicting if the set is full. `absent`: the caller knows that no entry translates the
-    // page for `pcid` (a probe of it just missed, nothing was written since) and `t` is not
+    // page for `pcid` (the hierarchy's lookup of it missed at every level, nothing was written
+    // since) and `t` is not
     // global, so no entry needs replacing.
     void insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
         const unsigned set = set_of(key);

@@ -85,6 +85,45 @@ struct doorbell : sc_module {
     void raise() { out.write(true); }
 };
 
+// 8 MiB of memory that grants DMI until a write to its last word revokes every grant; from
+// then on each access goes through b_transport, and reads of page tables (below 1 MiB + 64 KiB)
+// are counted.
+struct revocable_memory : sc_module, tlm::tlm_fw_transport_if<> {
+    static constexpr std::uint64_t size = 8 * MiB, revoke_at = size - 8, tables_end = 0x110000;
+    tlm::tlm_target_socket<> socket{"socket"};
+    std::vector<unsigned char> store = std::vector<unsigned char>(size);
+    bool revoked = false;
+    unsigned table_reads = 0;  // through b_transport
+
+    explicit revocable_memory(sc_module_name name) : sc_module(name) { socket.bind(*this); }
+    void b_transport(tlm::tlm_generic_payload& t, sc_time& delay) override {
+        const std::uint64_t at = t.get_address();
+        delay += sc_time(5, SC_NS);
+        if (t.is_write() && at == revoke_at) {
+            revoked = true;
+            socket->invalidate_direct_mem_ptr(0, size - 1);
+        } else if (t.is_write()) {
+            std::memcpy(&store[at], t.get_data_ptr(), t.get_data_length());
+        } else {
+            std::memcpy(t.get_data_ptr(), &store[at], t.get_data_length());
+            table_reads += at < tables_end;
+        }
+        t.set_response_status(tlm::TLM_OK_RESPONSE);
+    }
+    bool get_direct_mem_ptr(tlm::tlm_generic_payload&, tlm::tlm_dmi& dmi) override {
+        if (revoked) return false;
+        dmi.set_dmi_ptr(store.data());
+        dmi.set_start_address(0);
+        dmi.set_end_address(size - 1);
+        dmi.allow_read_write();
+        return true;
+    }
+    unsigned transport_dbg(tlm::tlm_generic_payload&) override { return 0; }
+    tlm::tlm_sync_enum nb_transport_fw(tlm::tlm_generic_payload&, tlm::tlm_phase&, sc_time&) override {
+        return tlm::TLM_COMPLETED;
+    }
+};
+
 // 64 MiB of RAM at 0 (1 GHz, 10 cycles, 16 bytes a cycle) behind a 1 GHz, 8-byte bus with one
 // cycle of latency, and a 1 GHz core with the default TLBs.
 struct cpu_rig {
@@ -485,6 +524,31 @@ TEST_CASE("cpu: after a write to a device the core asks again whether it may run
     // As with a wait at every boundary: taken at the first check after the rise, where the
     // operations (shifted by the write's 2 ns) cross 3 us.
     CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3002, SC_NS)});
+}
+
+TEST_CASE("cpu: after its DMI grant is revoked, the walker reads page tables through the bus") {
+    bench_ground g;
+    revocable_memory memory("memory");
+    hw::bus interconnect("bus", {sc_time(1, SC_NS), 8, 1}, hw::overreach_mode::error, g.stats.under("bus"),
+                         g.log);
+    hw::cpu_core cpu("cpu", {sc_time(1, SC_NS), mmu::tlb_config::intel_default(), {}}, g.stats.under("cpu"),
+                     g.log);
+    interconnect.bind_initiator(cpu.port.socket, "cpu", 64);
+    interconnect.map(interconnect.bind_target(memory.socket, "memory"), 0, revocable_memory::size);
+    const traces::workload work = traces::parse_text(
+        "memsim workload 1\n"
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\nmap 0x401000 0x201000 4K\n"
+        "read 0x400000 8\n"    // a walk by DMI
+        "poke 0x7ffff8 8 1\n"  // the grant goes
+        "read 0x400008 8\n"    // a TLB hit; its data access learns of the revocation
+        "read 0x401000 8\n",   // a walk: its entry reads must go to the memory
+        "test");
+    cpu.load(work);
+    sc_start();
+    CHECK(cpu.finished());
+    CHECK(memory.revoked);
+    CHECK(memory.table_reads == 1);  // the PTE: the PDE cache holds the rest
 }
 
 TEST_CASE("cpu: user-mode accesses obey U/S; SMAP keeps the supervisor out of user pages unless AC") {
