@@ -146,7 +146,7 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
 
 void cpu_core::run() {
     if (m_firmware) m_firmware->boot(*this);
-    port.quantum.forget_quiet();
+    port.quantum.forget_quiet();  // the boot may have set devices going
     if (!m_workload) {
         port.quantum.sync();
         return;

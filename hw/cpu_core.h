@@ -118,9 +118,9 @@ private:
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
     bool memory(const traces::op& o);
+    struct hit_memo;
     // From the next operation on, those memory() would serve from `memo` (replayable()) and the
     // last DMI region, in one loop; true if it ran any.
-    struct hit_memo;
     const hit_memo* replayable(const traces::op& head) const;
     bool replay_hits(const hit_memo& memo);
     traces::op at_handle(const traces::op& o) const;
