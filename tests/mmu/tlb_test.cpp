@@ -593,6 +593,14 @@ TEST_CASE("LRU matches a list-per-set reference over a million accesses") {
     compare_with_reference<reference_lru>(replacement_policy::lru, 1536, 12);
 }
 
+// Sets of up to 16 ways keep their order in one word, larger ones as linked lists: both sides of
+// the boundary, and a way count that is not a power of two.
+TEST_CASE("LRU matches the reference with 3, 16 and 64 ways a set") {
+    compare_with_reference<reference_lru>(replacement_policy::lru, 96, 3);
+    compare_with_reference<reference_lru>(replacement_policy::lru, 16, 16);
+    compare_with_reference<reference_lru>(replacement_policy::lru, 64, 64);
+}
+
 TEST_CASE("tree-PLRU matches a tree-of-nodes reference over a million accesses") {
     compare_with_reference<reference_plru>(replacement_policy::plru, 64, 8);
     compare_with_reference<reference_plru>(replacement_policy::plru, 16, 16);
