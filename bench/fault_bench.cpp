@@ -11,7 +11,8 @@
 //         has not committed yet; a warm variant first maps, touches and unmaps 512 MiB so that
 //         they have been (the host's first touch again set apart).
 // Every run's host time less that of a run without the faults measured (the same machine's boot
-// and output) is the faults' cost. `--quick` shrinks the sizes to 64 MiB and 32 MiB.
+// and output) is the faults' cost. `--quick` shrinks the sizes to 64 MiB and 32 MiB; `--set KEY=VALUE`
+// overrides the config of every run (e.g. `--set sim.host_huge_pages=false` for 4 KiB host pages).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -157,10 +158,11 @@ std::uint64_t read_cpu_hz(const fs::path& path) {
 }
 
 // `memsim run` of the workload at `path` in a child process, its summary to /dev/null.
-run_result simulate(const fs::path& path, const fs::path& out) {
+run_result simulate(const fs::path& path, const fs::path& out, const std::vector<std::string>& sets) {
     platform::run_options options;
     options.workload_path = path.string();
     options.out_dir = out.string();
+    options.sets = sets;
     return bench::run_in_child<run_result>(
         options,
         [&](double seconds, bench::stats_map stats) {
@@ -231,10 +233,11 @@ void print_row(const row& r) {
 double mean(std::uint64_t sum, std::uint64_t samples) { return samples ? double(sum) / samples : 0.0; }
 
 // Each run's best (least disturbed) of `rounds`.
-run_result best_of(int rounds, const fs::path& path, const fs::path& out) {
+run_result best_of(int rounds, const fs::path& path, const fs::path& out,
+                   const std::vector<std::string>& sets) {
     run_result best;
     for (int round = 0; round < rounds; ++round) {
-        run_result r = simulate(path, out);
+        run_result r = simulate(path, out, sets);
         if (round == 0 || r.seconds < best.seconds) best = r;
     }
     return best;
@@ -243,7 +246,20 @@ run_result best_of(int rounds, const fs::path& path, const fs::path& out) {
 }  // namespace
 
 int sc_main(int argc, char** argv) {
-    bool quick = argc > 1 && std::string_view(argv[1]) == "--quick";
+    bool quick = false;
+    std::vector<std::string> sets;  // `--set KEY=VALUE`, as `memsim run` takes them
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--quick") {
+            quick = true;
+        } else if (arg == "--set" && i + 1 < argc) {
+            sets.emplace_back(argv[++i]);
+        } else {
+            fmt::print(stderr, "fault_bench: unknown argument '{}' (usage: [--quick] [--set KEY=VALUE]...)\n",
+                       arg);
+            return 2;
+        }
+    }
     std::uint64_t anon_bytes = quick ? 64 * MiB : 1 * GiB;
     std::uint64_t cow_bytes = quick ? 32 * MiB : 256 * MiB;
     int rounds = quick ? 1 : 3;
@@ -270,7 +286,7 @@ int sc_main(int argc, char** argv) {
     for (const workload_file& f : files) {
         fs::path path = dir / (std::string(f.name) + ".bin");
         f.work.save(path);
-        runs[f.name] = best_of(rounds, path, dir / f.name);
+        runs[f.name] = best_of(rounds, path, dir / f.name, sets);
     }
     fs::remove_all(dir);
 

@@ -115,7 +115,8 @@ std::array<std::uint64_t*, std::size(kernel_cost_names)> kernel_cost_fields(kern
 struct sim_config {
     picoseconds quantum = 1 * ps_per_us;
     std::uint64_t seed = 1;
-    bool host_huge_pages = false;  // back the machine's RAM with the host's transparent huge pages
+    // The machine's RAM on the host's transparent huge pages, as QEMU backs guest RAM: host speed only.
+    bool host_huge_pages = true;
     log_level level = log_level::warning;
 };
 

@@ -95,7 +95,7 @@ TEST_CASE("the shipped default config") {
     CHECK(c.sim.quantum == 1 * ps_per_us);
     CHECK(c.sim.seed == 1);
     CHECK(c.sim.level == log_level::warning);
-    CHECK_FALSE(c.sim.host_huge_pages);
+    CHECK(c.sim.host_huge_pages);
 }
 
 TEST_CASE("an empty document is every default, with no devices") {
@@ -105,10 +105,12 @@ TEST_CASE("an empty document is every default, with no devices") {
     CHECK(ram_map(c) == "0x0: 3 GiB, 0x100000000: 1 GiB");
     CHECK(c.dma_engines.empty());
     CHECK(c.sim.quantum == 1 * ps_per_us);
+    CHECK(c.sim.host_huge_pages);
 }
 
 TEST_CASE("sim.host_huge_pages: a host setting, true or false") {
     CHECK(load("sim:\n  host_huge_pages: true\n").sim.host_huge_pages);
+    CHECK_FALSE(load("sim:\n  host_huge_pages: false\n").sim.host_huge_pages);
     CHECK(error_of("sim:\n  host_huge_pages: always\n") ==
           "test.yaml:2:20: sim.host_huge_pages: 'always' is not true or false");
 }
@@ -488,7 +490,7 @@ sim:
   quantum: 1 us
   seed: 1
   log_level: warning
-  host_huge_pages: false
+  host_huge_pages: true
 )");
 }
 
@@ -594,7 +596,7 @@ TEST_CASE("to_yaml round trips") {
     machine_config modified = load_default(
         {"profile=i386-pae", "ram.layout=flat", "ram.size=2 GiB", "bus.on_overreach=truncate",
          "sim.quantum=250 ns", "sim.log_level=debug", "sim.seed=18446744073709551615",
-         "sim.host_huge_pages=true", "cpu.frequency=3500 MHz", "devices.pci_dma.max_transfer=1536 KiB"});
+         "sim.host_huge_pages=false", "cpu.frequency=3500 MHz", "devices.pci_dma.max_transfer=1536 KiB"});
     CHECK(ram_map(modified) == "0x0: 2 GiB");
     round_trip(modified);
     std::string text = to_yaml(modified);
@@ -602,7 +604,7 @@ TEST_CASE("to_yaml round trips") {
     CHECK(text.find("  quantum: 250 ns\n") != std::string::npos);
     CHECK(text.find("  max_transfer: 1536 KiB\n") != std::string::npos);
     CHECK(text.find("  seed: 18446744073709551615\n") != std::string::npos);
-    CHECK(text.find("  host_huge_pages: true\n") != std::string::npos);
+    CHECK(text.find("  host_huge_pages: false\n") != std::string::npos);
 }
 
 TEST_CASE("to_yaml writes q35 as its layout and an explicit e820 as BIOS-e820 lines") {
