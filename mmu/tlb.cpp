@@ -345,22 +345,6 @@ bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t li
     return wrote;
 }
 
-void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t) {
-    ++m_contents;
-    const port& p = port_for(fetch);
-    ++*p.fills_by_size[size_slot(t.size)];
-    const bool absent = !t.global && m_missed.from == &p && m_missed.pcid == pcid &&
-                        !((linear ^ m_missed.linear) >> key_shift[size_slot(t.size)]);
-    forget_missed_lookup();
-    const std::uint64_t key = tlb_key(linear, t.size);
-    const std::vector<fill_target>& targets = p.fill_targets[size_slot(t.size)];
-    if (!absent) {
-        for (const fill_target& f : targets) f.array->insert(key, pcid, t);
-        return;
-    }
-    for (const fill_target& f : targets) f.array->insert_absent(key, pcid, t);
-}
-
 // SDM Vol. 3A, 4.10.4.1, INVLPG: "invalidates any TLB entries for the page ... associated with
 // the current PCID" and "any global TLB entries for the specified page, regardless of PCID".
 // Other PCIDs' entries "may" go too; the minimal choice keeps them.

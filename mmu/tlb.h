@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,8 @@ constexpr std::uint64_t tlb_key(std::uint64_t linear, page_size s) {
 }
 
 // The page size a valid key encodes (tlb_key()'s bits 2:1).
-constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_size>(key >> 1 & 3); }
+constexpr std::uint64_t size_bits = 6;
+constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_size>((key & size_bits) >> 1); }
 
 // Whether the entry may translate for `pcid`: it was filled under that PCID, or it is global
 // (SDM Vol. 3A, 4.10.2.4: a global translation is used whatever the current PCID).
@@ -168,7 +170,8 @@ public:
     // insert() when the caller knows that no entry translates the page for `pcid` (the
     // hierarchy's lookup of it missed at every level, nothing was written since) and `t` is not
     // global: nothing to replace, so a full set is not searched.
-    void insert_absent(std::uint64_t key, std::uint16_t pcid, const translation& t) {
+    // Inline even where GCC would call it: the usual fill after a walk, half the TLBs' cost.
+    [[gnu::always_inline]] void insert_absent(std::uint64_t key, std::uint16_t pcid, const translation& t) {
         const unsigned set = set_of(key);
         if (!is_full(set)) return insert_free(set, key, pcid, t);
         // The usual fill after a walk: the victim is valid, since the set is full.
@@ -261,7 +264,7 @@ private:
         m_keys[slot] = key;
         m_filter->replace(victim, key);
         // A victim of the new entry's size leaves the counts by size as they are.
-        if (size_of_key(victim) != t.size) {
+        if ((victim ^ key) & size_bits) {
             remove_held(size_of_key(victim));
             add_held(t.size);
         }
@@ -269,10 +272,11 @@ private:
     }
     // The entry at `slot`, whose key is written.
     void store(std::size_t slot, std::uint16_t pcid, const translation& t) {
-        // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
-        // words right after its narrow stores, a store-forwarding stall on every fill.
+        // The translation in one wide copy (padding too), the PCID apart: a whole tlb_entry built
+        // on the stack and copied in is reloaded as wide words right after its narrow stores, a
+        // store-forwarding stall on every fill.
         tlb_entry& e = m_entries[slot];
-        e.t = t;
+        std::memcpy(&e.t, &t, sizeof t);
         e.pcid = pcid;
     }
     // An entry of size `s` comes or goes: the counts by size, and m_held_sizes and the filter's
@@ -381,9 +385,8 @@ public:
     // Changes whenever an entry is written or invalidated (lookups that refill included).
     std::uint64_t contents() const { return m_contents; }
     // After a walk: insert into the array of every level that serves this port and page size.
-    // Flattened, so that the inserts are inlined (GCC would call them): after a walk, the fill is
-    // half the TLBs' cost.
-    [[gnu::flatten]] void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
+    // Inline in its caller, which saves the registers once for the walk and the fill.
+    void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
 
     // SDM Vol. 3A, 4.10.4.1. The CPU decides which to call when.
     // INVLPG: the page's entries for `pcid` and the page's global entries, of every size.
@@ -482,6 +485,24 @@ inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_
     const probe_step& s = p.steps[hit.step];
     *s.hits += times;
     s.array->touch(hit.slot, hit.set);
+}
+
+[[gnu::always_inline]] inline void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch,
+                                                       const translation& t) {
+    ++m_contents;
+    const port& p = port_for(fetch);
+    const unsigned size = static_cast<unsigned>(t.size);
+    ++*p.fills_by_size[size];
+    const bool absent = !t.global && m_missed.from == &p && m_missed.pcid == pcid &&
+                        !((linear ^ m_missed.linear) >> key_shift[size]);
+    forget_missed_lookup();
+    const std::uint64_t key = tlb_key(linear, t.size);
+    const std::vector<fill_target>& targets = p.fill_targets[size];
+    if (!absent) {
+        for (const fill_target& f : targets) f.array->insert(key, pcid, t);
+        return;
+    }
+    for (const fill_target& f : targets) f.array->insert_absent(key, pcid, t);
 }
 
 }  // namespace memsim::mmu
