@@ -144,6 +144,8 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
 
 void tlb_array::insert(std::uint64_t key, std::uint16_t pcid, const translation& t) {
     const unsigned set = set_of(key);
+    // A set without the key, which find_key() sees four ways a step: nothing to replace.
+    if (!t.global && find_key(key, pcid, index(set, 0)) == none) return insert_absent(key, pcid, t);
     const unsigned way = free_way(set, key, pcid, t.global);
     m_replacement.touch(set, way);
     write(set, way, key, pcid, t);
@@ -340,7 +342,6 @@ bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t li
         f.array->refill(key, pcid, t, !t.global);
         wrote = true;
     }
-    if (wrote) forget_missed_lookup();
     m_contents += wrote;
     return wrote;
 }

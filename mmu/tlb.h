@@ -85,7 +85,8 @@ constexpr bool usable_by(const tlb_entry& e, std::uint16_t pcid) { return e.pcid
 // The keys of the valid entries of all of a hierarchy's arrays, counted by hash bucket, and the
 // page sizes some array holds. A lookup whose page has an empty bucket in every size held can
 // hit nowhere, so it skips the probes, whose only effect would be their miss counts: most
-// lookups of a TLB-hostile workload (random pages over more than the STLB covers) do.
+// lookups of a TLB-hostile workload (random pages over more than the STLB covers) do. A fill
+// whose key has an empty bucket has no entry to replace.
 class tlb_filter {
 public:
     // For arrays of `entries` entries in all.
@@ -106,11 +107,12 @@ public:
     void size_dropped(page_size s) {
         if (--m_arrays_holding[static_cast<unsigned>(s)] == 0) m_sizes &= ~(1u << static_cast<unsigned>(s));
     }
+    // False if no array holds an entry under `key`.
+    bool may_hold_key(std::uint64_t key) const { return m_counts[bucket(key)] != 0; }
     // False if no array holds an entry for the page of `linear`, in any size.
     bool may_hold(std::uint64_t linear) const {
         for (unsigned sizes = m_sizes; sizes != 0; sizes &= sizes - 1) {
-            if (m_counts[bucket(tlb_key(linear, static_cast<page_size>(std::countr_zero(sizes))))] != 0)
-                return true;
+            if (may_hold_key(tlb_key(linear, static_cast<page_size>(std::countr_zero(sizes))))) return true;
         }
         return false;
     }
@@ -167,9 +169,8 @@ public:
     // invalid way, else over the policy's victim. A call even from the flattened fill, whose
     // usual case is insert_absent().
     [[gnu::noinline]] void insert(std::uint64_t key, std::uint16_t pcid, const translation& t);
-    // insert() when the caller knows that no entry translates the page for `pcid` (the
-    // hierarchy's lookup of it missed at every level, nothing was written since) and `t` is not
-    // global: nothing to replace, so a full set is not searched.
+    // insert() when the caller knows there is nothing to replace: no entry has `key` and may be
+    // used by `pcid` (or, if `t` is global, by any PCID). A full set is then not searched.
     // Inline even where GCC would call it: the usual fill after a walk, half the TLBs' cost.
     [[gnu::always_inline]] void insert_absent(std::uint64_t key, std::uint16_t pcid, const translation& t) {
         const unsigned set = set_of(key);
@@ -177,7 +178,7 @@ public:
         // The usual fill after a walk: the victim is valid, since the set is full.
         overwrite(index(set, m_replacement.replace(set)), key, pcid, t);
     }
-    // An entry a lower level's hit brings up; `absent` as for insert_absent().
+    // An entry a lower level's hit brings up; `absent`: nothing to replace (insert_absent()).
     void refill(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
         ++m_refills;
         if (absent) return insert_absent(key, pcid, t);
@@ -435,16 +436,6 @@ private:
         stats::counter* lookups = nullptr;               // hidden
         std::array<stats::counter*, 4> fills_by_size{};  // hidden: after walks, by page size
     };
-    // The last lookup that missed at every level: no entry of the port's arrays then translated
-    // the page of `linear` for the PCID, in any size. Invalidations keep that true, writes may
-    // not (they forget it): the walk's fill that follows the miss knows that no entry for its
-    // page can be confused with the new one (tlb_array::insert_absent()).
-    struct missed_lookup {
-        std::uint64_t linear = 0;
-        const port* from = nullptr;  // none: forgotten
-        std::uint16_t pcid = 0;
-    };
-    void forget_missed_lookup() { m_missed.from = nullptr; }
 
     // The lookup's probes, level by level; true if one hit (`result` says where). A call: most
     // lookups either skip it (the filter) or never reach it (cpu_core's memo of the last hit).
@@ -466,7 +457,6 @@ private:
     std::vector<unsigned> m_array_level;  // the level of each array
     unsigned m_level_count = 0;
     std::array<port, 2> m_ports;  // data, instruction
-    missed_lookup m_missed;
 };
 
 inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
@@ -474,7 +464,6 @@ inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid
     ++*p.lookups;
     tlb_lookup result;
     if (m_filter.may_hold(linear) && probe(p, linear, pcid, result)) return result;
-    m_missed = {linear, &p, pcid};
     result.latency = p.miss_latency;
     return result;
 }
@@ -493,12 +482,11 @@ inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_
     const port& p = port_for(fetch);
     const unsigned size = static_cast<unsigned>(t.size);
     ++*p.fills_by_size[size];
-    const bool absent = !t.global && m_missed.from == &p && m_missed.pcid == pcid &&
-                        !((linear ^ m_missed.linear) >> key_shift[size]);
-    forget_missed_lookup();
     const std::uint64_t key = tlb_key(linear, t.size);
     const std::vector<fill_target>& targets = p.fill_targets[size];
-    if (!absent) {
+    // Most fills follow a lookup that missed everywhere: usually no array holds the key, in any
+    // PCID, so there is nothing to replace.
+    if (m_filter.may_hold_key(key)) {
         for (const fill_target& f : targets) f.array->insert(key, pcid, t);
         return;
     }
