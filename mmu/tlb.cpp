@@ -1,6 +1,6 @@
 // The TLB hierarchy: geometry checks, the probe plans of the two ports, fills and the SDM's
-// invalidations (SDM Vol. 3A, 4.10.4.1), the probes a lookup's filter lets through. The filter
-// and rehits are inline in tlb.h.
+// invalidations (SDM Vol. 3A, 4.10.4.1), the probes a lookup's filter lets through, the sums
+// that present the counts. The filter, rehits and the usual fill are inline in tlb.h.
 #include "mmu/tlb.h"
 
 #include <algorithm>

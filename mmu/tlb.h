@@ -1,7 +1,7 @@
 // The TLB hierarchy: levels of set-associative arrays, each holding some page sizes for
 // instruction fetches, data accesses or both, with PCID-tagged and global entries and the SDM's
-// invalidations (SDM Vol. 3A, 4.10). The lookup's filter and the rehit of a known entry are
-// inline; no path allocates or calls virtually.
+// invalidations (SDM Vol. 3A, 4.10). The lookup's filter, the rehit of a known entry and the
+// usual fill after a walk are inline; no path allocates or calls virtually.
 #pragma once
 
 #include <array>
@@ -166,8 +166,8 @@ public:
     // page). An entry for the same page that a lookup could confuse with the new one (same PCID,
     // or either of them global) is replaced, so at most one entry answers any lookup and a
     // re-walk after drop() or a stale hit never leaves two; else the new one goes into the lowest
-    // invalid way, else over the policy's victim. A call even from the flattened fill, whose
-    // usual case is insert_absent().
+    // invalid way, else over the policy's victim. A call: the fill's usual case is
+    // insert_absent().
     [[gnu::noinline]] void insert(std::uint64_t key, std::uint16_t pcid, const translation& t);
     // insert() when the caller knows there is nothing to replace: no entry has `key` and may be
     // used by `pcid` (or, if `t` is global, by any PCID). A full set is then not searched.
@@ -243,7 +243,7 @@ private:
     }
     std::size_t index(unsigned set, unsigned way) const { return std::size_t{set} * m_ways + way; }
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
-    // insert_absent() into a set with an invalid way. A call even from the flattened fill:
+    // insert_absent() into a set with an invalid way. A call even from the inline fill:
     // inlined, it would cost the usual fill (an eviction) registers.
     [[gnu::noinline]] void insert_free(unsigned set, std::uint64_t key, std::uint16_t pcid,
                                        const translation& t);
