@@ -75,14 +75,14 @@ void copy_bytes(unsigned char* to, const unsigned char* from, unsigned length) {
 
 // The `length` bytes at `from`, loaded a word at a time and folded into one.
 std::uint64_t load_folded(const unsigned char* from, unsigned length) {
-    std::uint64_t folded = 0;
-    for (unsigned at = 0; at < length; at += sizeof folded) {
-        std::uint64_t word = 0;
-        copy_bytes(reinterpret_cast<unsigned char*>(&word), from + at,
-                   std::min<unsigned>(sizeof word, length - at));
+    std::uint64_t folded = 0, word = 0;
+    for (; length > sizeof word; from += sizeof word, length -= sizeof word) {
+        std::memcpy(&word, from, sizeof word);
         folded ^= word;
     }
-    return folded;
+    word = 0;
+    copy_bytes(reinterpret_cast<unsigned char*>(&word), from, length);
+    return folded ^ word;
 }
 
 // A run of operations replay_hits() can serve, as values the compiler keeps in registers: the
@@ -519,13 +519,15 @@ const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsign
 }
 
 // A read's bytes go nowhere, but the host loads them all the same.
-void cpu_core::read_data(std::uint64_t physical, unsigned length) {
-    if (const dmi_region* r = direct(physical, length)) {
-        m_loaded ^= load_folded(r->data + (physical - r->start), length);
-        port.quantum.inc(r->read_latency);
-        if (port.quantum.need_sync()) port.quantum.end_quantum();
-        return;
-    }
+inline void cpu_core::read_data(std::uint64_t physical, unsigned length) {
+    const dmi_region* r = direct(physical, length);
+    if (!r) return read_bus(physical, length);
+    m_loaded ^= load_folded(r->data + (physical - r->start), length);
+    port.quantum.inc(r->read_latency);
+    if (port.quantum.need_sync()) port.quantum.end_quantum();
+}
+
+void cpu_core::read_bus(std::uint64_t physical, unsigned length) {
     unsigned char bytes[traces::max_access_bytes];
     if (port.read(physical, bytes, length) != tlm::TLM_OK_RESPONSE) bus_error(physical, "read", length);
 }
@@ -535,14 +537,15 @@ void cpu_core::write_data(std::uint64_t physical, const op& o, unsigned offset, 
     unsigned char bytes[traces::max_access_bytes];
     std::memset(bytes, 0, o.size);
     std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
-    if (const dmi_region* r = direct(physical, length)) {
-        copy_bytes(r->data + (physical - r->start), bytes + offset, length);
-        port.quantum.inc(r->write_latency);
-        if (port.quantum.need_sync()) port.quantum.end_quantum();
-        return;
-    }
-    if (port.write(physical, bytes + offset, length) != tlm::TLM_OK_RESPONSE)
-        bus_error(physical, "write", length);
+    const dmi_region* r = direct(physical, length);
+    if (!r) return write_bus(physical, bytes + offset, length);
+    copy_bytes(r->data + (physical - r->start), bytes + offset, length);
+    port.quantum.inc(r->write_latency);
+    if (port.quantum.need_sync()) port.quantum.end_quantum();
+}
+
+void cpu_core::write_bus(std::uint64_t physical, const unsigned char* data, unsigned length) {
+    if (port.write(physical, data, length) != tlm::TLM_OK_RESPONSE) bus_error(physical, "write", length);
 }
 
 // Both pieces of an access that crosses a page are translated before any data moves, so one
@@ -567,7 +570,7 @@ bool cpu_core::memory(const op& o) {
     return true;
 }
 
-mmu::walk_result cpu_core::walk(const mmu::access& a) {
+inline mmu::walk_result cpu_core::walk(const mmu::access& a) {
     // Global plus local time: a walk's own reads may synchronise the quantum keeper.
     const sc_time began = port.now();
     mmu::walk_result walk = m_walker.walk(m_cr, a, *this);
@@ -580,7 +583,7 @@ mmu::walk_result cpu_core::walk(const mmu::access& a) {
 // it are few and stay cached): it is asked for far enough ahead to arrive in time, and the data
 // later, once that entry is there to say where. The distances are the middle of a flat optimum
 // (8 to 24 operations) on the MMU benchmark's hostile trace.
-void cpu_core::look_ahead() {
+inline void cpu_core::look_ahead() {
     if (!m_workload) return;
     const std::vector<op>& ops = m_workload->ops;
     if (const std::size_t far = m_next + entry_ahead;

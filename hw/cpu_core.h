@@ -154,6 +154,10 @@ private:
     }
     void read_data(std::uint64_t physical, unsigned length);
     void write_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
+    // Where no DMI grant covers the data (a device's registers): through the bus, out of line
+    // so that the common path keeps no buffer and no transaction code.
+    [[gnu::noinline]] void read_bus(std::uint64_t physical, unsigned length);
+    [[gnu::noinline]] void write_bus(std::uint64_t physical, const unsigned char* data, unsigned length);
     struct dmi_region {
         std::uint64_t start, end;
         unsigned char* data;
