@@ -53,6 +53,7 @@ protected:
         m_data = w.data;
         m_start = w.start;
         const auto reach = [&w](std::uint64_t size) { return w.bytes >= size ? w.bytes - size + 1 : 0; };
+        // Written out, not a loop: where the window's size is known, so are the bounds.
         m_reach = {reach(1), reach(2), reach(3), reach(4), reach(5), reach(6), reach(7), reach(8)};
     }
     void close_window() { open_window({}); }
