@@ -38,22 +38,39 @@ void registry::check_name(const std::string& name) const {
 counter& registry::add_counter(std::string name, std::string description) {
     check_name(name);
     counter& c = m_counters.emplace_back();
-    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr});
+    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr, {}, false});
     return c;
 }
 
 histogram& registry::add_histogram(std::string name, std::string description) {
     check_name(name);
     histogram& h = m_histograms.emplace_back();
-    m_entries.emplace(std::move(name), entry{std::move(description), nullptr, &h});
+    m_entries.emplace(std::move(name), entry{std::move(description), nullptr, &h, {}, false});
     return h;
 }
 
 scope registry::under(std::string prefix) { return scope(*this, std::move(prefix)); }
 
+counter& registry::add_hidden_counter() { return m_counters.emplace_back(); }
+
+void registry::add_sum(std::string name, std::string description, std::vector<sum_term> terms) {
+    check_name(name);
+    counter& c = m_counters.emplace_back();
+    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr, std::move(terms), true});
+}
+
+const counter* registry::current(const entry& e) {
+    if (!e.is_sum) return e.count;
+    // Unsigned arithmetic: a difference may go below zero part way, never at the end.
+    std::uint64_t value = 0;
+    for (const sum_term& t : e.sum) value += t.subtract ? -t.count->value : t.count->value;
+    e.count->value = value;
+    return e.count;
+}
+
 const counter* registry::find_counter(std::string_view name) const {
     auto it = m_entries.find(name);
-    return it == m_entries.end() ? nullptr : it->second.count;
+    return it == m_entries.end() ? nullptr : current(it->second);
 }
 
 const histogram* registry::find_histogram(std::string_view name) const {
@@ -111,7 +128,7 @@ void registry::write_json(std::ostream& out) const {
         std::string indent(2 * (open.size() + 1), ' ');
         fmt::print(out, "{}\n{}\"{}\": ", first_in_group ? "" : ",", indent, parts.back());
         if (e.count)
-            fmt::print(out, "{}", e.count->value);
+            fmt::print(out, "{}", current(e)->value);
         else
             write_histogram_json(out, *e.distribution, indent);
         first_in_group = false;
@@ -129,7 +146,7 @@ void registry::write_text(std::ostream& out) const {
     };
     for (const auto& [name, e] : m_entries) {
         if (e.count) {
-            line(name, e.count->value, e.description);
+            line(name, current(e)->value, e.description);
             continue;
         }
         const histogram& h = *e.distribution;
@@ -154,6 +171,10 @@ counter& scope::add_counter(std::string_view name, std::string description) cons
 
 histogram& scope::add_histogram(std::string_view name, std::string description) const {
     return m_registry->add_histogram(full(name), std::move(description));
+}
+
+void scope::add_sum(std::string_view name, std::string description, std::vector<sum_term> terms) const {
+    m_registry->add_sum(full(name), std::move(description), std::move(terms));
 }
 
 scope scope::under(std::string_view name) const { return scope(*m_registry, full(name)); }

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace memsim::stats {
 
@@ -60,6 +61,12 @@ private:
     std::array<std::uint64_t, bucket_count> m_buckets{};
 };
 
+// One term of a sum counter (registry::add_sum): a counter's value, added or subtracted.
+struct sum_term {
+    const counter* count;
+    bool subtract = false;
+};
+
 class scope;
 
 class registry {
@@ -70,7 +77,14 @@ public:
     counter& add_counter(std::string name, std::string description);
     histogram& add_histogram(std::string name, std::string description);
     scope under(std::string prefix);
+    // A count no reader sees by its own name: a model bumps it on a hot path, and sums present it.
+    counter& add_hidden_counter();
+    // A counter whose value is the sum of `terms`, taken when it is read: a model's hot path bumps
+    // the few counts it knows at once (a TLB: lookups by port, hits by array), and the counts its
+    // readers expect (every array's lookups and misses) are derived from them.
+    void add_sum(std::string name, std::string description, std::vector<sum_term> terms);
 
+    // A sum's counter holds the sum as of this call.
     const counter* find_counter(std::string_view name) const;
     const histogram* find_histogram(std::string_view name) const;
 
@@ -82,10 +96,14 @@ public:
 private:
     struct entry {
         std::string description;
-        counter* count = nullptr;
+        counter* count = nullptr;  // a sum's: its value when last read
         histogram* distribution = nullptr;
+        std::vector<sum_term> sum;
+        bool is_sum = false;
     };
     void check_name(const std::string& name) const;
+    // The entry's counter, a sum's brought up to date.
+    static const counter* current(const entry& e);
 
     std::map<std::string, entry, std::less<>> m_entries;
     std::deque<counter> m_counters;
@@ -99,6 +117,8 @@ public:
 
     counter& add_counter(std::string_view name, std::string description) const;
     histogram& add_histogram(std::string_view name, std::string description) const;
+    counter& add_hidden_counter() const { return m_registry->add_hidden_counter(); }
+    void add_sum(std::string_view name, std::string description, std::vector<sum_term> terms) const;
     scope under(std::string_view name) const;
     const std::string& prefix() const { return m_prefix; }
 

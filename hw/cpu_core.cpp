@@ -44,10 +44,12 @@ bool is_memory(op_kind kind) {
     return kind == op_kind::read || kind == op_kind::write || kind == op_kind::fetch;
 }
 
+// Of a memory operation: the two enumerations list the kinds in the same order.
 mmu::access_kind kind_of(const op& o) {
-    if (o.kind == op_kind::write) return mmu::access_kind::write;
-    if (o.kind == op_kind::fetch) return mmu::access_kind::fetch;
-    return mmu::access_kind::read;
+    static_assert(static_cast<unsigned>(op_kind::read) == static_cast<unsigned>(mmu::access_kind::read) &&
+                  static_cast<unsigned>(op_kind::write) == static_cast<unsigned>(mmu::access_kind::write) &&
+                  static_cast<unsigned>(op_kind::fetch) == static_cast<unsigned>(mmu::access_kind::fetch));
+    return static_cast<mmu::access_kind>(o.kind);
 }
 
 // A memcpy whose common sizes the compiler turns into single moves, not a library call.
@@ -69,6 +71,18 @@ void copy_bytes(unsigned char* to, const unsigned char* from, unsigned length) {
             std::memcpy(to, from, length);
             return;
     }
+}
+
+// The `length` bytes at `from`, loaded a word at a time and folded into one.
+std::uint64_t load_folded(const unsigned char* from, unsigned length) {
+    std::uint64_t folded = 0, word = 0;
+    for (; length > sizeof word; from += sizeof word, length -= sizeof word) {
+        std::memcpy(&word, from, sizeof word);
+        folded ^= word;
+    }
+    word = 0;
+    copy_bytes(reinterpret_cast<unsigned char*>(&word), from, length);
+    return folded ^ word;
 }
 
 // A run of operations replay_hits() can serve, as values the compiler keeps in registers: the
@@ -106,11 +120,6 @@ const op* replay_run(const op* o, const op* end, const hit_run run, replay_state
     return o;
 }
 
-// Where the next page starts for an access at `linear` in a page of `size`.
-std::uint64_t page_end_of(std::uint64_t linear, mmu::page_size size) {
-    return (linear | (mmu::page_bytes(size) - 1)) + 1;
-}
-
 }  // namespace
 
 cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats::scope stats, logger& log)
@@ -123,9 +132,8 @@ cpu_core::cpu_core(sc_core::sc_module_name name, const cpu_params& params, stats
       m_pscs(params.paging_caches, stats.under("psc")),
       m_walker(&m_pscs, stats.under("walker"), params.maxphyaddr),
       m_ops(stats.add_counter("ops", "Workload operations executed")),
-      m_reads(stats.add_counter("reads", "Data reads")),
-      m_writes(stats.add_counter("writes", "Data writes")),
-      m_fetches(stats.add_counter("fetches", "Instruction fetches")),
+      m_accesses{&stats.add_counter("reads", "Data reads"), &stats.add_counter("writes", "Data writes"),
+                 &stats.add_counter("fetches", "Instruction fetches")},
       m_splits(stats.add_counter("page_splits", "Accesses split because they cross a page boundary")),
       m_rewalks(stats.add_counter("rewalks",
                                   "TLB hits dropped and walked again: a write to a clean entry, or rights")),
@@ -244,16 +252,16 @@ bool cpu_core::execute(const op& o) {
         case op_kind::invlpg:
             // SDM Vol. 3A, 4.10.4.1: the page's TLB entries for the current PCID (and global
             // ones), and every paging-structure-cache entry of the current PCID.
-            m_tlbs.invlpg(o.address, mmu::current_pcid(m_cr));
-            m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
+            m_tlbs.invlpg(o.address, m_pcid);
+            m_pscs.invalidate_pcid(m_pcid);
             return true;
         case op_kind::cpl:
             m_user = o.value == 3;
-            forget_hits();
+            paging_changed();
             return true;
         case op_kind::ac:
             m_cr.eflags_ac = o.value != 0;
-            forget_hits();
+            paging_changed();
             return true;
         case op_kind::invpcid:
             invpcid(o.size, static_cast<std::uint16_t>(o.value), o.address);
@@ -298,12 +306,12 @@ bool cpu_core::write_cr0(const op& o) {
         return general_protection(o, "CR0.PG set with CR0.PE clear");
     if (enabling && (m_cr.efer & mmu::efer::lme) && !(m_cr.cr4 & mmu::cr4::pae))
         return general_protection(o, "CR0.PG set with EFER.LME set and CR4.PAE clear");
-    bool paging_changed = (value ^ m_cr.cr0) & mmu::cr0::pg;
+    bool pg_toggled = (value ^ m_cr.cr0) & mmu::cr0::pg;
     m_cr.cr0 = value;
-    forget_hits();
     bool long_mode = (value & mmu::cr0::pg) && (m_cr.efer & mmu::efer::lme);
     m_cr.efer = long_mode ? m_cr.efer | mmu::efer::lma : m_cr.efer & ~mmu::efer::lma;
-    if (paging_changed) flush_everything();
+    paging_changed();
+    if (pg_toggled) flush_everything();
     return true;
 }
 
@@ -313,7 +321,7 @@ bool cpu_core::write_efer(const op& o) {
     if ((m_cr.cr0 & mmu::cr0::pg) && ((o.value ^ m_cr.efer) & mmu::efer::lme))
         return general_protection(o, "EFER.LME changed while CR0.PG is set");
     m_cr.efer = (o.value & ~mmu::efer::lma) | (m_cr.efer & mmu::efer::lma);
-    forget_hits();
+    paging_changed();
     return true;
 }
 
@@ -322,11 +330,11 @@ bool cpu_core::write_efer(const op& o) {
 void cpu_core::write_cr3(std::uint64_t value) {
     bool keep = (m_cr.cr4 & mmu::cr4::pcide) && (value & mmu::cr3::no_flush);
     m_cr.cr3 = value & ~mmu::cr3::no_flush;
-    forget_hits();
+    paging_changed();
     if (keep) return;
     // Without PCIDE every entry is PCID 0's, so this is the whole non-global flush.
-    m_tlbs.flush_pcid(mmu::current_pcid(m_cr), true);
-    m_pscs.invalidate_pcid(mmu::current_pcid(m_cr));
+    m_tlbs.flush_pcid(m_pcid, true);
+    m_pscs.invalidate_pcid(m_pcid);
 }
 
 // SDM Vol. 3A, 2.5 and 4.10.4.1, MOV to CR4: in IA-32e mode PAE may not be cleared nor LA57
@@ -344,7 +352,7 @@ bool cpu_core::write_cr4(const op& o) {
         return general_protection(o, "CR4.PCIDE set outside IA-32e mode or with CR3[11:0] not 0");
     bool pcide_cleared = changed & m_cr.cr4 & mmu::cr4::pcide;
     m_cr.cr4 = value;
-    forget_hits();
+    paging_changed();
     constexpr std::uint64_t structural =
         mmu::cr4::pge | mmu::cr4::pae | mmu::cr4::pse | mmu::cr4::la57 | mmu::cr4::smep;
     if ((changed & structural) || pcide_cleared) flush_everything();
@@ -378,34 +386,27 @@ bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, co
 // that returns true goes on with the next operation.
 bool cpu_core::general_protection(const op& o, const char* cause) { return raise(13, 0, 0, o, cause); }
 
-bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physical,
-                         std::uint64_t& page_end) {
-    bool fetch = a.kind == mmu::access_kind::fetch;
+cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
+    const bool fetch = a.kind == mmu::access_kind::fetch;
     hit_memo& memo = m_hits[static_cast<unsigned>(a.kind)];
     if (memo.serves(a.linear, m_tlbs.contents())) {
         m_tlbs.rehit(memo.hit, fetch);
         charge(memo.hit.latency);
-        physical = memo.frame + (a.linear & memo.offset_mask);
-        page_end = (a.linear | memo.offset_mask) + 1;
-        return true;
+        return placement::in_page(a.linear, memo.frame, memo.offset_mask);
     }
-    mmu::paging_mode mode = mmu::mode_of(m_cr);
-    if (mode == mmu::paging_mode::none) {
-        physical = a.linear;
-        page_end = page_end_of(a.linear, mmu::page_size::size_4k);
-        return true;
+    if (m_mode == mmu::paging_mode::none) {
+        // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as
+        // on the 8086 (SDM Vol. 3A, 20.1.1).
+        const bool a20_masked = !m_a20 && !(m_cr.cr0 & mmu::cr0::pe);
+        const std::uint64_t physical = a20_masked ? a.linear & ~(std::uint64_t{1} << 20) : a.linear;
+        const std::uint64_t offset_mask = mmu::page_bytes(mmu::page_size::size_4k) - 1;
+        return placement::in_page(a.linear, physical & ~offset_mask, offset_mask);
     }
-    std::uint16_t pcid = mmu::current_pcid(m_cr);
     for (unsigned retries = 0;; ++retries) {
         // A handler that keeps saying "retry" without changing what the walk finds would spin
         // for ever: a few rounds is what any real fix takes.
-        if (retries == max_fault_retries) {
-            m_log.log(log_level::error, name(),
-                      "the fault at {:#x} came back {} times after its handler; the run stops", a.linear,
-                      retries);
-            return false;
-        }
-        mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, pcid, fetch);
+        if (retries == max_fault_retries) return give_up(a.linear, retries);
+        mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, m_pcid, fetch);
         charge(hit.latency);
         if (hit.hit) {
             const mmu::translation& t = *hit.hit;
@@ -413,12 +414,10 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
             // A TLB entry that forbids the access, or a write through a clean entry, is dropped
             // and the paging structures consulted again (SDM Vol. 3A, 4.8 and 4.10.4.3).
             if (!denied && (a.kind != mmu::access_kind::write || t.dirty)) {
-                physical = t.frame + (a.linear & (mmu::page_bytes(t.size) - 1));
-                page_end = page_end_of(a.linear, t.size);
                 if (hit.array != mmu::tlb_lookup::no_array) remember(memo, a.linear, hit);
-                return true;
+                return placement::in_page(a.linear, t.frame, mmu::page_bytes(t.size) - 1);
             }
-            m_tlbs.drop(a.linear, pcid, fetch);
+            m_tlbs.drop(a.linear, m_pcid, fetch);
             ++m_rewalks;
         }
         // A DMI grant revoked since the window opened: the entries go the long way until
@@ -428,15 +427,19 @@ bool cpu_core::translate(const mmu::access& a, const op& o, std::uint64_t& physi
         mmu::walk_result walk = this->walk(a);
         if (walk.ok()) {
             // The walk's translation serves this access; the fill serves the next ones.
-            m_tlbs.fill(a.linear, pcid, fetch, walk.result);
-            physical = walk.result.frame + (a.linear & (mmu::page_bytes(walk.result.size) - 1));
-            page_end = page_end_of(a.linear, walk.result.size);
-            return true;
+            m_tlbs.fill(a.linear, m_pcid, fetch, walk.result);
+            return placement::in_page(a.linear, walk.result.frame, mmu::page_bytes(walk.result.size) - 1);
         }
         bool general = walk.fault == mmu::fault_kind::general_protection;
         if (!raise(general ? 13 : 14, a.linear, walk.error_code, o, general ? "non-canonical address" : ""))
-            return false;
+            return {};
     }
+}
+
+cpu_core::placement cpu_core::give_up(std::uint64_t linear, unsigned retries) {
+    m_log.log(log_level::error, name(),
+              "the fault at {:#x} came back {} times after its handler; the run stops", linear, retries);
+    return {};
 }
 
 void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit) {
@@ -482,7 +485,7 @@ bool cpu_core::replay_hits(const hit_memo& memo) {
     if (!ran) return false;
     m_loaded ^= state.loaded;  // kept only so that the compiler keeps the loads
     m_ops += ran;
-    (write ? m_writes : kind == mmu::access_kind::fetch ? m_fetches : m_reads) += ran;
+    *m_accesses[static_cast<unsigned>(kind)] += ran;
     m_tlbs.rehit(memo.hit, kind == mmu::access_kind::fetch, ran);
     port.quantum.set(sc_time::from_value(state.local));
     m_next += ran;
@@ -515,53 +518,59 @@ const cpu_core::dmi_region* cpu_core::find_direct(std::uint64_t physical, unsign
     return m_last_dmi = &m_dmi.back();
 }
 
-void cpu_core::move_data(std::uint64_t physical, const op& o, unsigned offset, unsigned length) {
-    // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as on
-    // the 8086 (SDM Vol. 3A, 20.1.1).
-    if (!m_a20 && !(m_cr.cr0 & mmu::cr0::pe)) physical &= ~(std::uint64_t{1} << 20);
-    bool write = o.kind == op_kind::write;
-    // A write stores the op's value, zero-extended; a read's bytes go nowhere but must land.
+// A read's bytes go nowhere, but the host loads them all the same.
+inline void cpu_core::read_data(std::uint64_t physical, unsigned length) {
+    const dmi_region* r = direct(physical, length);
+    if (!r) return read_bus(physical, length);
+    m_loaded ^= load_folded(r->data + (physical - r->start), length);
+    port.quantum.inc(r->read_latency);
+    if (port.quantum.need_sync()) port.quantum.end_quantum();
+}
+
+void cpu_core::read_bus(std::uint64_t physical, unsigned length) {
     unsigned char bytes[traces::max_access_bytes];
-    if (write) {
-        std::memset(bytes, 0, o.size);
-        std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
-    }
-    unsigned char* data = bytes + offset;
-    if (const dmi_region* r = direct(physical, length)) {
-        unsigned char* cell = r->data + (physical - r->start);
-        copy_bytes(write ? cell : data, write ? data : cell, length);
-        port.quantum.inc(write ? r->write_latency : r->read_latency);
-        if (port.quantum.need_sync()) port.quantum.end_quantum();
-        return;
-    }
-    if (port.transport(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND, physical, data, length) !=
-        tlm::TLM_OK_RESPONSE)
-        bus_error(physical, write ? "write" : "read", length);
+    if (port.read(physical, bytes, length) != tlm::TLM_OK_RESPONSE) bus_error(physical, "read", length);
+}
+
+// A write stores the operation's value, zero-extended to its size.
+void cpu_core::write_data(std::uint64_t physical, const op& o, unsigned offset, unsigned length) {
+    unsigned char bytes[traces::max_access_bytes];
+    std::memset(bytes, 0, o.size);
+    std::memcpy(bytes, &o.value, std::min<unsigned>(sizeof o.value, o.size));
+    const dmi_region* r = direct(physical, length);
+    if (!r) return write_bus(physical, bytes + offset, length);
+    copy_bytes(r->data + (physical - r->start), bytes + offset, length);
+    port.quantum.inc(r->write_latency);
+    if (port.quantum.need_sync()) port.quantum.end_quantum();
+}
+
+void cpu_core::write_bus(std::uint64_t physical, const unsigned char* data, unsigned length) {
+    if (port.write(physical, data, length) != tlm::TLM_OK_RESPONSE) bus_error(physical, "write", length);
 }
 
 // Both pieces of an access that crosses a page are translated before any data moves, so one
 // whose second page faults changes nothing and can be restarted (SDM Vol. 3A, 6.5). At most
 // 64 bytes cross at most one page boundary.
 bool cpu_core::memory(const op& o) {
-    ++(o.kind == op_kind::write ? m_writes : o.kind == op_kind::fetch ? m_fetches : m_reads);
-    bool real_mode = !(m_cr.cr0 & mmu::cr0::pe);
-    std::uint64_t linear = real_mode ? real_mode_linear(o) : o.address;
-    std::uint64_t physical = 0, page_end = 0;
-    if (!translate({linear, kind_of(o), m_user, false}, o, physical, page_end)) return false;
-    if (page_end - linear >= o.size) {
-        move_data(physical, o, 0, o.size);
+    const mmu::access_kind kind = kind_of(o);
+    ++*m_accesses[static_cast<unsigned>(kind)];
+    const std::uint64_t linear = m_cr.cr0 & mmu::cr0::pe ? o.address : real_mode_linear(o);
+    const placement first = translate({linear, kind, m_user, false}, o);
+    if (!first.room) return false;
+    if (first.room >= o.size) {
+        move_data(first.physical, o, 0, o.size);
         return true;
     }
-    unsigned first = static_cast<unsigned>(page_end - linear);
-    std::uint64_t second = 0, unused = 0;
-    if (!translate({page_end, kind_of(o), m_user, false}, o, second, unused)) return false;
+    const placement second = translate({linear + first.room, kind, m_user, false}, o);
+    if (!second.room) return false;
     ++m_splits;
-    move_data(physical, o, 0, first);
-    move_data(second, o, first, o.size - first);
+    const auto split = static_cast<unsigned>(first.room);
+    move_data(first.physical, o, 0, split);
+    move_data(second.physical, o, split, o.size - split);
     return true;
 }
 
-mmu::walk_result cpu_core::walk(const mmu::access& a) {
+inline mmu::walk_result cpu_core::walk(const mmu::access& a) {
     // Global plus local time: a walk's own reads may synchronise the quantum keeper.
     const sc_time began = port.now();
     mmu::walk_result walk = m_walker.walk(m_cr, a, *this);
@@ -574,22 +583,20 @@ mmu::walk_result cpu_core::walk(const mmu::access& a) {
 // it are few and stay cached): it is asked for far enough ahead to arrive in time, and the data
 // later, once that entry is there to say where. The distances are the middle of a flat optimum
 // (8 to 24 operations) on the MMU benchmark's hostile trace.
-void cpu_core::look_ahead() {
+inline void cpu_core::look_ahead() {
     if (!m_workload) return;
     const std::vector<op>& ops = m_workload->ops;
-    const auto linear = [&ops](std::size_t i) {
-        return i < ops.size() && is_memory(ops[i].kind) && ops[i].handle < 0 ? &ops[i].address : nullptr;
-    };
-    if (const std::uint64_t* far = linear(m_next + entry_ahead)) {
-        const mmu::leaf_location leaf = m_leaf_finder.find(m_cr, *far, *this);
+    if (const std::size_t far = m_next + entry_ahead;
+        far < ops.size() && is_memory(ops[far].kind) && ops[far].handle < 0) {
+        const std::uint64_t linear = ops[far].address;
+        const mmu::leaf_location leaf = m_leaf_finder.find(m_mode, m_cr.cr3, linear, *this);
         if (const unsigned char* at = leaf.shift ? host(leaf.entry, 8) : nullptr) __builtin_prefetch(at);
-        m_ahead[(m_next + entry_ahead) % m_ahead.size()] = {m_next + entry_ahead, leaf};
+        m_ahead[far % m_ahead.size()] = {far, linear, leaf};
     }
-    const ahead_entry& near = m_ahead[(m_next + data_ahead) % m_ahead.size()];
-    if (const std::uint64_t* at_near = linear(m_next + data_ahead);
-        at_near && near.op == m_next + data_ahead) {
-        if (const unsigned char* at = mmu::find_data(near.leaf, *at_near, *this)) __builtin_prefetch(at);
-    }
+    // The entry found for this operation entry_ahead - data_ahead operations ago, if one was.
+    const std::size_t near = m_next + data_ahead;
+    if (const ahead_entry& e = m_ahead[near % m_ahead.size()]; e.op == near)
+        if (const unsigned char* at = mmu::find_data(e.leaf, e.linear, *this)) __builtin_prefetch(at);
 }
 
 // The DMI region of an entry outside the window, which the window shows from now on; the

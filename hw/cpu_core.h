@@ -124,16 +124,40 @@ private:
     const hit_memo* replayable(const traces::op& head) const;
     bool replay_hits(const hit_memo& memo);
     traces::op at_handle(const traces::op& o) const;
-    // Translates one access to a physical address; false if it faulted and was not fixed.
-    bool translate(const mmu::access& a, const traces::op& o, std::uint64_t& physical,
-                   std::uint64_t& page_end);
+    // Where an access goes: its physical address, and the bytes from there to the end of its
+    // page (at least 1); 0 bytes if it faulted and was not fixed. Two words, returned in registers.
+    struct placement {
+        std::uint64_t physical = 0, room = 0;
+
+        // `linear` in the page at `frame` whose offsets `offset_mask` covers.
+        static placement in_page(std::uint64_t linear, std::uint64_t frame, std::uint64_t offset_mask) {
+            const std::uint64_t offset = linear & offset_mask;
+            return {frame + offset, offset_mask - offset + 1};
+        }
+    };
+    placement translate(mmu::access a, const traces::op& o);
     static constexpr unsigned max_fault_retries = 8;
+    // Logs that a fault kept coming back after its handler said it was fixed; no placement.
+    [[gnu::cold]] placement give_up(std::uint64_t linear, unsigned retries);
     bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o,
                const char* cause);
     bool general_protection(const traces::op& o, const char* cause);
     void bus_error(std::uint64_t physical, const char* what, unsigned length);
     void poke(const traces::op& o);
-    void move_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
+    // The data of an access's piece at `physical`: of a write, `length` bytes of the operation's
+    // value from `offset` on.
+    void move_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length) {
+        if (o.kind == traces::op_kind::write)
+            write_data(physical, o, offset, length);
+        else
+            read_data(physical, length);
+    }
+    void read_data(std::uint64_t physical, unsigned length);
+    void write_data(std::uint64_t physical, const traces::op& o, unsigned offset, unsigned length);
+    // Where no DMI grant covers the data (a device's registers): through the bus, out of line
+    // so that the common path keeps no buffer and no transaction code.
+    [[gnu::noinline]] void read_bus(std::uint64_t physical, unsigned length);
+    [[gnu::noinline]] void write_bus(std::uint64_t physical, const unsigned char* data, unsigned length);
     struct dmi_region {
         std::uint64_t start, end;
         unsigned char* data;
@@ -168,9 +192,12 @@ private:
         }
     };
     void remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit);
-    // After any change of the paging context.
-    void forget_hits() {
+    // After any change of the paging context (control registers, CPL, EFLAGS.AC): the hits
+    // remembered may no longer hold, and the paging mode and PCID are found again, once.
+    void paging_changed() {
         for (hit_memo& m : m_hits) m.page = 1;
+        m_mode = mmu::mode_of(m_cr);
+        m_pcid = mmu::current_pcid(m_cr);
     }
 
     bool write_cr0(const traces::op& o);
@@ -199,6 +226,7 @@ private:
     static_assert(data_ahead < entry_ahead, "the data is asked for after the entry that locates it");
     struct ahead_entry {
         std::size_t op = ~std::size_t{0};
+        std::uint64_t linear = 0;  // the operation's
         mmu::leaf_location leaf;
     };
 
@@ -214,7 +242,9 @@ private:
     std::array<sc_core::sc_time, 64> m_cycles;
     logger& m_log;
     mmu::control_registers m_cr;
-    bool m_a20 = false;   // the A20 line is masked at reset, as on a PC
+    mmu::paging_mode m_mode = mmu::paging_mode::none;  // mode_of(m_cr), kept by paging_changed()
+    std::uint16_t m_pcid = 0;                          // current_pcid(m_cr), likewise
+    bool m_a20 = false;                                // the A20 line is masked at reset, as on a PC
     bool m_user = false;  // CPL 3: accesses are user-mode accesses (SDM Vol. 3A, 4.6)
     mmu::tlb_hierarchy m_tlbs;
     mmu::paging_structure_caches m_pscs;
@@ -231,8 +261,8 @@ private:
     bool m_abandoned = false;  // the handler killed the running process
     bool m_skipping = false;   // its operations are skipped until the next `process`
 
-    // What replayed reads loaded, folded, and never read: a replayed read must still load from
-    // the host, as memory() does, and a result nobody keeps would let the compiler drop it.
+    // What reads loaded, folded, and never read: a read must still load from the host, and a
+    // result nobody keeps would let the compiler drop it.
     std::uint64_t m_loaded = 0;
 
     // The leaf entries look_ahead() found, by operation index modulo entry_ahead: each is used
@@ -248,9 +278,7 @@ private:
     std::size_t m_invalidations_seen = 0;
 
     stats::counter& m_ops;
-    stats::counter& m_reads;
-    stats::counter& m_writes;
-    stats::counter& m_fetches;
+    std::array<stats::counter*, 3> m_accesses;  // by mmu::access_kind: reads, writes, fetches
     stats::counter& m_splits;
     stats::counter& m_rewalks;
     stats::counter& m_page_faults;

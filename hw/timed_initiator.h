@@ -35,8 +35,8 @@ public:
     // its notifications must carry their delays: a zero-time one fires at the lagging global
     // time. Processes that wake at the very same time may take turns in another order than
     // after real waits. SystemC cannot tell it about an sc_start() time limit, which memsim never
-    // sets.
-    void end_quantum() {
+    // sets. Out of line: the callers' paths, once an access, only test need_sync().
+    [[gnu::noinline]] void end_quantum() {
         if (m_local_time >= m_quiet && !quiet()) {
             sync();
             return;

@@ -3,6 +3,7 @@
 // (32-bit paging) or 8 bytes (PAE and IA-32e paging).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -36,8 +37,8 @@ public:
         write_entry(physical, value, size);
     }
 
-    // Where the window holds these bytes on the host, or nullptr: for looking ahead without
-    // an access (walk_ahead.h).
+    // Where the window holds these bytes (1 to 8 of them) on the host, or nullptr: for looking
+    // ahead without an access (walk_ahead.h).
     const unsigned char* host(std::uint64_t physical, unsigned size) const { return direct(physical, size); }
 
 protected:
@@ -48,8 +49,14 @@ protected:
         unsigned char* data = nullptr;
         std::uint64_t start = 0, bytes = 0;
     };
-    void open_window(const direct_window& w) { m_window = w; }
-    void close_window() { m_window = {}; }
+    void open_window(const direct_window& w) {
+        m_data = w.data;
+        m_start = w.start;
+        const auto reach = [&w](std::uint64_t size) { return w.bytes >= size ? w.bytes - size + 1 : 0; };
+        // Written out, not a loop: where the window's size is known, so are the bounds.
+        m_reach = {reach(1), reach(2), reach(3), reach(4), reach(5), reach(6), reach(7), reach(8)};
+    }
+    void close_window() { open_window({}); }
     // The accesses made in the window since the last call, for the implementation to time.
     struct window_use {
         unsigned reads = 0, writes = 0;
@@ -60,9 +67,10 @@ private:
     virtual std::uint64_t read_entry(std::uint64_t physical, unsigned size) = 0;  // size 4 or 8
     virtual void write_entry(std::uint64_t physical, std::uint64_t value, unsigned size) = 0;
 
+    // One comparison: the offset an access of `size` bytes must start below to end in the window.
     unsigned char* direct(std::uint64_t physical, unsigned size) const {
-        const std::uint64_t offset = physical - m_window.start;
-        return offset < m_window.bytes && m_window.bytes - offset >= size ? m_window.data + offset : nullptr;
+        const std::uint64_t offset = physical - m_start;
+        return offset < m_reach[size - 1] ? m_data + offset : nullptr;
     }
     template <unsigned size>
     static std::uint64_t load(const unsigned char* at) {
@@ -71,7 +79,10 @@ private:
         return value;
     }
 
-    direct_window m_window;  // empty: every access goes to the implementation
+    // The window; all of m_reach 0 when it is empty: every access goes to the implementation.
+    unsigned char* m_data = nullptr;
+    std::uint64_t m_start = 0;
+    std::array<std::uint64_t, 8> m_reach{};  // by size - 1: the offset accesses of that size start below
     window_use m_use;
 };
 

@@ -1,6 +1,6 @@
 // The TLB hierarchy: geometry checks, the probe plans of the two ports, fills and the SDM's
-// invalidations (SDM Vol. 3A, 4.10.4.1), the probes a lookup's filter lets through. The filter
-// and rehits are inline in tlb.h.
+// invalidations (SDM Vol. 3A, 4.10.4.1), the probes a lookup's filter lets through, the sums
+// that present the counts. The filter, rehits and the usual fill are inline in tlb.h.
 #include "mmu/tlb.h"
 
 #include <algorithm>
@@ -123,13 +123,11 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
       m_keys(config.entries),
       m_entries(config.entries),
       m_set_valid(config.entries / config.ways),
+      m_capacity(config.entries),
       m_replacement(config.policy, config.entries / config.ways, config.ways, seed),
       m_filter(&filter),
-      m_lookups(stats.add_counter("lookups", "lookups that probed this array")),
-      m_hits(stats.add_counter("hits", "lookups this array answered")),
-      m_misses(stats.add_counter("misses", "lookups this array did not answer")),
-      m_evictions(stats.add_counter("evictions", "valid entries evicted to make room for a fill")),
-      m_fills(stats.add_counter("fills", "entries written: walk fills and refills from a lower level")),
+      m_refills(stats.add_hidden_counter()),
+      m_free_fills(stats.add_hidden_counter()),
       m_invalidated{
           &stats.add_counter("flushes_cr3", "entries invalidated by MOV to CR3 (flush_pcid)"),
           &stats.add_counter("flushes_invlpg", "entries invalidated by INVLPG or a page invalidation"),
@@ -144,9 +142,17 @@ tlb_array::tlb_array(const tlb_array_config& config, std::uint64_t seed, const s
     }
 }
 
-void tlb_array::insert_searching(unsigned set, std::uint64_t key, std::uint16_t pcid, const translation& t,
-                                 bool absent) {
-    const unsigned way = absent ? lowest_invalid_way(set) : free_way(set, key, pcid, t.global);
+void tlb_array::insert(std::uint64_t key, std::uint16_t pcid, const translation& t) {
+    const unsigned set = set_of(key);
+    // A set without the key, which find_key() sees four ways a step: nothing to replace.
+    if (!t.global && find_key(key, pcid, index(set, 0)) == none) return insert_absent(key, pcid, t);
+    const unsigned way = free_way(set, key, pcid, t.global);
+    m_replacement.touch(set, way);
+    write(set, way, key, pcid, t);
+}
+
+void tlb_array::insert_free(unsigned set, std::uint64_t key, std::uint16_t pcid, const translation& t) {
+    const unsigned way = lowest_invalid_way(set);
     m_replacement.touch(set, way);
     write(set, way, key, pcid, t);
 }
@@ -154,31 +160,18 @@ void tlb_array::insert_searching(unsigned set, std::uint64_t key, std::uint16_t 
 void tlb_array::write(unsigned set, unsigned way, std::uint64_t key, std::uint16_t pcid,
                       const translation& t) {
     const std::size_t slot = index(set, way);
-    const std::uint64_t victim = m_keys[slot];
-    // A victim of the new entry's size leaves the counts by size as they are.
-    if (!victim) {
-        ++m_set_valid[set];
-        add_held(t.size);
-    } else {
-        m_filter->remove(victim);
-        if (size_of_key(victim) != t.size) {
-            remove_held(size_of_key(victim));
-            add_held(t.size);
-        }
-    }
-    m_filter->add(key);
+    if (m_keys[slot] != 0) return overwrite(slot, key, pcid, t);
+    ++m_free_fills;
+    ++m_set_valid[set];
+    ++m_valid;
+    add_held(t.size);
     m_keys[slot] = key;
-    // Field by field: a whole tlb_entry built on the stack and copied in is reloaded as wide
-    // words right after its narrow stores, a store-forwarding stall on every fill.
-    tlb_entry& e = m_entries[slot];
-    e.t = t;
-    e.pcid = pcid;
-    ++m_fills;
+    m_filter->add(key);
+    store(slot, pcid, t);
 }
 
-// Where a new entry for `key` goes. An entry for the same page that a lookup could confuse with
-// the new one (same PCID, or either of them global) is replaced, so at most one entry answers any
-// lookup and a re-walk after drop() or a stale hit never leaves two; else unused_way().
+// Where insert() writes: over the entries for the same page that a lookup could confuse with the
+// new one, which go, else unused_way().
 unsigned tlb_array::free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global) {
     const std::size_t first = index(set, 0);
     unsigned same = m_ways;
@@ -192,23 +185,12 @@ unsigned tlb_array::free_way(unsigned set, std::uint64_t key, std::uint16_t pcid
 
 // The lowest invalid way, else the policy's victim: the set's count says which without a search.
 unsigned tlb_array::unused_way(unsigned set) {
-    if (!is_full(set)) return lowest_invalid_way(set);
-    ++m_evictions;
-    return m_replacement.victim(set);
+    return is_full(set) ? m_replacement.victim(set) : lowest_invalid_way(set);
 }
 
 // ---- tlb_hierarchy ----
 
-tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
-    : m_filter(entries_of(config)),
-      m_lookups(stats.add_counter("lookups", "translations looked up")),
-      m_misses(stats.add_counter("misses", "lookups that missed at every level (walks)")),
-      m_misses_by_size{
-          &stats.add_counter("misses_4k", "fills after a walk found a 4 KiB page (misses and re-walks)"),
-          &stats.add_counter("misses_2m", "fills after a walk found a 2 MiB page (misses and re-walks)"),
-          &stats.add_counter("misses_4m", "fills after a walk found a 4 MiB page (misses and re-walks)"),
-          &stats.add_counter("misses_1g", "fills after a walk found a 1 GiB page (misses and re-walks)"),
-      } {
+tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats) : m_filter(entries_of(config)) {
     std::size_t count = 0;
     for (const tlb_level_config& level : config.levels) count += level.arrays.size();
     m_arrays.reserve(count);
@@ -222,17 +204,21 @@ tlb_hierarchy::tlb_hierarchy(const tlb_config& config, stats::scope stats)
         }
     }
     m_level_count = static_cast<unsigned>(config.levels.size());
-    build_port(false);
-    build_port(true);
+    build_port(false, stats);
+    build_port(true, stats);
+    add_sums(stats);
 }
 
-void tlb_hierarchy::build_port(bool fetch) {
+void tlb_hierarchy::build_port(bool fetch, const stats::scope& stats) {
     port& p = port_for(fetch);
+    p.lookups = &stats.add_hidden_counter();
+    for (stats::counter*& c : p.fills_by_size) c = &stats.add_hidden_counter();
     for (std::uint32_t id = 0; id < m_arrays.size(); ++id) {
         tlb_array& a = m_arrays[id];
         if (!a.serves(fetch)) continue;
         const unsigned level = m_array_level[id];
-        p.steps.push_back({&a, id, 0, level, 0, !p.steps.empty() && level != p.steps.front().level});
+        p.steps.push_back({&a, &stats.add_hidden_counter(), id, level, 0,
+                           !p.steps.empty() && level != p.steps.front().level});
         for (page_size s : a.config().sizes) add_fill_target(p.fill_targets[size_slot(s)], id, fetch, s);
     }
     // m_arrays is in level order, so each level's steps follow one another. A level costs the
@@ -244,11 +230,71 @@ void tlb_hierarchy::build_port(bool fetch) {
             latency = std::max(latency, p.steps[end].array->config().hit_latency);
         }
         p.miss_latency += latency;
-        for (std::uint32_t i = first; i != end; ++i) {
-            p.steps[i].level_end = end;
-            p.steps[i].latency = p.miss_latency;
-        }
+        for (std::uint32_t i = first; i != end; ++i) p.steps[i].latency = p.miss_latency;
         first = end;
+    }
+}
+
+// A lookup reaches a level when no level above answered it; then each of the level's arrays for
+// its port looks. So an array's lookups are, for each port it serves, the port's lookups less
+// the hits of the arrays above it.
+std::vector<stats::sum_term> tlb_hierarchy::lookups_of(std::uint32_t id) const {
+    std::vector<stats::sum_term> terms;
+    for (const port& p : m_ports) {
+        const auto step =
+            std::find_if(p.steps.begin(), p.steps.end(), [id](const probe_step& s) { return s.id == id; });
+        if (step == p.steps.end()) continue;
+        terms.push_back({p.lookups});
+        for (auto above = p.steps.begin(); above->level != step->level; ++above) {
+            terms.push_back({above->hits, true});
+        }
+    }
+    return terms;
+}
+
+void tlb_hierarchy::add_sums(const stats::scope& stats) const {
+    std::vector<stats::sum_term> lookups, misses;
+    for (const port& p : m_ports) {
+        lookups.push_back({p.lookups});
+        misses.push_back({p.lookups});
+        for (const probe_step& s : p.steps) misses.push_back({s.hits, true});
+    }
+    stats.add_sum("lookups", "translations looked up", lookups);
+    stats.add_sum("misses", "lookups that missed at every level (walks)", misses);
+    static constexpr std::array<const char*, 4> miss_names{"misses_4k", "misses_2m", "misses_4m",
+                                                           "misses_1g"};
+    static constexpr std::array<const char*, 4> miss_descriptions{
+        "fills after a walk found a 4 KiB page (misses and re-walks)",
+        "fills after a walk found a 2 MiB page (misses and re-walks)",
+        "fills after a walk found a 4 MiB page (misses and re-walks)",
+        "fills after a walk found a 1 GiB page (misses and re-walks)"};
+    for (unsigned size = 0; size < 4; ++size) {
+        stats.add_sum(miss_names[size], miss_descriptions[size],
+                      {{m_ports[0].fills_by_size[size]}, {m_ports[1].fills_by_size[size]}});
+    }
+    for (std::uint32_t id = 0; id < m_arrays.size(); ++id) {
+        const tlb_array& a = m_arrays[id];
+        std::vector<stats::sum_term> hits, fills{{&a.refills()}};
+        for (const port& p : m_ports) {
+            for (const probe_step& s : p.steps) {
+                if (s.id == id) hits.push_back({s.hits});
+            }
+            for (unsigned size = 0; size < 4; ++size) {
+                for (const fill_target& f : p.fill_targets[size]) {
+                    if (f.array == &a) fills.push_back({p.fills_by_size[size]});
+                }
+            }
+        }
+        std::vector<stats::sum_term> misses_of = lookups_of(id);
+        for (stats::sum_term h : hits) misses_of.push_back({h.count, true});
+        std::vector<stats::sum_term> evictions = fills;
+        evictions.push_back({&a.free_fills(), true});
+        const stats::scope scope = stats.under(a.config().name);
+        scope.add_sum("lookups", "lookups that probed this array", lookups_of(id));
+        scope.add_sum("hits", "lookups this array answered", hits);
+        scope.add_sum("misses", "lookups this array did not answer", misses_of);
+        scope.add_sum("evictions", "valid entries evicted to make room for a fill", evictions);
+        scope.add_sum("fills", "entries written: walk fills and refills from a lower level", fills);
     }
 }
 
@@ -270,7 +316,7 @@ bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pci
         unsigned set = 0;
         const std::size_t slot = s->array->probe(linear, pcid, set);
         if (slot == tlb_array::none) continue;
-        count_rest_of_level(steps, s, 1);
+        ++*s->hits;
         const tlb_entry& e = s->array->entry(slot);
         result.hit = &e.t;
         result.level = s->level;
@@ -279,6 +325,7 @@ bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pci
         result.array = s->id;
         result.slot = static_cast<std::uint32_t>(slot);
         result.set = set;
+        result.step = static_cast<std::uint32_t>(s - steps);
         return true;
     }
     return false;
@@ -292,25 +339,11 @@ bool tlb_hierarchy::refill_above(const port& p, unsigned level, std::uint64_t li
     bool wrote = false;
     for (const fill_target& f : p.fill_targets[size_slot(t.size)]) {
         if (f.level >= level) break;
-        f.array->insert(key, pcid, t, !t.global);
+        f.array->refill(key, pcid, t, !t.global);
         wrote = true;
     }
-    if (wrote) forget_missed_lookup();
     m_contents += wrote;
     return wrote;
-}
-
-void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t) {
-    ++m_contents;
-    ++*m_misses_by_size[size_slot(t.size)];
-    const port& p = port_for(fetch);
-    const bool absent = !t.global && m_missed.from == &p && m_missed.pcid == pcid &&
-                        !((linear ^ m_missed.linear) >> page_shift(t.size));
-    forget_missed_lookup();
-    const std::uint64_t key = tlb_key(linear, t.size);
-    for (const fill_target& f : p.fill_targets[size_slot(t.size)]) {
-        f.array->insert(key, pcid, t, absent);
-    }
 }
 
 // SDM Vol. 3A, 4.10.4.1, INVLPG: "invalidates any TLB entries for the page ... associated with

@@ -1,13 +1,14 @@
 // The TLB hierarchy: levels of set-associative arrays, each holding some page sizes for
 // instruction fetches, data accesses or both, with PCID-tagged and global entries and the SDM's
-// invalidations (SDM Vol. 3A, 4.10). The lookup's filter and the rehit of a known entry are
-// inline; no path allocates or calls virtually.
+// invalidations (SDM Vol. 3A, 4.10). The lookup's filter, the rehit of a known entry and the
+// usual fill after a walk are inline; no path allocates or calls virtually.
 #pragma once
 
 #include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,12 @@ struct tlb_lookup {
     unsigned level = 0;                // where it hit
     unsigned latency = 0;              // cycles spent (all levels probed)
     // The entry that answered, for tlb_hierarchy::rehit(): its array (no_array on a miss, or
-    // when the hit refilled upper levels, which the next lookup would hit instead), slot and set.
+    // when the hit refilled upper levels, which the next lookup would hit instead), slot and set,
+    // and the array's place in the port's probe order.
     std::uint32_t array = no_array;
     std::uint32_t slot = 0;
     std::uint32_t set = 0;
+    std::uint32_t step = 0;
 };
 
 // One cached translation. Its array keeps its key apart (tlb_key()), so a probe reads only keys.
@@ -57,15 +60,23 @@ struct tlb_entry {
     std::uint16_t pcid = 0;  // the PCID current when it was filled (SDM Vol. 3A, 4.10.1)
 };
 
+// page_shift() by page_size's value: every lookup and fill builds a key, and the switch would
+// cost a range check each time.
+inline constexpr std::array<std::uint8_t, 4> key_shift{
+    page_shift(page_size::size_4k), page_shift(page_size::size_2m), page_shift(page_size::size_4m),
+    page_shift(page_size::size_1g)};
+
 // An entry's key folds the page number of `linear` in pages of size `s` (linear >> page_shift(s)
 // has at most 52 bits), the size and a valid bit into one word, so a probe compares once per way.
 // Invalid entries hold 0, which no key equals.
 constexpr std::uint64_t tlb_key(std::uint64_t linear, page_size s) {
-    return (linear >> page_shift(s)) << 3 | std::uint64_t{static_cast<std::uint8_t>(s)} << 1 | 1;
+    const unsigned size = static_cast<std::uint8_t>(s);
+    return (linear >> key_shift[size]) << 3 | size << 1 | 1;
 }
 
 // The page size a valid key encodes (tlb_key()'s bits 2:1).
-constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_size>(key >> 1 & 3); }
+constexpr std::uint64_t size_bits = 6;
+constexpr page_size size_of_key(std::uint64_t key) { return static_cast<page_size>((key & size_bits) >> 1); }
 
 // Whether the entry may translate for `pcid`: it was filled under that PCID, or it is global
 // (SDM Vol. 3A, 4.10.2.4: a global translation is used whatever the current PCID).
@@ -74,7 +85,8 @@ constexpr bool usable_by(const tlb_entry& e, std::uint16_t pcid) { return e.pcid
 // The keys of the valid entries of all of a hierarchy's arrays, counted by hash bucket, and the
 // page sizes some array holds. A lookup whose page has an empty bucket in every size held can
 // hit nowhere, so it skips the probes, whose only effect would be their miss counts: most
-// lookups of a TLB-hostile workload (random pages over more than the STLB covers) do.
+// lookups of a TLB-hostile workload (random pages over more than the STLB covers) do. A fill
+// whose key has an empty bucket has no entry to replace.
 class tlb_filter {
 public:
     // For arrays of `entries` entries in all.
@@ -82,6 +94,12 @@ public:
 
     void add(std::uint64_t key) { ++m_counts[bucket(key)]; }
     void remove(std::uint64_t key) { --m_counts[bucket(key)]; }
+    // remove(out), add(in): both buckets found before either count changes.
+    void replace(std::uint64_t out, std::uint64_t in) {
+        const std::size_t from = bucket(out), to = bucket(in);
+        --m_counts[from];
+        ++m_counts[to];
+    }
     // Some array's entries of size `s` went from none to some, or back.
     void size_held(page_size s) {
         if (m_arrays_holding[static_cast<unsigned>(s)]++ == 0) m_sizes |= 1u << static_cast<unsigned>(s);
@@ -89,11 +107,12 @@ public:
     void size_dropped(page_size s) {
         if (--m_arrays_holding[static_cast<unsigned>(s)] == 0) m_sizes &= ~(1u << static_cast<unsigned>(s));
     }
+    // False if no array holds an entry under `key`.
+    bool may_hold_key(std::uint64_t key) const { return m_counts[bucket(key)] != 0; }
     // False if no array holds an entry for the page of `linear`, in any size.
     bool may_hold(std::uint64_t linear) const {
         for (unsigned sizes = m_sizes; sizes != 0; sizes &= sizes - 1) {
-            if (m_counts[bucket(tlb_key(linear, static_cast<page_size>(std::countr_zero(sizes))))] != 0)
-                return true;
+            if (may_hold_key(tlb_key(linear, static_cast<page_size>(std::countr_zero(sizes))))) return true;
         }
         return false;
     }
@@ -115,6 +134,8 @@ enum class tlb_flush_cause { cr3, invlpg, invpcid, all, drop };
 
 // One array: entries / ways sets (a power of two) of `ways` entries. Each page size it holds
 // indexes sets by the low bits of its own page number (4 KiB: linear bits 12 up; 2 MiB: 21 up).
+// Its lookups, hits and fills are counted by the hierarchy, which knows them for all its arrays
+// at once; the array counts what only it knows (refills, fills that evicted nothing, flushes).
 class tlb_array {
 public:
     // Throws std::invalid_argument for an impossible geometry. `filter` counts its entries.
@@ -125,29 +146,16 @@ public:
     // its set; none if there is no such entry.
     std::size_t probe(std::uint64_t linear, std::uint16_t pcid, unsigned& set) {
         const std::size_t slot = find(linear, pcid, set);
-        if (slot == none) {
-            count_missed_lookup();
-            return none;
-        }
-        count_hits(1);
-        m_replacement.touch(set, static_cast<unsigned>(slot - index(set, 0)));
+        if (slot != none) touch(slot, set);
         return slot;
     }
     const tlb_entry& entry(std::size_t slot) const { return m_entries[slot]; }
-    // `times` probe()s of an address whose entry is known to be at `slot` of `set`, with nothing
-    // else touched in between: the same counts and the same replacement state, without the
-    // search (touching one way again changes no policy's order).
-    void rehit(std::size_t slot, unsigned set, std::uint64_t times = 1) {
-        count_hits(times);
+    // The entry at `slot` of `set` was used again: a probe() that found it, without the search
+    // (touching one way again changes no policy's order).
+    void touch(std::size_t slot, unsigned set) {
         m_replacement.touch(set, static_cast<unsigned>(slot - index(set, 0)));
     }
-    // A lookup of this array's level that another array of the level answered: the hardware
-    // probes a level's arrays in parallel, so this one looked and missed.
-    void count_missed_lookup(std::uint64_t times = 1) {
-        m_lookups += times;
-        m_misses += times;
-    }
-    // probe() without side effects: no statistics, no replacement update.
+    // probe() without side effects: no replacement update.
     const tlb_entry* peek(std::uint64_t linear, std::uint16_t pcid) const {
         unsigned set = 0;
         const std::size_t slot = find(linear, pcid, set);
@@ -155,16 +163,31 @@ public:
     }
 
     // Caches `t` (whose size this array must hold) for `pcid` under `key` (tlb_key() of its
-    // page), evicting if the set is full. `absent`: the caller knows that no entry translates the
-    // page for `pcid` (the hierarchy's lookup of it missed at every level, nothing was written
-    // since) and `t` is not
-    // global, so no entry needs replacing.
-    void insert(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
+    // page). An entry for the same page that a lookup could confuse with the new one (same PCID,
+    // or either of them global) is replaced, so at most one entry answers any lookup and a
+    // re-walk after drop() or a stale hit never leaves two; else the new one goes into the lowest
+    // invalid way, else over the policy's victim. A call: the fill's usual case is
+    // insert_absent().
+    [[gnu::noinline]] void insert(std::uint64_t key, std::uint16_t pcid, const translation& t);
+    // insert() when the caller knows there is nothing to replace: no entry has `key` and may be
+    // used by `pcid` (or, if `t` is global, by any PCID). A full set is then not searched.
+    // Inline even where GCC would call it: the usual fill after a walk, half the TLBs' cost.
+    [[gnu::always_inline]] void insert_absent(std::uint64_t key, std::uint16_t pcid, const translation& t) {
         const unsigned set = set_of(key);
-        if (!absent || !is_full(set)) return insert_searching(set, key, pcid, t, absent);
-        ++m_evictions;  // the usual fill after a walk
-        write(set, m_replacement.replace(set), key, pcid, t);
+        if (!is_full(set)) return insert_free(set, key, pcid, t);
+        // The usual fill after a walk: the victim is valid, since the set is full.
+        overwrite(index(set, m_replacement.replace(set)), key, pcid, t);
     }
+    // An entry a lower level's hit brings up; `absent`: nothing to replace (insert_absent()).
+    void refill(std::uint64_t key, std::uint16_t pcid, const translation& t, bool absent) {
+        ++m_refills;
+        if (absent) return insert_absent(key, pcid, t);
+        insert(key, pcid, t);
+    }
+    // Entries written from a lower level's hit, and written into an invalid way (evicting
+    // nothing): the hierarchy derives the array's fills and evictions from them.
+    const stats::counter& refills() const { return m_refills; }
+    const stats::counter& free_fills() const { return m_free_fills; }
 
     // Invalidates the entries `doomed` selects among those for the page holding `linear` (in
     // every size held) or among all entries, counting them under `cause`.
@@ -214,24 +237,20 @@ private:
         }
         return none;
     }
-    void count_hits(std::uint64_t times) {
-        m_lookups += times;
-        m_hits += times;
-    }
     // tlb_key(linear, size) with the size's shift and bits at hand.
     static std::uint64_t key_of(std::uint64_t linear, const size_index& s) {
         return (linear >> s.shift) << 3 | s.key_bits;
     }
     std::size_t index(unsigned set, unsigned way) const { return std::size_t{set} * m_ways + way; }
     unsigned set_of(std::uint64_t key) const { return static_cast<unsigned>((key >> 3) & m_set_mask); }
-    // insert() when the set may have an invalid way or an entry to replace: both need a search.
-    // A call even from the flattened fill: inlined, it would cost the usual fill (an eviction)
-    // registers.
-    [[gnu::noinline]] void insert_searching(unsigned set, std::uint64_t key, std::uint16_t pcid,
-                                            const translation& t, bool absent);
+    // insert_absent() into a set with an invalid way. A call even from the inline fill:
+    // inlined, it would cost the usual fill (an eviction) registers.
+    [[gnu::noinline]] void insert_free(unsigned set, std::uint64_t key, std::uint16_t pcid,
+                                       const translation& t);
     unsigned free_way(unsigned set, std::uint64_t key, std::uint16_t pcid, bool global);
     unsigned unused_way(unsigned set);
-    bool is_full(unsigned set) const { return m_set_valid[set] == m_ways; }
+    // Every set is full once the array is: one compare for all of a TLB-hostile workload's fills.
+    bool is_full(unsigned set) const { return m_valid == m_capacity || m_set_valid[set] == m_ways; }
     unsigned lowest_invalid_way(unsigned set) const {
         const std::uint64_t* keys = &m_keys[index(set, 0)];
         unsigned way = 0;
@@ -240,6 +259,27 @@ private:
     }
     // Writes the entry of `way` of `set` (the replacement state is the caller's).
     void write(unsigned set, unsigned way, std::uint64_t key, std::uint16_t pcid, const translation& t);
+    // write() over the valid entry at `slot`: an eviction.
+    void overwrite(std::size_t slot, std::uint64_t key, std::uint16_t pcid, const translation& t) {
+        const std::uint64_t victim = m_keys[slot];
+        m_keys[slot] = key;
+        m_filter->replace(victim, key);
+        // A victim of the new entry's size leaves the counts by size as they are.
+        if ((victim ^ key) & size_bits) {
+            remove_held(size_of_key(victim));
+            add_held(t.size);
+        }
+        store(slot, pcid, t);
+    }
+    // The entry at `slot`, whose key is written.
+    void store(std::size_t slot, std::uint16_t pcid, const translation& t) {
+        // The translation in one wide copy (padding too), the PCID apart: a whole tlb_entry built
+        // on the stack and copied in is reloaded as wide words right after its narrow stores, a
+        // store-forwarding stall on every fill.
+        tlb_entry& e = m_entries[slot];
+        std::memcpy(&e.t, &t, sizeof t);
+        e.pcid = pcid;
+    }
     // An entry of size `s` comes or goes: the counts by size, and m_held_sizes and the filter's
     // sizes when one reaches or leaves 0.
     void add_held(page_size s) {
@@ -258,6 +298,7 @@ private:
         m_filter->remove(key);
         remove_held(size_of_key(key));
         --m_set_valid[set_of(key)];
+        --m_valid;
         key = 0;
     }
     void count_invalidated(tlb_flush_cause cause, std::uint64_t n) {
@@ -274,16 +315,15 @@ private:
     std::vector<std::uint64_t> m_keys;       // set-major, apart: a probe reads only the keys
     std::vector<tlb_entry> m_entries;        // set-major
     std::vector<std::uint32_t> m_set_valid;  // valid entries by set
+    std::size_t m_valid = 0;                 // valid entries in all
+    std::size_t m_capacity;                  // entries in all
     std::array<std::uint32_t, 4> m_held{};   // valid entries by page size
     std::array<unsigned, 4> m_size_bit{};    // by page size: its bit in m_held_sizes
     replacement m_replacement;
     tlb_filter* m_filter;
 
-    stats::counter& m_lookups;
-    stats::counter& m_hits;
-    stats::counter& m_misses;
-    stats::counter& m_evictions;
-    stats::counter& m_fills;
+    stats::counter& m_refills;                     // hidden
+    stats::counter& m_free_fills;                  // hidden
     std::array<stats::counter*, 5> m_invalidated;  // by tlb_flush_cause
 
     tlb_array_config m_config;
@@ -318,6 +358,11 @@ void tlb_array::invalidate_all(tlb_flush_cause cause, Pred doomed) {
 // The hierarchy the CPU core consults. A pointer it returns stays valid until the next call to
 // a non-const member (a lookup too: an L2 hit refills L1). translation.global must already be
 // G && CR4.PGE (SDM Vol. 3A, 4.10.2.4).
+//
+// Counts: a lookup counts itself by port and a hit by the probe step that made it, a walk's fill
+// by port and page size; every array's lookups, hits, misses, fills and evictions are sums of
+// these (stats::registry::add_sum), since a level's arrays all look when the lookup reaches it.
+// A miss, most of a TLB-hostile workload, then counts once rather than once per array.
 class tlb_hierarchy {
 public:
     // Throws std::invalid_argument for an impossible geometry, or for two arrays of one level
@@ -341,9 +386,8 @@ public:
     // Changes whenever an entry is written or invalidated (lookups that refill included).
     std::uint64_t contents() const { return m_contents; }
     // After a walk: insert into the array of every level that serves this port and page size.
-    // Flattened, so that the inserts are inlined (GCC would call them): after a walk, the fill is
-    // half the TLBs' cost.
-    [[gnu::flatten]] void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
+    // Inline in its caller, which saves the registers once for the walk and the fill.
+    void fill(std::uint64_t linear, std::uint16_t pcid, bool fetch, const translation& t);
 
     // SDM Vol. 3A, 4.10.4.1. The CPU decides which to call when.
     // INVLPG: the page's entries for `pcid` and the page's global entries, of every size.
@@ -374,8 +418,8 @@ private:
     // configuration's order. Pointers, not indices, so that a probe reaches the array directly.
     struct probe_step {
         tlb_array* array;
-        std::uint32_t id;         // its index in m_arrays (tlb_lookup::array)
-        std::uint32_t level_end;  // the index of the next level's first step
+        stats::counter* hits;  // hidden: lookups of the port this array answered
+        std::uint32_t id;      // its index in m_arrays (tlb_lookup::array)
         unsigned level;
         unsigned latency;    // cycles of a lookup that ends at this level
         bool refills_above;  // below the port's first level: a hit refills the levels above
@@ -389,32 +433,20 @@ private:
         unsigned miss_latency = 0;  // every level's latency
         // Per page size, the array of each level that caches it, upper levels first.
         std::array<std::vector<fill_target>, 4> fill_targets;
+        stats::counter* lookups = nullptr;               // hidden
+        std::array<stats::counter*, 4> fills_by_size{};  // hidden: after walks, by page size
     };
-    // The last lookup that missed at every level: no entry of the port's arrays then translated
-    // the page of `linear` for the PCID, in any size. Invalidations keep that true, writes may
-    // not (they forget it): the walk's fill that follows the miss knows that no entry for its
-    // page can be confused with the new one (tlb_array::insert()'s `absent`).
-    struct missed_lookup {
-        std::uint64_t linear = 0;
-        const port* from = nullptr;  // none: forgotten
-        std::uint16_t pcid = 0;
-    };
-    void forget_missed_lookup() { m_missed.from = nullptr; }
-    // The arrays of the level of `answered` that follow it: they looked too and missed.
-    static void count_rest_of_level(const probe_step* steps, const probe_step* answered,
-                                    std::uint64_t times) {
-        for (const probe_step* s = answered + 1; s != steps + answered->level_end; ++s) {
-            s->array->count_missed_lookup(times);
-        }
-    }
 
     // The lookup's probes, level by level; true if one hit (`result` says where). A call: most
     // lookups either skip it (the filter) or never reach it (cpu_core's memo of the last hit).
     bool probe(const port& p, std::uint64_t linear, std::uint16_t pcid, tlb_lookup& result);
     port& port_for(bool fetch) { return m_ports[fetch ? 1 : 0]; }
     const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
-    void build_port(bool fetch);
+    void build_port(bool fetch, const stats::scope& stats);
     void add_fill_target(std::vector<fill_target>& targets, std::uint32_t id, bool fetch, page_size s);
+    // The sums that present the hidden counts under the names readers expect.
+    void add_sums(const stats::scope& stats) const;
+    std::vector<stats::sum_term> lookups_of(std::uint32_t id) const;
     // True if it wrote an entry.
     bool refill_above(const port& p, unsigned level, std::uint64_t linear, std::uint16_t pcid,
                       const translation& t);
@@ -425,41 +457,40 @@ private:
     std::vector<unsigned> m_array_level;  // the level of each array
     unsigned m_level_count = 0;
     std::array<port, 2> m_ports;  // data, instruction
-    missed_lookup m_missed;
-
-    stats::counter& m_lookups;
-    stats::counter& m_misses;
-    std::array<stats::counter*, 4> m_misses_by_size;  // by the page size the walk found
 };
 
 inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
-    ++m_lookups;
     const port& p = port_for(fetch);
+    ++*p.lookups;
     tlb_lookup result;
-    if (!m_filter.may_hold(linear)) {
-        for (const probe_step& s : p.steps) s.array->count_missed_lookup();
-    } else if (probe(p, linear, pcid, result)) {
-        return result;
-    }
-    ++m_misses;
-    m_missed = {linear, &p, pcid};
+    if (m_filter.may_hold(linear) && probe(p, linear, pcid, result)) return result;
     result.latency = p.miss_latency;
     return result;
 }
 
 inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_t times) {
-    m_lookups += times;
     const port& p = port_for(fetch);
-    const probe_step* const steps = p.steps.data();
-    for (const probe_step* s = steps; s != steps + p.steps.size(); ++s) {
-        if (s->id != hit.array) {
-            s->array->count_missed_lookup(times);
-            continue;
-        }
-        s->array->rehit(hit.slot, hit.set, times);
-        count_rest_of_level(steps, s, times);
+    *p.lookups += times;
+    const probe_step& s = p.steps[hit.step];
+    *s.hits += times;
+    s.array->touch(hit.slot, hit.set);
+}
+
+[[gnu::always_inline]] inline void tlb_hierarchy::fill(std::uint64_t linear, std::uint16_t pcid, bool fetch,
+                                                       const translation& t) {
+    ++m_contents;
+    const port& p = port_for(fetch);
+    const unsigned size = static_cast<unsigned>(t.size);
+    ++*p.fills_by_size[size];
+    const std::uint64_t key = tlb_key(linear, t.size);
+    const std::vector<fill_target>& targets = p.fill_targets[size];
+    // Most fills follow a lookup that missed everywhere: usually no array holds the key, in any
+    // PCID, so there is nothing to replace.
+    if (m_filter.may_hold_key(key)) {
+        for (const fill_target& f : targets) f.array->insert(key, pcid, t);
         return;
     }
+    for (const fill_target& f : targets) f.array->insert_absent(key, pcid, t);
 }
 
 }  // namespace memsim::mmu

@@ -26,7 +26,8 @@ struct leaf_location {
 // as the walker would, without its reserved-bit and rights checks.
 class leaf_finder {
 public:
-    leaf_location find(const control_registers& cr, std::uint64_t linear, const pte_port& memory);
+    // `mode` is mode_of() the control registers that hold `cr3`: the caller knows it already.
+    leaf_location find(paging_mode mode, std::uint64_t cr3, std::uint64_t linear, const pte_port& memory);
 
 private:
     // The page directory the last search through a 1 GiB region found under a CR3, so the next
@@ -77,19 +78,18 @@ inline leaf_location descend(std::uint64_t table, unsigned shift, std::uint64_t 
 
 }  // namespace walk_ahead_detail
 
-inline leaf_location leaf_finder::find(const control_registers& cr, std::uint64_t linear,
+inline leaf_location leaf_finder::find(paging_mode mode, std::uint64_t cr3, std::uint64_t linear,
                                        const pte_port& memory) {
-    const paging_mode mode = mode_of(cr);
     if (mode != paging_mode::ia32e_4 && mode != paging_mode::ia32e_5) return {};
     const std::uint64_t region = linear >> 30;
     directory& known = m_directories[region % m_directories.size()];
-    if (known.cr3 == cr.cr3 && known.region == region)
+    if (known.cr3 == cr3 && known.region == region)
         return walk_ahead_detail::descend(known.table, 21, linear, memory, nullptr);
     std::uint64_t table = 0;
     const leaf_location leaf =
-        walk_ahead_detail::descend(cr.cr3 & walk_ahead_detail::address_bits,
+        walk_ahead_detail::descend(cr3 & walk_ahead_detail::address_bits,
                                    mode == paging_mode::ia32e_5 ? 48 : 39, linear, memory, &table);
-    if (table) known = {cr.cr3, region, table};
+    if (table) known = {cr3, region, table};
     return leaf;
 }
 

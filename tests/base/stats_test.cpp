@@ -113,6 +113,25 @@ TEST_CASE("write_text is gem5-like") {
           "ram.latency::4-7                                                2 # cycles per access\n");
 }
 
+TEST_CASE("a sum of hidden counters is taken when it is read, in every output") {
+    stats::registry reg;
+    stats::counter& lookups = reg.add_hidden_counter();
+    stats::counter& hits = reg.add_hidden_counter();
+    reg.under("tlb").add_sum("misses", "lookups not answered", {{&lookups}, {&hits, true}});
+    lookups += 5;
+    ++hits;
+    REQUIRE(reg.find_counter("tlb.misses") != nullptr);
+    CHECK(reg.find_counter("tlb.misses")->value == 4);
+    hits += 2;
+    std::ostringstream json, text;
+    reg.write_json(json);
+    reg.write_text(text);
+    CHECK(json.str() == "{\n  \"tlb\": {\n    \"misses\": 2\n  }\n}\n");
+    CHECK(text.str() ==
+          "tlb.misses                                                      2 # lookups not answered\n");
+    CHECK_THROWS_AS(reg.add_sum("tlb.misses", "", {}), std::logic_error);
+}
+
 TEST_CASE("bad, duplicate and conflicting names are programming errors") {
     stats::registry reg;
     fill(reg);

@@ -1,5 +1,7 @@
 // The pte_port's direct window: entries inside it come from host memory and are counted for the
 // implementation to time; everything else, a partial overlap included, goes to the implementation.
+#include <cstring>
+
 #include <doctest/doctest.h>
 
 #include "window_memory.h"
@@ -38,8 +40,20 @@ TEST_CASE("pte_port: accesses not wholly inside the window go to the implementat
     memory.write(0x11000, 1, 8);          // just past the end
     CHECK(memory.outside == std::vector<std::uint64_t>{0xfff8, 0x10ffc, 0x11000});
     CHECK(memory.take_use().reads == 1);
+    CHECK(memory.host(0x10fff, 1) == memory.at(0x10fff));  // the last byte
+    CHECK(memory.host(0x10fff, 2) == nullptr);
     memory.close_window();
     memory.read(0x10008, 8);
     CHECK(memory.outside.back() == 0x10008);
     CHECK(memory.host(0x10008, 8) == nullptr);
+}
+
+TEST_CASE("pte_port: a window smaller than an entry serves only what fits in it") {
+    window_memory memory(0x10000, 4);
+    const std::uint32_t entry = 0x89abcdef;
+    std::memcpy(memory.at(0x10000), &entry, 4);
+    CHECK(memory.read(0x10000, 4) == 0x89abcdef);
+    memory.read(0x10000, 8);
+    CHECK(memory.outside == std::vector<std::uint64_t>{0x10000});
+    CHECK(memory.take_use().reads == 1);
 }

@@ -3,8 +3,11 @@
 // long random traces checked against slow, obviously correct reference models.
 #include "mmu/tlb.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -445,6 +448,143 @@ TEST_CASE("an L2 hit refills L1") {
     CHECK(m.stat("l1.fills") == 6);
     CHECK(m.stat("l2.fills") == 5);
     CHECK(m.stat("misses") == 5);
+}
+
+namespace {
+
+// What each array of a hierarchy counts, worked out from the outside: a lookup reaches a level
+// when no level above answered, every array of the level for the port looks, and the one that
+// holds the size of what peek() finds there answers; a hit below L1 refills the levels above.
+class reference_counts {
+public:
+    explicit reference_counts(const tlb_config& config) : m_config(config) {}
+
+    // Counts the lookup that is about to be made.
+    void lookup(const tlb_hierarchy& tlb, std::uint64_t linear, std::uint16_t pcid, bool fetch) {
+        ++m_lookups;
+        for (unsigned level = 0; level < m_config.levels.size(); ++level) {
+            for (const tlb_array_config& a : m_config.levels[level].arrays) {
+                if (fetch ? a.instruction : a.data) ++m_arrays[a.name].lookups;
+            }
+            const translation* t = tlb.peek(linear, pcid, fetch, level);
+            if (!t) continue;
+            ++m_arrays[holder(level, fetch, t->size)].hits;
+            for (unsigned above = 0; above < level; ++above) {
+                if (const std::string* name = holder_or_null(above, fetch, t->size)) ++m_arrays[*name].fills;
+            }
+            return;
+        }
+        ++m_misses;
+    }
+    void fill(bool fetch, page_size size) {
+        ++m_misses_by_size[static_cast<unsigned>(size)];
+        for (unsigned level = 0; level < m_config.levels.size(); ++level) {
+            if (const std::string* name = holder_or_null(level, fetch, size)) ++m_arrays[*name].fills;
+        }
+    }
+    void check(const machine& m) {
+        CHECK(m.stat("lookups") == m_lookups);
+        CHECK(m.stat("misses") == m_misses);
+        CHECK(m.stat("misses_4k") == m_misses_by_size[0]);
+        CHECK(m.stat("misses_2m") == m_misses_by_size[1]);
+        for (const tlb_level_config& level : m_config.levels) {
+            for (const tlb_array_config& a : level.arrays) {
+                const counts& c = m_arrays[a.name];
+                CHECK_MESSAGE(m.stat(a.name + ".lookups") == c.lookups, a.name);
+                CHECK_MESSAGE(m.stat(a.name + ".hits") == c.hits, a.name);
+                CHECK_MESSAGE(m.stat(a.name + ".misses") == c.lookups - c.hits, a.name);
+                CHECK_MESSAGE(m.stat(a.name + ".fills") == c.fills, a.name);
+                CHECK_MESSAGE(m.stat(a.name + ".evictions") <= c.fills, a.name);
+            }
+        }
+    }
+
+private:
+    struct counts {
+        std::uint64_t lookups = 0, hits = 0, fills = 0;
+    };
+    const std::string* holder_or_null(unsigned level, bool fetch, page_size size) const {
+        for (const tlb_array_config& a : m_config.levels[level].arrays) {
+            if ((fetch ? a.instruction : a.data) &&
+                std::find(a.sizes.begin(), a.sizes.end(), size) != a.sizes.end())
+                return &a.name;
+        }
+        return nullptr;
+    }
+    const std::string& holder(unsigned level, bool fetch, page_size size) const {
+        const std::string* name = holder_or_null(level, fetch, size);
+        REQUIRE(name != nullptr);
+        return *name;
+    }
+
+    tlb_config m_config;
+    std::map<std::string, counts> m_arrays;
+    std::uint64_t m_lookups = 0, m_misses = 0;
+    std::array<std::uint64_t, 4> m_misses_by_size{};
+};
+
+}  // namespace
+
+// The hierarchy counts lookups by port and hits by array, and derives the rest when read: the
+// counts must be those of every array looking for itself, whatever the ports, levels and sizes.
+TEST_CASE("every array counts the lookups that reached it, its hits and its fills") {
+    tlb_array_config d4k = array("d4k", 8, 2), i4k = array("i4k", 8, 2);
+    i4k.data = false;
+    i4k.instruction = true;
+    tlb_array_config u2m = array("u2m", 4, 4, replacement_policy::plru, {page_size::size_2m});
+    u2m.instruction = true;
+    tlb_array_config l2 =
+        array("l2", 32, 4, replacement_policy::random, {page_size::size_4k, page_size::size_2m});
+    l2.instruction = true;
+    const tlb_config config{.levels = {{{d4k, u2m, i4k}}, {{l2}}}, .seed = 7};
+    machine m(config);
+    reference_counts reference(config);
+    std::mt19937_64 rng(20261206);
+    // The last hit, for rehits while the entries stay as they were.
+    tlb_lookup last;
+    std::uint64_t last_linear = 0, last_contents = ~std::uint64_t{0};
+    std::uint16_t last_pcid = 0;
+    bool last_fetch = false;
+    for (int i = 0; i < 200'000; ++i) {
+        const unsigned op = rng() % 100;
+        const std::uint64_t linear = (rng() % 64) << 20 | (rng() % 4) << 12;
+        const auto pcid = static_cast<std::uint16_t>(rng() % 2);
+        const bool fetch = rng() % 3 == 0;
+        if (op < 10 && last.array != tlb_lookup::no_array && m.tlb.contents() == last_contents) {
+            reference.lookup(m.tlb, last_linear, last_pcid, last_fetch);
+            m.tlb.rehit(last, last_fetch);
+            continue;
+        }
+        if (op < 85) {
+            reference.lookup(m.tlb, linear, pcid, fetch);
+            const tlb_lookup hit = m.tlb.lookup(linear, pcid, fetch);
+            if (hit.hit) {
+                last = hit;
+                last_linear = linear;
+                last_pcid = pcid;
+                last_fetch = fetch;
+                last_contents = m.tlb.contents();
+                continue;
+            }
+            const page_size size = rng() % 4 == 0 ? page_size::size_2m : page_size::size_4k;
+            const std::uint64_t page = linear & ~(page_bytes(size) - 1);
+            reference.fill(fetch, size);
+            m.tlb.fill(linear, pcid, fetch, mapping(page + 0x1000'0000, size, rng() % 8 == 0));
+        } else if (op < 90) {
+            m.tlb.invlpg(linear, pcid);
+        } else if (op < 95) {
+            m.tlb.drop(linear, pcid, fetch);
+        } else if (op < 97) {
+            m.tlb.flush_pcid(pcid, rng() % 2 == 0);
+        } else {
+            m.tlb.invpcid(static_cast<unsigned>(rng() % 4), pcid, linear);
+        }
+        if (i % 50'000 == 0) reference.check(m);
+    }
+    reference.check(m);
+    CHECK(m.stat("l2.hits") > 1000);  // every kind of count is exercised
+    CHECK(m.stat("u2m.hits") > 1000);
+    CHECK(m.stat("i4k.fills") > 1000);
 }
 
 TEST_CASE("impossible geometries are refused") {

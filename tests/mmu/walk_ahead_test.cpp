@@ -29,7 +29,7 @@ struct tables {
         memory.store(0x4000 + 1 * 8, 0x9000 | table_flags);
     }
     leaf_finder finder;
-    leaf_location leaf(std::uint64_t linear) { return finder.find(cr, linear, memory); }
+    leaf_location leaf(std::uint64_t linear) { return finder.find(mode_of(cr), cr.cr3, linear, memory); }
     const unsigned char* data(std::uint64_t linear) { return find_data(leaf(linear), linear, memory); }
 };
 
@@ -64,9 +64,7 @@ TEST_CASE("walk_ahead: nothing outside the window, nor in other paging modes") {
     tables t;
     t.memory.store(0x4000 + 3 * 8, (std::uint64_t{8} << 20) | table_flags);  // past the 4 MiB
     CHECK(t.data(0x40203000) == nullptr);
-    control_registers pae = t.cr;
-    pae.efer = 0;
-    CHECK(t.finder.find(pae, 0x40201123, t.memory).shift == 0);
+    CHECK(t.finder.find(paging_mode::pae, t.cr.cr3, 0x40201123, t.memory).shift == 0);
     t.memory.close_window();
     CHECK(t.leaf(0x40201123).shift == 0);
 }
