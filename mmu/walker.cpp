@@ -241,15 +241,6 @@ rights_mask accumulate(rights_mask rights, const level& lv, std::uint64_t entry)
     return lv.has_rights ? rights & (entry ^ entry_flag::xd) : rights;
 }
 
-rights_mask mask_of(const path_rights& rights) {
-    return (rights.writable ? entry_flag::rw : 0) | (rights.user ? entry_flag::us : 0) |
-           (rights.xd ? 0 : entry_flag::xd);
-}
-
-path_rights rights_of(rights_mask mask) {
-    return {(mask & entry_flag::rw) != 0, (mask & entry_flag::us) != 0, !(mask & entry_flag::xd)};
-}
-
 // One entry the walk used: kept to set its Accessed flag and to fill the caches.
 struct used_entry {
     std::uint64_t address;
@@ -308,8 +299,8 @@ unsigned commit(const Context& c, walk_path& path) {
             writes += set_flags(c, e, accessed);
             if constexpr (lv.cache.has_value())
                 if (c.caches)
-                    c.caches->fill(*lv.cache, c.pcid, c.a.linear,
-                                   {table_address(c, e.value), rights_of(e.rights)});
+                    c.caches->fill_word(*lv.cache, c.pcid, c.a.linear,
+                                        psc_word::of(table_address(c, e.value), e.rights));
         }
         return true;
     });
@@ -372,9 +363,10 @@ void walk_below_cache(const Context& c, walk_path& path, walk_result& r) {
     } else {
         constexpr std::optional<psc_level> cache = Context::levels[Below - 1].cache;
         if constexpr (cache.has_value()) {
-            if (const psc_entry* hit = c.caches->lookup_entry(*cache, c.pcid, c.a.linear)) {
+            // A psc_word is a rights_mask too: only its rights bits count.
+            if (const std::uint64_t hit = c.caches->lookup_word(*cache, c.pcid, c.a.linear)) {
                 r.skipped = Below;
-                return descend<Below, Below>(c, hit->table, mask_of(hit->rights), path, r);
+                return descend<Below, Below>(c, hit & psc_word::table, hit, path, r);
             }
         }
         walk_below_cache<Below - 1>(c, path, r);
