@@ -183,12 +183,13 @@ struct walk_context {
 
     // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
     walk_context(const control_registers& cr, const access& a, const walk_format& format, pte_port& memory,
-                 paging_structure_caches* caches)
+                 paging_structure_caches* caches, detail::walk_counters& counters)
         : cr(cr),
           a(a),
           format(format),
           memory(memory),
           caches(Layout.ia32e ? caches : nullptr),
+          counters(counters),
           pcid(current_pcid(cr)) {}
 
     // Copies, not references: the compiler must assume that each 64-bit store of a walk (its
@@ -199,6 +200,7 @@ struct walk_context {
     const walk_format& format;
     pte_port& memory;
     paging_structure_caches* caches;
+    detail::walk_counters& counters;
     std::uint16_t pcid;
 };
 
@@ -307,25 +309,25 @@ unsigned commit(const Context& c, walk_path& path) {
     return writes;
 }
 
-void page_fault(walk_result& r, std::uint32_t error_code) {
+// A #PF from a walk that started at level First and read `Reads` entries.
+template <std::size_t First, unsigned Reads, typename Context>
+void page_fault(const Context& c, walk_result& r, std::uint32_t error_code) {
     r.fault = fault_kind::page_fault;
     r.error_code = error_code;
-}
-
-// A fault at an entry, the last of `reads` the walk read.
-void page_fault(walk_result& r, std::uint32_t error_code, unsigned reads) {
-    r.reads = reads;
-    page_fault(r, error_code);
+    r.reads = Reads;
+    c.counters.count(Reads, 0, First, true);
 }
 
 // The end of a walk from level First whose leaf, at level Leaf, maps a large page or not.
 template <std::size_t First, std::size_t Leaf, bool Large, typename Context>
 void finish(const Context& c, walk_path& path, walk_result& r) {
-    r.reads = Leaf + 1 - First;
+    constexpr unsigned reads = Leaf + 1 - First;
     translation_of<Leaf, Large>(c, path[Leaf], r.result);
-    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault(r, error);
+    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault<First, reads>(c, r, error);
+    r.reads = reads;
     r.writes = commit<First, Leaf>(c, path);
     r.result.dirty = path[Leaf].value & entry_flag::d;
+    c.counters.count(reads, r.writes, First, false);
 }
 
 // Reads the entry of level Index in `table`, then goes on to the next level or finishes at a
@@ -339,10 +341,11 @@ void descend(const Context& c, std::uint64_t table, rights_mask rights, walk_pat
     const walk_level& masks = c.format.levels[Index];
     const std::uint64_t address = table + entry_offset(lv, c.entry_bytes, c.a.linear);
     const std::uint64_t entry = c.memory.read(address, c.entry_bytes);
-    if (!(entry & entry_flag::p)) return page_fault(r, access_error_bits(c.cr, c.a), Index + 1 - First);
+    constexpr unsigned reads = Index + 1 - First;
+    if (!(entry & entry_flag::p)) return page_fault<First, reads>(c, r, access_error_bits(c.cr, c.a));
     const bool large = lv.large != large_pages::never && (entry & masks.large_flag);
     if (entry & (large ? masks.large_reserved : masks.reserved))
-        return page_fault(r, pf::p | pf::rsvd | access_error_bits(c.cr, c.a), Index + 1 - First);
+        return page_fault<First, reads>(c, r, pf::p | pf::rsvd | access_error_bits(c.cr, c.a));
     path[Index] = {address, entry, accumulate(rights, lv, entry)};
     if constexpr (last) {
         finish<First, Index, false>(c, path, r);
@@ -387,12 +390,15 @@ translation identity(std::uint64_t linear) {
 // lookups and fills and entry accesses of a walk form one function per mode, which keeps the
 // context and the path in registers instead of passing them by reference from call to call.
 template <const mode_layout& Layout>
-[[gnu::flatten]] void walk_in(const control_registers& cr, const access& a, const walk_format& format,
-                              pte_port& memory, paging_structure_caches* caches, walk_result& r) {
-    const walk_context<Layout> c(cr, a, format, memory, caches);
+[[gnu::flatten]] walk_result walk_in(const control_registers& cr, const access& a, const walk_format& format,
+                                     pte_port& memory, paging_structure_caches* caches,
+                                     detail::walk_counters& counters) {
+    walk_result r;
+    const walk_context<Layout> c(cr, a, format, memory, caches, counters);
     if (!canonical(c)) {
         r.fault = fault_kind::general_protection;
-        return;
+        counters.count(0, 0, 0, true);
+        return r;
     }
     walk_path path;
     // The last level's entries are never cached: they map pages.
@@ -400,54 +406,44 @@ template <const mode_layout& Layout>
         walk_below_cache<walk_context<Layout>::depth - 1>(c, path, r);
     else
         walk_below_cache<0>(c, path, r);
+    return r;
 }
 
 }  // namespace
 
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
     : m_caches(caches),
-      m_walks(stats.add_counter("walks", "page walks")),
-      m_faults(stats.add_counter("faults", "walks that ended in #PF or #GP")),
-      m_reads(stats.add_counter("reads", "paging-structure entries read")),
-      m_writes(stats.add_counter("writes", "Accessed/Dirty updates written")),
-      m_skipped(stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches")),
-      m_references(stats.add_histogram("references", "memory references (reads + writes) per walk")) {
+      m_counters{stats.add_counter("walks", "page walks"),
+                 stats.add_counter("faults", "walks that ended in #PF or #GP"),
+                 stats.add_counter("reads", "paging-structure entries read"),
+                 stats.add_counter("writes", "Accessed/Dirty updates written"),
+                 stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches"),
+                 stats.add_histogram("references", "memory references (reads + writes) per walk")} {
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
     m_formats = formats(maxphyaddr);
 }
 
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
-    walk_result r;
-    translate(cr, a, memory, r);
-    ++m_walks;
-    if (!r.ok()) ++m_faults;
-    m_reads += r.reads;
-    m_writes += r.writes;
-    m_skipped += r.skipped;
-    m_references.sample(r.reads + r.writes);
-    return r;
-}
-
-void walker::translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r) {
     const paging_mode mode = mode_of(cr);
     if (mode == paging_mode::none) {
-        r.result = identity(a.linear);
-        return;
+        m_counters.count(0, 0, 0, false);
+        return {.result = identity(a.linear)};
     }
     const walk_format& format = m_formats[format_index(mode, cr)];
     switch (mode) {
         case paging_mode::bits32:
-            return walk_in<bits32_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<bits32_layout>(cr, a, format, memory, m_caches, m_counters);
         case paging_mode::pae:
-            return walk_in<pae_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<pae_layout>(cr, a, format, memory, m_caches, m_counters);
         case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_caches, m_counters);
         case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_caches, m_counters);
         case paging_mode::none:
             break;
     }
+    return {};
 }
 
 }  // namespace memsim::mmu
