@@ -147,6 +147,7 @@ private:
         struct way_entry {
             std::uint64_t key = 0;  // 0: an empty way
             std::uint64_t word = 0;
+            std::size_t bucket = 0;  // bucket_of(key), kept so an eviction need not hash again
         };
 
         // Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the product's top bits mix every tag and
@@ -180,12 +181,13 @@ private:
                 unindex(way);
             }
             m_ways[way].key = key;
+            m_ways[way].bucket = bucket;
             m_next[way] = m_heads[bucket];
             m_heads[bucket] = static_cast<std::uint16_t>(way);
             return way;
         }
         void unindex(std::uint32_t way) {
-            std::uint16_t* link = &m_heads[bucket_of(m_ways[way].key)];
+            std::uint16_t* link = &m_heads[m_ways[way].bucket];
             while (*link != way) link = &m_next[*link];
             *link = m_next[way];
         }
