@@ -222,7 +222,7 @@ private:
         constexpr unsigned linear_bits = 57;
         const std::uint64_t tag =
             linear & address_mask(linear_bits) & ~address_mask(48 - 9 * static_cast<unsigned>(level));
-        return tag | std::uint64_t{pcid} << 1 | 1;
+        return tag | (std::uint64_t{pcid} << 1 | 1);
     }
     static std::uint16_t pcid_of(std::uint64_t key) { return static_cast<std::uint16_t>(key >> 1); }
 

@@ -309,13 +309,19 @@ unsigned commit(const Context& c, walk_path& path) {
     return writes;
 }
 
-// A #PF from a walk that started at level First and read `Reads` entries.
-template <std::size_t First, unsigned Reads, typename Context>
-void page_fault(const Context& c, walk_result& r, std::uint32_t error_code) {
+// A #PF from a walk that skipped `skipped` levels and read `reads` entries. Out of line: faults
+// are rare, and their code inline would crowd the registers of the walks that succeed.
+[[gnu::cold, gnu::noinline]] void page_fault(walk_result& r, detail::walk_counters& counters,
+                                             std::uint32_t error_code, unsigned reads, unsigned skipped) {
     r.fault = fault_kind::page_fault;
     r.error_code = error_code;
-    r.reads = Reads;
-    c.counters.count(Reads, 0, First, true);
+    r.reads = reads;
+    counters.count(reads, 0, skipped, true);
+}
+
+template <std::size_t First, unsigned Reads, typename Context>
+void page_fault(const Context& c, walk_result& r, std::uint32_t error_code) {
+    page_fault(r, c.counters, error_code, Reads, First);
 }
 
 // The end of a walk from level First whose leaf, at level Leaf, maps a large page or not.
