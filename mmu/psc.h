@@ -118,12 +118,12 @@ private:
         }
         // The way with the same key if there is one, else a new one.
         void fill(std::uint64_t key, std::uint64_t word) {
-            if (m_capacity == 0) return;
             std::uint32_t way = none;
             std::size_t bucket = m_absent_bucket;
-            if (key == m_absent) {
+            if (key == m_absent) {  // never so in a disabled cache, whose lookups miss uncounted
                 m_absent = 0;
             } else {
+                if (m_capacity == 0) return;
                 bucket = bucket_of(key);
                 way = find(key, bucket);
             }
@@ -162,19 +162,22 @@ private:
                 if (m_ways[way].key == key) return way;
             return none;
         }
-        std::uint32_t free_way() const {
-            return static_cast<std::uint32_t>(
+        // A free way, made valid and the most recently used. Out of line: a cache fills its free
+        // ways once, then evicts on every fill.
+        [[gnu::noinline]] std::uint32_t take_free_way() {
+            const auto way = static_cast<std::uint32_t>(
                 std::find_if(m_ways.begin(), m_ways.end(), [](const way_entry& w) { return w.key == 0; }) -
                 m_ways.begin());
+            ++m_valid;
+            m_order.touch(0, way);
+            return way;
         }
         // A way for `key`, which no way holds, in `bucket`'s chain and made the most recently
         // used: a free way, else the least recently used (an eviction).
         std::uint32_t place(std::uint64_t key, std::size_t bucket) {
             std::uint32_t way;
             if (m_valid < m_capacity) {
-                way = free_way();
-                ++m_valid;
-                m_order.touch(0, way);
+                way = take_free_way();
             } else {
                 ++m_evictions;
                 way = m_order.renew_oldest(0);

@@ -183,13 +183,13 @@ struct walk_context {
 
     // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
     walk_context(const control_registers& cr, const access& a, const walk_format& format, pte_port& memory,
-                 paging_structure_caches* caches, detail::walk_counters& counters)
+                 detail::walk_resources& resources)
         : cr(cr),
           a(a),
           format(format),
           memory(memory),
-          caches(Layout.ia32e ? caches : nullptr),
-          counters(counters),
+          caches(Layout.ia32e ? resources.caches : nullptr),
+          counters(resources.counters),
           pcid(current_pcid(cr)) {}
 
     // Copies, not references: the compiler must assume that each 64-bit store of a walk (its
@@ -397,13 +397,12 @@ translation identity(std::uint64_t linear) {
 // context and the path in registers instead of passing them by reference from call to call.
 template <const mode_layout& Layout>
 [[gnu::flatten]] walk_result walk_in(const control_registers& cr, const access& a, const walk_format& format,
-                                     pte_port& memory, paging_structure_caches* caches,
-                                     detail::walk_counters& counters) {
+                                     pte_port& memory, detail::walk_resources& resources) {
     walk_result r;
-    const walk_context<Layout> c(cr, a, format, memory, caches, counters);
+    const walk_context<Layout> c(cr, a, format, memory, resources);
     if (!canonical(c)) {
         r.fault = fault_kind::general_protection;
-        counters.count(0, 0, 0, true);
+        c.counters.count(0, 0, 0, true);
         return r;
     }
     walk_path path;
@@ -418,13 +417,13 @@ template <const mode_layout& Layout>
 }  // namespace
 
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
-    : m_caches(caches),
-      m_counters{stats.add_counter("walks", "page walks"),
-                 stats.add_counter("faults", "walks that ended in #PF or #GP"),
-                 stats.add_counter("reads", "paging-structure entries read"),
-                 stats.add_counter("writes", "Accessed/Dirty updates written"),
-                 stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches"),
-                 stats.add_histogram("references", "memory references (reads + writes) per walk")} {
+    : m_resources{caches,
+                  {stats.add_counter("walks", "page walks"),
+                   stats.add_counter("faults", "walks that ended in #PF or #GP"),
+                   stats.add_counter("reads", "paging-structure entries read"),
+                   stats.add_counter("writes", "Accessed/Dirty updates written"),
+                   stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches"),
+                   stats.add_histogram("references", "memory references (reads + writes) per walk")}} {
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
     m_formats = formats(maxphyaddr);
@@ -433,19 +432,19 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
     const paging_mode mode = mode_of(cr);
     if (mode == paging_mode::none) {
-        m_counters.count(0, 0, 0, false);
+        m_resources.counters.count(0, 0, 0, false);
         return {.result = identity(a.linear)};
     }
     const walk_format& format = m_formats[format_index(mode, cr)];
     switch (mode) {
         case paging_mode::bits32:
-            return walk_in<bits32_layout>(cr, a, format, memory, m_caches, m_counters);
+            return walk_in<bits32_layout>(cr, a, format, memory, m_resources);
         case paging_mode::pae:
-            return walk_in<pae_layout>(cr, a, format, memory, m_caches, m_counters);
+            return walk_in<pae_layout>(cr, a, format, memory, m_resources);
         case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_caches, m_counters);
+            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_resources);
         case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_caches, m_counters);
+            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_resources);
         case paging_mode::none:
             break;
     }

@@ -64,6 +64,13 @@ struct walk_counters {
     }
 };
 
+// What every walk of a walker uses besides its mode's masks, in one argument: so that a walk's
+// arguments all travel in registers.
+struct walk_resources {
+    paging_structure_caches* caches;
+    walk_counters counters;
+};
+
 }  // namespace detail
 
 class walker {
@@ -76,10 +83,9 @@ public:
     walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
 
 private:
-    paging_structure_caches* m_caches;
     // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
     std::array<detail::walk_format, 8> m_formats;
-    detail::walk_counters m_counters;
+    detail::walk_resources m_resources;
 };
 
 }  // namespace memsim::mmu
