@@ -208,7 +208,9 @@ struct walk_context {
 // returns true: a loop over levels, unrolled so that each level's layout is a constant.
 template <std::size_t Count, typename F>
 void unrolled(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}) && ...); }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        static_cast<void>((f(std::integral_constant<std::size_t, I>{}) && ...));  // Count may be 0
+    }
     (std::make_index_sequence<Count>{});
 }
 
@@ -281,32 +283,37 @@ unsigned set_flags(const Context& c, used_entry& e, std::uint64_t flags) {
     return 1;
 }
 
-// What a successful walk leaves behind, in one pass down its path. SDM 4.8: A in every entry
-// used (PAE PDPTEs have none, and never map pages), D in the leaf on a write. SDM 4.10.3.1:
-// each non-leaf entry read becomes a cache entry for the next table; only successful walks
-// fill, so every cached entry has its A flag set, as the SDM requires. Returns the number of
-// entries written.
+// SDM 4.8: a successful walk sets A in every entry it used (PAE PDPTEs have none, and never map
+// pages) and D in the leaf on a write. Returns the number of entries written.
 template <std::size_t First, std::size_t Leaf, typename Context>
-unsigned commit(const Context& c, walk_path& path) {
+unsigned set_accessed_dirty(const Context& c, walk_path& path) {
     unsigned writes = 0;
     const std::uint64_t dirty = c.a.kind == access_kind::write ? entry_flag::d : 0;
     unrolled<Leaf + 1 - First>([&](auto step) {
         constexpr std::size_t index = First + step;
-        constexpr const level& lv = Context::levels[index];
-        constexpr std::uint64_t accessed = lv.has_rights ? entry_flag::a : 0;
-        used_entry& e = path[index];
-        if constexpr (index == Leaf) {
-            writes += set_flags(c, e, accessed | dirty);
-        } else {
-            writes += set_flags(c, e, accessed);
-            if constexpr (lv.cache.has_value())
-                if (c.caches)
-                    c.caches->fill_word(*lv.cache, c.pcid, c.a.linear,
-                                        psc_word::of(table_address(c, e.value), e.rights));
-        }
+        constexpr std::uint64_t accessed = Context::levels[index].has_rights ? entry_flag::a : 0;
+        writes += set_flags(c, path[index], index == Leaf ? accessed | dirty : accessed);
         return true;
     });
     return writes;
+}
+
+// SDM 4.10.3.1: each non-leaf entry a successful walk read becomes a cache entry for the next
+// table; only successful walks fill, so every cached entry has its A flag set, as the SDM
+// requires. Last in a walk: by then little else is live, which leaves the fills registers.
+template <std::size_t First, std::size_t Leaf, typename Context>
+void fill_caches(const Context& c, const walk_path& path) {
+    if (!c.caches) return;
+    unrolled<Leaf - First>([&](auto step) {
+        constexpr std::size_t index = First + step;
+        constexpr std::optional<psc_level> cache = Context::levels[index].cache;
+        if constexpr (cache.has_value()) {
+            const used_entry& e = path[index];
+            c.caches->fill_word(*cache, c.pcid, c.a.linear,
+                                psc_word::of(table_address(c, e.value), e.rights));
+        }
+        return true;
+    });
 }
 
 // A #PF from a walk that skipped `skipped` levels and read `reads` entries. Out of line: faults
@@ -331,9 +338,10 @@ void finish(const Context& c, walk_path& path, walk_result& r) {
     translation_of<Leaf, Large>(c, path[Leaf], r.result);
     if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault<First, reads>(c, r, error);
     r.reads = reads;
-    r.writes = commit<First, Leaf>(c, path);
+    r.writes = set_accessed_dirty<First, Leaf>(c, path);
     r.result.dirty = path[Leaf].value & entry_flag::d;
     c.counters.count(reads, r.writes, First, false);
+    fill_caches<First, Leaf>(c, path);
 }
 
 // Reads the entry of level Index in `table`, then goes on to the next level or finishes at a
