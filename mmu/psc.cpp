@@ -5,8 +5,10 @@
 namespace memsim::mmu {
 namespace {
 
-// log2 of the bucket count: the power of two above the number of ways, at most twice it.
-unsigned bucket_bits(unsigned ways) { return std::max(static_cast<unsigned>(std::bit_width(ways)), 1u); }
+// log2 of the bucket count: twice the power of two above the number of ways (at most four times
+// the ways), so that most lookups that miss, as in the PDE cache every access of a TLB-hostile
+// workload, find their bucket empty.
+unsigned bucket_bits(unsigned ways) { return static_cast<unsigned>(std::bit_width(ways)) + 1; }
 
 }  // namespace
 

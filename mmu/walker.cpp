@@ -260,7 +260,8 @@ using walk_path = std::array<used_entry, 5>;
 // at, so each start and leaf a walk may have gets its own straight-line code.
 
 // Written field by field into the result: assembling a translation elsewhere and copying it
-// in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
+// in makes the host reload bytes just stored as one wide word, a store-forwarding stall. All but
+// `dirty`, which the walk's own D write may change.
 template <std::size_t Leaf, bool Large, typename Context>
 void translation_of(const Context& c, const used_entry& leaf, translation& t) {
     t.frame = page_frame<Large>(c, c.format.levels[Leaf], leaf.value);
@@ -270,7 +271,6 @@ void translation_of(const Context& c, const used_entry& leaf, translation& t) {
     t.executable = leaf.rights & entry_flag::xd;
     // SDM 4.10.2.4: G counts only in the entry that maps the page, and only with CR4.PGE = 1.
     t.global = (leaf.value & entry_flag::g) && (c.cr.cr4 & cr4::pge);
-    t.dirty = leaf.value & entry_flag::d;
 }
 
 // SDM 4.8: sets `flags` in a used entry, writing it back only if that changes it.
