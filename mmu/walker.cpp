@@ -42,6 +42,7 @@ struct level {
 // The masks are what they would be with MAXPHYADDR = 64: a walker clears the bits from
 // MAXPHYADDR up in the first two and keeps only those in the third.
 struct mode_layout {
+    paging_mode mode;
     std::span<const level> levels;  // root first; entries of the last level are always leaves
     unsigned entry_bytes;
     std::uint64_t root_bits;     // the CR3 bits that locate the root table
@@ -77,11 +78,19 @@ constexpr level ia32e_levels[] = {
 // The root: SDM 4.3, CR3[31:12]; 4.4.1, the 32-byte-aligned PDPT at CR3[31:5]; 4.5.2,
 // CR3[M-1:12]. PAE entries reserve every bit from MAXPHYADDR to 62; IA-32e ones only up to 51
 // (62:52 are ignored or protection keys).
-constexpr mode_layout bits32_layout{bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
-constexpr mode_layout pae_layout{pae_levels, 8, bits(31, 5), bits(51, 12), bits(62, 0), false};
-constexpr mode_layout ia32e_4_layout{
-    std::span<const level>(ia32e_levels).subspan(1), 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
-constexpr mode_layout ia32e_5_layout{ia32e_levels, 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
+constexpr mode_layout bits32_layout{
+    paging_mode::bits32, bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
+constexpr mode_layout pae_layout{paging_mode::pae, pae_levels,  8,    bits(31, 5),
+                                 bits(51, 12),     bits(62, 0), false};
+constexpr mode_layout ia32e_4_layout{paging_mode::ia32e_4,
+                                     std::span<const level>(ia32e_levels).subspan(1),
+                                     8,
+                                     bits(51, 12),
+                                     bits(51, 12),
+                                     bits(51, 0),
+                                     true};
+constexpr mode_layout ia32e_5_layout{paging_mode::ia32e_5, ia32e_levels, 8,   bits(51, 12),
+                                     bits(51, 12),         bits(51, 0),  true};
 
 const mode_layout& layout_of(paging_mode mode) {
     switch (mode) {
@@ -150,7 +159,7 @@ walk_format resolve(const mode_layout& m, bool pse, bool nxe, unsigned maxphyadd
     return f;
 }
 
-// The index in walker::m_formats of `mode` with CR4.PSE (32-bit paging) or EFER.NXE set or not.
+// The index in walk_resources::formats of `mode` with CR4.PSE (32-bit paging) or EFER.NXE set or not.
 std::size_t format_index(paging_mode mode, bool pse_or_nxe) {
     return (static_cast<std::size_t>(mode) - static_cast<std::size_t>(paging_mode::bits32)) * 2 + pse_or_nxe;
 }
@@ -404,10 +413,10 @@ translation identity(std::uint64_t linear) {
 // lookups and fills and entry accesses of a walk form one function per mode, which keeps the
 // context and the path in registers instead of passing them by reference from call to call.
 template <const mode_layout& Layout>
-[[gnu::flatten]] walk_result walk_in(const control_registers& cr, const access& a, const walk_format& format,
-                                     pte_port& memory, detail::walk_resources& resources) {
+[[gnu::flatten]] walk_result walk_in(const control_registers& cr, const access& a, pte_port& memory,
+                                     detail::walk_resources& resources) {
     walk_result r;
-    const walk_context<Layout> c(cr, a, format, memory, resources);
+    const walk_context<Layout> c(cr, a, resources.formats[format_index(Layout.mode, cr)], memory, resources);
     if (!canonical(c)) {
         r.fault = fault_kind::general_protection;
         c.counters.count(0, 0, 0, true);
@@ -425,7 +434,8 @@ template <const mode_layout& Layout>
 }  // namespace
 
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
-    : m_resources{caches,
+    : m_resources{{},
+                  caches,
                   {stats.add_counter("walks", "page walks"),
                    stats.add_counter("faults", "walks that ended in #PF or #GP"),
                    stats.add_counter("reads", "paging-structure entries read"),
@@ -434,7 +444,7 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
                    stats.add_histogram("references", "memory references (reads + writes) per walk")}} {
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
-    m_formats = formats(maxphyaddr);
+    m_resources.formats = formats(maxphyaddr);
 }
 
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
@@ -443,16 +453,15 @@ walk_result walker::walk(const control_registers& cr, const access& a, pte_port&
         m_resources.counters.count(0, 0, 0, false);
         return {.result = identity(a.linear)};
     }
-    const walk_format& format = m_formats[format_index(mode, cr)];
     switch (mode) {
         case paging_mode::bits32:
-            return walk_in<bits32_layout>(cr, a, format, memory, m_resources);
+            return walk_in<bits32_layout>(cr, a, memory, m_resources);
         case paging_mode::pae:
-            return walk_in<pae_layout>(cr, a, format, memory, m_resources);
+            return walk_in<pae_layout>(cr, a, memory, m_resources);
         case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_resources);
+            return walk_in<ia32e_4_layout>(cr, a, memory, m_resources);
         case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_resources);
+            return walk_in<ia32e_5_layout>(cr, a, memory, m_resources);
         case paging_mode::none:
             break;
     }

@@ -64,9 +64,11 @@ struct walk_counters {
     }
 };
 
-// What every walk of a walker uses besides its mode's masks, in one argument: so that a walk's
-// arguments all travel in registers.
+// What every walk of a walker uses, in one argument: so that a walk's arguments all travel in
+// registers.
 struct walk_resources {
+    // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
+    std::array<walk_format, 8> formats;
     paging_structure_caches* caches;
     walk_counters counters;
 };
@@ -83,8 +85,6 @@ public:
     walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
 
 private:
-    // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
-    std::array<detail::walk_format, 8> m_formats;
     detail::walk_resources m_resources;
 };
 
