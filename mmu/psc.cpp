@@ -5,18 +5,20 @@
 namespace memsim::mmu {
 namespace {
 
-// log2 of the bucket count: the power of two above the number of ways, at most twice it.
-unsigned bucket_bits(unsigned ways) { return std::max(static_cast<unsigned>(std::bit_width(ways)), 1u); }
+// log2 of the bucket count: twice the power of two above the number of ways (at most four times
+// the ways), so that most lookups that miss, as in the PDE cache every access of a TLB-hostile
+// workload, find their bucket empty.
+unsigned bucket_bits(unsigned ways) { return static_cast<unsigned>(std::bit_width(ways)) + 1; }
 
 }  // namespace
 
 paging_structure_caches::cache::cache(unsigned entries, const stats::scope& stats)
-    : m_keys(entries),
-      m_entries(entries),
+    : m_capacity(entries),
+      m_hash_shift(64 - bucket_bits(entries)),
+      m_ways(entries),
       m_order(1, entries),
       m_heads(std::size_t{1} << bucket_bits(entries), end_of_chain),
       m_next(entries, end_of_chain),
-      m_hash_shift(64 - bucket_bits(entries)),
       m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
       m_misses(stats.add_counter("misses", "lookups that did not")),
@@ -25,8 +27,8 @@ paging_structure_caches::cache::cache(unsigned entries, const stats::scope& stat
 
 template <typename Pred>
 void paging_structure_caches::cache::invalidate_if(Pred pred) {
-    for (std::uint32_t way = 0; way != m_keys.size(); ++way) {
-        std::uint64_t& key = m_keys[way];
+    for (std::uint32_t way = 0; way != m_capacity; ++way) {
+        std::uint64_t& key = m_ways[way].key;
         if (!key || !pred(pcid_of(key))) continue;
         unindex(way);
         key = 0;

@@ -42,6 +42,7 @@ struct level {
 // The masks are what they would be with MAXPHYADDR = 64: a walker clears the bits from
 // MAXPHYADDR up in the first two and keeps only those in the third.
 struct mode_layout {
+    paging_mode mode;
     std::span<const level> levels;  // root first; entries of the last level are always leaves
     unsigned entry_bytes;
     std::uint64_t root_bits;     // the CR3 bits that locate the root table
@@ -77,11 +78,19 @@ constexpr level ia32e_levels[] = {
 // The root: SDM 4.3, CR3[31:12]; 4.4.1, the 32-byte-aligned PDPT at CR3[31:5]; 4.5.2,
 // CR3[M-1:12]. PAE entries reserve every bit from MAXPHYADDR to 62; IA-32e ones only up to 51
 // (62:52 are ignored or protection keys).
-constexpr mode_layout bits32_layout{bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
-constexpr mode_layout pae_layout{pae_levels, 8, bits(31, 5), bits(51, 12), bits(62, 0), false};
-constexpr mode_layout ia32e_4_layout{
-    std::span<const level>(ia32e_levels).subspan(1), 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
-constexpr mode_layout ia32e_5_layout{ia32e_levels, 8, bits(51, 12), bits(51, 12), bits(51, 0), true};
+constexpr mode_layout bits32_layout{
+    paging_mode::bits32, bits32_levels, 4, bits(31, 12), bits(31, 12), 0, false};
+constexpr mode_layout pae_layout{paging_mode::pae, pae_levels,  8,    bits(31, 5),
+                                 bits(51, 12),     bits(62, 0), false};
+constexpr mode_layout ia32e_4_layout{paging_mode::ia32e_4,
+                                     std::span<const level>(ia32e_levels).subspan(1),
+                                     8,
+                                     bits(51, 12),
+                                     bits(51, 12),
+                                     bits(51, 0),
+                                     true};
+constexpr mode_layout ia32e_5_layout{paging_mode::ia32e_5, ia32e_levels, 8,   bits(51, 12),
+                                     bits(51, 12),         bits(51, 0),  true};
 
 const mode_layout& layout_of(paging_mode mode) {
     switch (mode) {
@@ -150,7 +159,7 @@ walk_format resolve(const mode_layout& m, bool pse, bool nxe, unsigned maxphyadd
     return f;
 }
 
-// The index in walker::m_formats of `mode` with CR4.PSE (32-bit paging) or EFER.NXE set or not.
+// The index in walk_resources::formats of `mode` with CR4.PSE (32-bit paging) or EFER.NXE set or not.
 std::size_t format_index(paging_mode mode, bool pse_or_nxe) {
     return (static_cast<std::size_t>(mode) - static_cast<std::size_t>(paging_mode::bits32)) * 2 + pse_or_nxe;
 }
@@ -183,12 +192,13 @@ struct walk_context {
 
     // Only IA-32e walks use the caches (the SDM would allow them for PAE PDEs too).
     walk_context(const control_registers& cr, const access& a, const walk_format& format, pte_port& memory,
-                 paging_structure_caches* caches)
+                 detail::walk_resources& resources)
         : cr(cr),
           a(a),
           format(format),
           memory(memory),
-          caches(Layout.ia32e ? caches : nullptr),
+          caches(Layout.ia32e ? resources.caches : nullptr),
+          counters(resources.counters),
           pcid(current_pcid(cr)) {}
 
     // Copies, not references: the compiler must assume that each 64-bit store of a walk (its
@@ -199,6 +209,7 @@ struct walk_context {
     const walk_format& format;
     pte_port& memory;
     paging_structure_caches* caches;
+    detail::walk_counters& counters;
     std::uint16_t pcid;
 };
 
@@ -206,7 +217,9 @@ struct walk_context {
 // returns true: a loop over levels, unrolled so that each level's layout is a constant.
 template <std::size_t Count, typename F>
 void unrolled(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(std::integral_constant<std::size_t, I>{}) && ...); }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        static_cast<void>((f(std::integral_constant<std::size_t, I>{}) && ...));  // Count may be 0
+    }
     (std::make_index_sequence<Count>{});
 }
 
@@ -241,15 +254,6 @@ rights_mask accumulate(rights_mask rights, const level& lv, std::uint64_t entry)
     return lv.has_rights ? rights & (entry ^ entry_flag::xd) : rights;
 }
 
-rights_mask mask_of(const path_rights& rights) {
-    return (rights.writable ? entry_flag::rw : 0) | (rights.user ? entry_flag::us : 0) |
-           (rights.xd ? 0 : entry_flag::xd);
-}
-
-path_rights rights_of(rights_mask mask) {
-    return {(mask & entry_flag::rw) != 0, (mask & entry_flag::us) != 0, !(mask & entry_flag::xd)};
-}
-
 // One entry the walk used: kept to set its Accessed flag and to fill the caches.
 struct used_entry {
     std::uint64_t address;
@@ -265,7 +269,8 @@ using walk_path = std::array<used_entry, 5>;
 // at, so each start and leaf a walk may have gets its own straight-line code.
 
 // Written field by field into the result: assembling a translation elsewhere and copying it
-// in makes the host reload bytes just stored as one wide word, a store-forwarding stall.
+// in makes the host reload bytes just stored as one wide word, a store-forwarding stall. All but
+// `dirty`, which the walk's own D write may change.
 template <std::size_t Leaf, bool Large, typename Context>
 void translation_of(const Context& c, const used_entry& leaf, translation& t) {
     t.frame = page_frame<Large>(c, c.format.levels[Leaf], leaf.value);
@@ -275,7 +280,6 @@ void translation_of(const Context& c, const used_entry& leaf, translation& t) {
     t.executable = leaf.rights & entry_flag::xd;
     // SDM 4.10.2.4: G counts only in the entry that maps the page, and only with CR4.PGE = 1.
     t.global = (leaf.value & entry_flag::g) && (c.cr.cr4 & cr4::pge);
-    t.dirty = leaf.value & entry_flag::d;
 }
 
 // SDM 4.8: sets `flags` in a used entry, writing it back only if that changes it.
@@ -288,53 +292,65 @@ unsigned set_flags(const Context& c, used_entry& e, std::uint64_t flags) {
     return 1;
 }
 
-// What a successful walk leaves behind, in one pass down its path. SDM 4.8: A in every entry
-// used (PAE PDPTEs have none, and never map pages), D in the leaf on a write. SDM 4.10.3.1:
-// each non-leaf entry read becomes a cache entry for the next table; only successful walks
-// fill, so every cached entry has its A flag set, as the SDM requires. Returns the number of
-// entries written.
+// SDM 4.8: a successful walk sets A in every entry it used (PAE PDPTEs have none, and never map
+// pages) and D in the leaf on a write. Returns the number of entries written.
 template <std::size_t First, std::size_t Leaf, typename Context>
-unsigned commit(const Context& c, walk_path& path) {
+unsigned set_accessed_dirty(const Context& c, walk_path& path) {
     unsigned writes = 0;
     const std::uint64_t dirty = c.a.kind == access_kind::write ? entry_flag::d : 0;
     unrolled<Leaf + 1 - First>([&](auto step) {
         constexpr std::size_t index = First + step;
-        constexpr const level& lv = Context::levels[index];
-        constexpr std::uint64_t accessed = lv.has_rights ? entry_flag::a : 0;
-        used_entry& e = path[index];
-        if constexpr (index == Leaf) {
-            writes += set_flags(c, e, accessed | dirty);
-        } else {
-            writes += set_flags(c, e, accessed);
-            if constexpr (lv.cache.has_value())
-                if (c.caches)
-                    c.caches->fill(*lv.cache, c.pcid, c.a.linear,
-                                   {table_address(c, e.value), rights_of(e.rights)});
-        }
+        constexpr std::uint64_t accessed = Context::levels[index].has_rights ? entry_flag::a : 0;
+        writes += set_flags(c, path[index], index == Leaf ? accessed | dirty : accessed);
         return true;
     });
     return writes;
 }
 
-void page_fault(walk_result& r, std::uint32_t error_code) {
-    r.fault = fault_kind::page_fault;
-    r.error_code = error_code;
+// SDM 4.10.3.1: each non-leaf entry a successful walk read becomes a cache entry for the next
+// table; only successful walks fill, so every cached entry has its A flag set, as the SDM
+// requires. Last in a walk: by then little else is live, which leaves the fills registers.
+template <std::size_t First, std::size_t Leaf, typename Context>
+void fill_caches(const Context& c, const walk_path& path) {
+    if (!c.caches) return;
+    unrolled<Leaf - First>([&](auto step) {
+        constexpr std::size_t index = First + step;
+        constexpr std::optional<psc_level> cache = Context::levels[index].cache;
+        if constexpr (cache.has_value()) {
+            const used_entry& e = path[index];
+            c.caches->fill_word(*cache, c.pcid, c.a.linear,
+                                psc_word::of(table_address(c, e.value), e.rights));
+        }
+        return true;
+    });
 }
 
-// A fault at an entry, the last of `reads` the walk read.
-void page_fault(walk_result& r, std::uint32_t error_code, unsigned reads) {
+// A #PF from a walk that skipped `skipped` levels and read `reads` entries. Out of line: faults
+// are rare, and their code inline would crowd the registers of the walks that succeed.
+[[gnu::cold, gnu::noinline]] void page_fault(walk_result& r, detail::walk_counters& counters,
+                                             std::uint32_t error_code, unsigned reads, unsigned skipped) {
+    r.fault = fault_kind::page_fault;
+    r.error_code = error_code;
     r.reads = reads;
-    page_fault(r, error_code);
+    counters.count(reads, 0, skipped, true);
+}
+
+template <std::size_t First, unsigned Reads, typename Context>
+void page_fault(const Context& c, walk_result& r, std::uint32_t error_code) {
+    page_fault(r, c.counters, error_code, Reads, First);
 }
 
 // The end of a walk from level First whose leaf, at level Leaf, maps a large page or not.
 template <std::size_t First, std::size_t Leaf, bool Large, typename Context>
 void finish(const Context& c, walk_path& path, walk_result& r) {
-    r.reads = Leaf + 1 - First;
+    constexpr unsigned reads = Leaf + 1 - First;
     translation_of<Leaf, Large>(c, path[Leaf], r.result);
-    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault(r, error);
-    r.writes = commit<First, Leaf>(c, path);
+    if (std::uint32_t error = access_fault(c.cr, c.a, r.result)) return page_fault<First, reads>(c, r, error);
+    r.reads = reads;
+    r.writes = set_accessed_dirty<First, Leaf>(c, path);
     r.result.dirty = path[Leaf].value & entry_flag::d;
+    c.counters.count(reads, r.writes, First, false);
+    fill_caches<First, Leaf>(c, path);
 }
 
 // Reads the entry of level Index in `table`, then goes on to the next level or finishes at a
@@ -348,10 +364,11 @@ void descend(const Context& c, std::uint64_t table, rights_mask rights, walk_pat
     const walk_level& masks = c.format.levels[Index];
     const std::uint64_t address = table + entry_offset(lv, c.entry_bytes, c.a.linear);
     const std::uint64_t entry = c.memory.read(address, c.entry_bytes);
-    if (!(entry & entry_flag::p)) return page_fault(r, access_error_bits(c.cr, c.a), Index + 1 - First);
+    constexpr unsigned reads = Index + 1 - First;
+    if (!(entry & entry_flag::p)) return page_fault<First, reads>(c, r, access_error_bits(c.cr, c.a));
     const bool large = lv.large != large_pages::never && (entry & masks.large_flag);
     if (entry & (large ? masks.large_reserved : masks.reserved))
-        return page_fault(r, pf::p | pf::rsvd | access_error_bits(c.cr, c.a), Index + 1 - First);
+        return page_fault<First, reads>(c, r, pf::p | pf::rsvd | access_error_bits(c.cr, c.a));
     path[Index] = {address, entry, accumulate(rights, lv, entry)};
     if constexpr (last) {
         finish<First, Index, false>(c, path, r);
@@ -372,9 +389,10 @@ void walk_below_cache(const Context& c, walk_path& path, walk_result& r) {
     } else {
         constexpr std::optional<psc_level> cache = Context::levels[Below - 1].cache;
         if constexpr (cache.has_value()) {
-            if (const psc_entry* hit = c.caches->lookup_entry(*cache, c.pcid, c.a.linear)) {
+            // A psc_word is a rights_mask too: only its rights bits count.
+            if (const std::uint64_t hit = c.caches->lookup_word(*cache, c.pcid, c.a.linear)) {
                 r.skipped = Below;
-                return descend<Below, Below>(c, hit->table, mask_of(hit->rights), path, r);
+                return descend<Below, Below>(c, hit & psc_word::table, hit, path, r);
             }
         }
         walk_below_cache<Below - 1>(c, path, r);
@@ -395,12 +413,14 @@ translation identity(std::uint64_t linear) {
 // lookups and fills and entry accesses of a walk form one function per mode, which keeps the
 // context and the path in registers instead of passing them by reference from call to call.
 template <const mode_layout& Layout>
-[[gnu::flatten]] void walk_in(const control_registers& cr, const access& a, const walk_format& format,
-                              pte_port& memory, paging_structure_caches* caches, walk_result& r) {
-    const walk_context<Layout> c(cr, a, format, memory, caches);
+[[gnu::flatten]] walk_result walk_in(const control_registers& cr, const access& a, pte_port& memory,
+                                     detail::walk_resources& resources) {
+    walk_result r;
+    const walk_context<Layout> c(cr, a, resources.formats[format_index(Layout.mode, cr)], memory, resources);
     if (!canonical(c)) {
         r.fault = fault_kind::general_protection;
-        return;
+        c.counters.count(0, 0, 0, true);
+        return r;
     }
     walk_path path;
     // The last level's entries are never cached: they map pages.
@@ -408,54 +428,44 @@ template <const mode_layout& Layout>
         walk_below_cache<walk_context<Layout>::depth - 1>(c, path, r);
     else
         walk_below_cache<0>(c, path, r);
+    return r;
 }
 
 }  // namespace
 
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
-    : m_caches(caches),
-      m_walks(stats.add_counter("walks", "page walks")),
-      m_faults(stats.add_counter("faults", "walks that ended in #PF or #GP")),
-      m_reads(stats.add_counter("reads", "paging-structure entries read")),
-      m_writes(stats.add_counter("writes", "Accessed/Dirty updates written")),
-      m_skipped(stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches")),
-      m_references(stats.add_histogram("references", "memory references (reads + writes) per walk")) {
+    : m_resources{{},
+                  caches,
+                  {stats.add_counter("walks", "page walks"),
+                   stats.add_counter("faults", "walks that ended in #PF or #GP"),
+                   stats.add_counter("reads", "paging-structure entries read"),
+                   stats.add_counter("writes", "Accessed/Dirty updates written"),
+                   stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches"),
+                   stats.add_histogram("references", "memory references (reads + writes) per walk")}} {
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
-    m_formats = formats(maxphyaddr);
+    m_resources.formats = formats(maxphyaddr);
 }
 
 walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
-    walk_result r;
-    translate(cr, a, memory, r);
-    ++m_walks;
-    if (!r.ok()) ++m_faults;
-    m_reads += r.reads;
-    m_writes += r.writes;
-    m_skipped += r.skipped;
-    m_references.sample(r.reads + r.writes);
-    return r;
-}
-
-void walker::translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r) {
     const paging_mode mode = mode_of(cr);
     if (mode == paging_mode::none) {
-        r.result = identity(a.linear);
-        return;
+        m_resources.counters.count(0, 0, 0, false);
+        return {.result = identity(a.linear)};
     }
-    const walk_format& format = m_formats[format_index(mode, cr)];
     switch (mode) {
         case paging_mode::bits32:
-            return walk_in<bits32_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<bits32_layout>(cr, a, memory, m_resources);
         case paging_mode::pae:
-            return walk_in<pae_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<pae_layout>(cr, a, memory, m_resources);
         case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<ia32e_4_layout>(cr, a, memory, m_resources);
         case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>(cr, a, format, memory, m_caches, r);
+            return walk_in<ia32e_5_layout>(cr, a, memory, m_resources);
         case paging_mode::none:
             break;
     }
+    return {};
 }
 
 }  // namespace memsim::mmu

@@ -44,6 +44,35 @@ struct walk_format {
     std::uint64_t pse36_frame;  // PSE-36: the 4-MByte PDE bits, from bit 13, of physical bits M-1:32
 };
 
+// The walker's statistics, counted where a walk ends: there the entries it read and the
+// levels it skipped are constants of the path it took.
+struct walk_counters {
+    stats::counter& walks;
+    stats::counter& faults;
+    stats::counter& reads;
+    stats::counter& writes;
+    stats::counter& skipped;
+    stats::histogram& references;  // reads + writes
+
+    void count(unsigned read, unsigned written, unsigned skipped_levels, bool fault) {
+        ++walks;
+        if (fault) ++faults;
+        reads += read;
+        writes += written;
+        skipped += skipped_levels;
+        references.sample(read + written);
+    }
+};
+
+// What every walk of a walker uses, in one argument: so that a walk's arguments all travel in
+// registers.
+struct walk_resources {
+    // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
+    std::array<walk_format, 8> formats;
+    paging_structure_caches* caches;
+    walk_counters counters;
+};
+
 }  // namespace detail
 
 class walker {
@@ -56,18 +85,7 @@ public:
     walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
 
 private:
-    // Fills `r` in place (see translation_of() in walker.cpp for why).
-    void translate(const control_registers& cr, const access& a, pte_port& memory, walk_result& r);
-
-    paging_structure_caches* m_caches;
-    // Two per paging mode: CR4.PSE matters only to 32-bit paging, EFER.NXE only to the others.
-    std::array<detail::walk_format, 8> m_formats;
-    stats::counter& m_walks;
-    stats::counter& m_faults;
-    stats::counter& m_reads;
-    stats::counter& m_writes;
-    stats::counter& m_skipped;
-    stats::histogram& m_references;
+    detail::walk_resources m_resources;
 };
 
 }  // namespace memsim::mmu

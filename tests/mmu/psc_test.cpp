@@ -81,6 +81,36 @@ TEST_CASE("a cache entry serves its PCID and the linear range its entry maps") {
     CHECK(counter(registry, "psc.pml5e.hits") == 1);
 }
 
+// The walker's form of an entry: P, the table's bits, and the rights as it combines them (R/W
+// and U/S set while granted, bit 63 set while no entry has XD), so a hit is already a rights mask.
+TEST_CASE("a cache entry as one word: P, the table, and the rights in the shape of an entry") {
+    const std::uint64_t table = 0x000f'ffff'ffff'f000;
+    for (bool writable : {false, true})
+        for (bool user : {false, true})
+            for (bool xd : {false, true}) {
+                const psc_entry entry{table, {writable, user, xd}};
+                const std::uint64_t word = psc_word::of(entry);
+                CHECK((word & ef::p) != 0);
+                CHECK((word & psc_word::table) == table);
+                CHECK(((word & ef::rw) != 0) == writable);
+                CHECK(((word & ef::us) != 0) == user);
+                CHECK(((word & ef::xd) == 0) == xd);
+                const psc_entry back = psc_word::entry_of(word);
+                CHECK(back.table == table);
+                CHECK(back.rights.writable == writable);
+                CHECK(back.rights.user == user);
+                CHECK(back.rights.xd == xd);
+            }
+    // Bits of a path's rights mask other than R/W, U/S and bit 63 do not reach the word.
+    CHECK(psc_word::of(0x5000, ~std::uint64_t{0}) == (0x5000 | psc_word::rights | ef::p));
+
+    stats::registry registry;
+    paging_structure_caches caches({}, registry.under("psc"));
+    CHECK(caches.lookup_word(psc_level::pdpte, 3, 0x4000'0000) == 0);
+    caches.fill_word(psc_level::pdpte, 3, 0x4000'0000, psc_word::of(0x7000, ef::us));
+    CHECK(caches.lookup_word(psc_level::pdpte, 3, 0x7fff'ffff) == (0x7000 | ef::us | ef::p));
+}
+
 TEST_CASE("a full cache replaces its least recently used entry; refilling a tag replaces it") {
     stats::registry registry;
     paging_structure_caches caches({.pde = 2}, registry.under("psc"));
@@ -106,6 +136,10 @@ TEST_CASE("a cache of 0 entries is disabled: never filled, never looked up") {
     CHECK_FALSE(caches.lookup(psc_level::pde, 0, 0x40'0000));
     CHECK(caches.capacity(psc_level::pde) == 0);
     CHECK(counter(registry, "psc.pde.lookups") == 0);
+    // A walk fills the caches whose lookups missed: a disabled one stays empty.
+    caches.fill(psc_level::pde, 0, 0x40'0000, entry_at(0x1000));
+    CHECK(caches.valid_entries(psc_level::pde) == 0);
+    CHECK(counter(registry, "psc.pde.misses") == 0);
 }
 
 // SDM 4.10.4.1: INVLPG and INVPCID drop every paging-structure-cache entry of the PCID,
