@@ -386,11 +386,10 @@ bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, co
 // that returns true goes on with the next operation.
 bool cpu_core::general_protection(const op& o, const char* cause) { return raise(13, 0, 0, o, cause); }
 
-cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
-    const bool fetch = a.kind == mmu::access_kind::fetch;
-    hit_memo& memo = m_hits[static_cast<unsigned>(a.kind)];
+inline cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
+    const hit_memo& memo = m_hits[static_cast<unsigned>(a.kind)];
     if (memo.serves(a.linear, m_tlbs.contents())) {
-        m_tlbs.rehit(memo.hit, fetch);
+        m_tlbs.rehit(memo.hit, a.kind == mmu::access_kind::fetch);
         charge(memo.hit.latency);
         return placement::in_page(a.linear, memo.frame, memo.offset_mask);
     }
@@ -402,44 +401,51 @@ cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
         const std::uint64_t offset_mask = mmu::page_bytes(mmu::page_size::size_4k) - 1;
         return placement::in_page(a.linear, physical & ~offset_mask, offset_mask);
     }
-    for (unsigned retries = 0;; ++retries) {
-        // A handler that keeps saying "retry" without changing what the walk finds would spin
-        // for ever: a few rounds is what any real fix takes.
-        if (retries == max_fault_retries) return give_up(a.linear, retries);
-        mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, m_pcid, fetch);
-        charge(hit.latency);
-        if (hit.hit) {
-            const mmu::translation& t = *hit.hit;
-            std::uint32_t denied = mmu::access_fault(m_cr, a, t);
-            // A TLB entry that forbids the access, or a write through a clean entry, is dropped
-            // and the paging structures consulted again (SDM Vol. 3A, 4.8 and 4.10.4.3).
-            if (!denied && (a.kind != mmu::access_kind::write || t.dirty)) {
-                if (hit.array != mmu::tlb_lookup::no_array) remember(memo, a.linear, hit);
-                return placement::in_page(a.linear, t.frame, mmu::page_bytes(t.size) - 1);
-            }
-            m_tlbs.drop(a.linear, m_pcid, fetch);
-            ++m_rewalks;
-        }
-        // A DMI grant revoked since the window opened: the entries go the long way until
-        // read_entry() finds the new grant, and nothing looks ahead through the old one.
-        if (port.invalidations.size() != m_invalidations_seen) close_window();
-        look_ahead();
-        mmu::walk_result walk = this->walk(a);
-        if (walk.ok()) {
-            // The walk's translation serves this access; the fill serves the next ones.
-            m_tlbs.fill(a.linear, m_pcid, fetch, walk.result);
-            return placement::in_page(a.linear, walk.result.frame, mmu::page_bytes(walk.result.size) - 1);
-        }
-        bool general = walk.fault == mmu::fault_kind::general_protection;
-        if (!raise(general ? 13 : 14, a.linear, walk.error_code, o, general ? "non-canonical address" : ""))
-            return {};
-    }
+    return translate_paged(a, o, 0);
 }
 
-cpu_core::placement cpu_core::give_up(std::uint64_t linear, unsigned retries) {
-    m_log.log(log_level::error, name(),
-              "the fault at {:#x} came back {} times after its handler; the run stops", linear, retries);
-    return {};
+inline cpu_core::placement cpu_core::translate_paged(mmu::access a, const op& o, unsigned retries) {
+    const bool fetch = a.kind == mmu::access_kind::fetch;
+    mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, m_pcid, fetch);
+    charge(hit.latency);
+    if (hit.hit) {
+        const mmu::translation& t = *hit.hit;
+        std::uint32_t denied = mmu::access_fault(m_cr, a, t);
+        // A TLB entry that forbids the access, or a write through a clean entry, is dropped
+        // and the paging structures consulted again (SDM Vol. 3A, 4.8 and 4.10.4.3).
+        if (!denied && (a.kind != mmu::access_kind::write || t.dirty)) {
+            if (hit.array != mmu::tlb_lookup::no_array)
+                remember(m_hits[static_cast<unsigned>(a.kind)], a.linear, hit);
+            return placement::in_page(a.linear, t.frame, mmu::page_bytes(t.size) - 1);
+        }
+        m_tlbs.drop(a.linear, m_pcid, fetch);
+        ++m_rewalks;
+    }
+    // A DMI grant revoked since the window opened: the entries go the long way until
+    // read_entry() finds the new grant, and nothing looks ahead through the old one.
+    if (port.invalidations.size() != m_invalidations_seen) close_window();
+    look_ahead();
+    mmu::walk_result walk = this->walk(a);
+    if (!walk.ok()) return after_fault(a, o, walk, retries);
+    // The walk's translation serves this access; the fill serves the next ones.
+    m_tlbs.fill(a.linear, m_pcid, fetch, walk.result);
+    return placement::in_page(a.linear, walk.result.frame, mmu::page_bytes(walk.result.size) - 1);
+}
+
+cpu_core::placement cpu_core::after_fault(mmu::access a, const op& o, const mmu::walk_result& walk,
+                                          unsigned retries) {
+    const bool general = walk.fault == mmu::fault_kind::general_protection;
+    if (!raise(general ? 13 : 14, a.linear, walk.error_code, o, general ? "non-canonical address" : ""))
+        return {};
+    // A handler that keeps saying "retry" without changing what the walk finds would spin for
+    // ever: a few rounds is what any real fix takes.
+    if (++retries == max_fault_retries) {
+        m_log.log(log_level::error, name(),
+                  "the fault at {:#x} came back {} times after its handler; the run stops", a.linear,
+                  retries);
+        return {};
+    }
+    return translate_paged(a, o, retries);
 }
 
 void cpu_core::remember(hit_memo& memo, std::uint64_t linear, const mmu::tlb_lookup& hit) {
@@ -551,7 +557,7 @@ void cpu_core::write_bus(std::uint64_t physical, const unsigned char* data, unsi
 // Both pieces of an access that crosses a page are translated before any data moves, so one
 // whose second page faults changes nothing and can be restarted (SDM Vol. 3A, 6.5). At most
 // 64 bytes cross at most one page boundary.
-bool cpu_core::memory(const op& o) {
+inline bool cpu_core::memory(const op& o) {
     const mmu::access_kind kind = kind_of(o);
     ++*m_accesses[static_cast<unsigned>(kind)];
     const std::uint64_t linear = m_cr.cr0 & mmu::cr0::pe ? o.address : real_mode_linear(o);

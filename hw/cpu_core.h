@@ -117,7 +117,9 @@ private:
     std::uint32_t fresh_interrupts();
 
     // One memory operation, split where it crosses a page; false if a fault stopped the run.
-    bool memory(const traces::op& o);
+    // Inline in run(), with the hit memo's part of translate(): the registers are saved once per
+    // run, not per access.
+    [[gnu::always_inline]] bool memory(const traces::op& o);
     struct hit_memo;
     // From the next operation on, those memory() would serve from `memo` (replayable()) and the
     // last DMI region, in one loop; true if it ran any.
@@ -135,10 +137,16 @@ private:
             return {frame + offset, offset_mask - offset + 1};
         }
     };
-    placement translate(mmu::access a, const traces::op& o);
+    [[gnu::always_inline]] placement translate(mmu::access a, const traces::op& o);
+    // With paging, past the hit memo: the TLBs, else a walk. `retries`: the faults the trap
+    // handler said it fixed for this access so far. A call, with the retries out of line, so
+    // that it holds no retry loop's state across the walk.
+    placement translate_paged(mmu::access a, const traces::op& o, unsigned retries);
     static constexpr unsigned max_fault_retries = 8;
-    // Logs that a fault kept coming back after its handler said it was fixed; no placement.
-    [[gnu::cold]] placement give_up(std::uint64_t linear, unsigned retries);
+    // A walk that faulted: the trap handler, then another try; out of line, off the registers
+    // of the walks that succeed.
+    [[gnu::cold, gnu::noinline]] placement after_fault(mmu::access a, const traces::op& o,
+                                                       const mmu::walk_result& walk, unsigned retries);
     bool raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, const traces::op& o,
                const char* cause);
     bool general_protection(const traces::op& o, const char* cause);

@@ -25,13 +25,15 @@ using namespace memsim::test;
 
 namespace {
 
-// A trap handler that records what reached it and lets the run stop.
+// A trap handler that records what reached it and lets the run stop, or, with `claim_fixed`,
+// says each fault was fixed without doing anything.
 struct recording_handler final : hw::trap_handler {
     std::vector<hw::fault_report> faults;
     std::vector<unsigned> interrupts;
+    bool claim_fixed = false;
     bool fault(hw::cpu_core&, const hw::fault_report& r) override {
         faults.push_back(r);
-        return false;
+        return claim_fixed;
     }
     std::vector<sc_time> interrupt_times;  // the core's time when each was taken
     void interrupt(hw::cpu_core& cpu, unsigned line) override {
@@ -372,6 +374,21 @@ TEST_CASE("cpu: a fault reports CR2, the SDM's error code and the operation, and
     CHECK(rig.cpu.registers().cr2 == 0x400008);
     CHECK_FALSE(rig.cpu.finished());
     CHECK(rig.word(0x200008) == 0);
+}
+
+TEST_CASE(
+    "cpu: a fault that comes back after its handler said it was fixed is retried 8 times, then stops the "
+    "run") {
+    cpu_rig rig("paging long4 at 0x100000\nread 0x500000 8\nread 0x500000 8\n");
+    rig.handler.claim_fixed = true;
+    sc_start();
+    CHECK(rig.handler.faults.size() == 8);
+    CHECK(rig.g.count("cpu.page_faults") == 8);
+    CHECK(rig.g.count("cpu.walker.walks") == 8);
+    CHECK_FALSE(rig.cpu.finished());
+    CHECK(rig.g.log_text.str().find(
+              "the fault at 0x500000 came back 8 times after its handler; the run stops") !=
+          std::string::npos);
 }
 
 TEST_CASE("cpu: a non-canonical address is a general-protection fault") {
