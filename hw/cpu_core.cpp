@@ -406,7 +406,7 @@ inline cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
 
 inline cpu_core::placement cpu_core::translate_paged(mmu::access a, const op& o, unsigned retries) {
     const bool fetch = a.kind == mmu::access_kind::fetch;
-    mmu::tlb_lookup hit = m_tlbs.lookup(a.linear, m_pcid, fetch);
+    const mmu::tlb_lookup& hit = m_tlbs.lookup(a.linear, m_pcid, fetch);
     charge(hit.latency);
     if (hit.hit) {
         const mmu::translation& t = *hit.hit;

@@ -229,8 +229,8 @@ void tlb_hierarchy::build_port(bool fetch, const stats::scope& stats) {
         for (; end != p.steps.size() && p.steps[end].level == p.steps[first].level; ++end) {
             latency = std::max(latency, p.steps[end].array->config().hit_latency);
         }
-        p.miss_latency += latency;
-        for (std::uint32_t i = first; i != end; ++i) p.steps[i].latency = p.miss_latency;
+        p.miss.latency += latency;
+        for (std::uint32_t i = first; i != end; ++i) p.steps[i].latency = p.miss.latency;
         first = end;
     }
 }
@@ -309,7 +309,7 @@ void tlb_hierarchy::add_fill_target(std::vector<fill_target>& targets, std::uint
     targets.push_back({&m_arrays[id], m_array_level[id]});
 }
 
-bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pcid, tlb_lookup& result) {
+bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pcid) {
     const probe_step* const steps = p.steps.data();
     const probe_step* const end = steps + p.steps.size();
     for (const probe_step* s = steps; s != end; ++s) {
@@ -318,14 +318,12 @@ bool tlb_hierarchy::probe(const port& p, std::uint64_t linear, std::uint16_t pci
         if (slot == tlb_array::none) continue;
         ++*s->hits;
         const tlb_entry& e = s->array->entry(slot);
-        result.hit = &e.t;
-        result.level = s->level;
-        result.latency = s->latency;
+        m_hit = {&e.t, s->level, s->latency};  // no array, if the refill below writes one above
         if (s->refills_above && refill_above(p, s->level, linear, pcid, e.t)) return true;
-        result.array = s->id;
-        result.slot = static_cast<std::uint32_t>(slot);
-        result.set = set;
-        result.step = static_cast<std::uint32_t>(s - steps);
+        m_hit.array = s->id;
+        m_hit.slot = static_cast<std::uint32_t>(slot);
+        m_hit.set = set;
+        m_hit.step = static_cast<std::uint32_t>(s - steps);
         return true;
     }
     return false;

@@ -375,8 +375,9 @@ public:
     // Probes level by level (within a level every array serving this port, since the page size
     // is unknown before the lookup); a hit below L1 fills the levels above (inclusive-on-fill,
     // like Intel's STLB refilling the L1 TLBs). Latency: each probed level costs the largest
-    // hit_latency of its arrays for this port.
-    tlb_lookup lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch);
+    // hit_latency of its arrays for this port. The answer is the hierarchy's, valid until the
+    // next call to a non-const member: a miss copies nothing.
+    const tlb_lookup& lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch);
     // Counts and touches exactly as lookup() did when it returned `hit` (a hit with an array),
     // without the search: valid for the same page, PCID and port while contents() is unchanged,
     // since the search depends on the entries alone. A lookup that hit the same entry again
@@ -430,16 +431,16 @@ private:
     };
     struct port {
         std::vector<probe_step> steps;
-        unsigned miss_latency = 0;  // every level's latency
+        tlb_lookup miss;  // the answer when no level hits: every level's latency
         // Per page size, the array of each level that caches it, upper levels first.
         std::array<std::vector<fill_target>, 4> fill_targets;
         stats::counter* lookups = nullptr;               // hidden
         std::array<stats::counter*, 4> fills_by_size{};  // hidden: after walks, by page size
     };
 
-    // The lookup's probes, level by level; true if one hit (`result` says where). A call: most
+    // The lookup's probes, level by level; true if one hit (m_hit says where). A call: most
     // lookups either skip it (the filter) or never reach it (cpu_core's memo of the last hit).
-    bool probe(const port& p, std::uint64_t linear, std::uint16_t pcid, tlb_lookup& result);
+    bool probe(const port& p, std::uint64_t linear, std::uint16_t pcid);
     port& port_for(bool fetch) { return m_ports[fetch ? 1 : 0]; }
     const port& port_for(bool fetch) const { return m_ports[fetch ? 1 : 0]; }
     void build_port(bool fetch, const stats::scope& stats);
@@ -457,15 +458,14 @@ private:
     std::vector<unsigned> m_array_level;  // the level of each array
     unsigned m_level_count = 0;
     std::array<port, 2> m_ports;  // data, instruction
+    tlb_lookup m_hit;             // the last lookup's answer, if it hit
 };
 
-inline tlb_lookup tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
+inline const tlb_lookup& tlb_hierarchy::lookup(std::uint64_t linear, std::uint16_t pcid, bool fetch) {
     const port& p = port_for(fetch);
     ++*p.lookups;
-    tlb_lookup result;
-    if (m_filter.may_hold(linear) && probe(p, linear, pcid, result)) return result;
-    result.latency = p.miss_latency;
-    return result;
+    if (m_filter.may_hold(linear) && probe(p, linear, pcid)) return m_hit;
+    return p.miss;
 }
 
 inline void tlb_hierarchy::rehit(const tlb_lookup& hit, bool fetch, std::uint64_t times) {
