@@ -386,6 +386,15 @@ bool cpu_core::raise(unsigned vector, std::uint64_t cr2, std::uint32_t error, co
 // that returns true goes on with the next operation.
 bool cpu_core::general_protection(const op& o, const char* cause) { return raise(13, 0, 0, o, cause); }
 
+inline cpu_core::placement cpu_core::unpaged(std::uint64_t linear) const {
+    // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as on the
+    // 8086 (SDM Vol. 3A, 20.1.1).
+    const bool a20_masked = !m_a20 && !(m_cr.cr0 & mmu::cr0::pe);
+    const std::uint64_t physical = a20_masked ? linear & ~(std::uint64_t{1} << 20) : linear;
+    const std::uint64_t offset_mask = mmu::page_bytes(mmu::page_size::size_4k) - 1;
+    return placement::in_page(linear, physical & ~offset_mask, offset_mask);
+}
+
 inline cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
     const hit_memo& memo = m_hits[static_cast<unsigned>(a.kind)];
     if (memo.serves(a.linear, m_tlbs.contents())) {
@@ -393,14 +402,7 @@ inline cpu_core::placement cpu_core::translate(mmu::access a, const op& o) {
         charge(memo.hit.latency);
         return placement::in_page(a.linear, memo.frame, memo.offset_mask);
     }
-    if (m_mode == mmu::paging_mode::none) {
-        // A20M# holds address line 20 low in real-address mode, so addresses wrap at 1 MiB as
-        // on the 8086 (SDM Vol. 3A, 20.1.1).
-        const bool a20_masked = !m_a20 && !(m_cr.cr0 & mmu::cr0::pe);
-        const std::uint64_t physical = a20_masked ? a.linear & ~(std::uint64_t{1} << 20) : a.linear;
-        const std::uint64_t offset_mask = mmu::page_bytes(mmu::page_size::size_4k) - 1;
-        return placement::in_page(a.linear, physical & ~offset_mask, offset_mask);
-    }
+    if (m_mode == mmu::paging_mode::none) return unpaged(a.linear);
     return translate_paged(a, o, 0);
 }
 
@@ -445,6 +447,8 @@ cpu_core::placement cpu_core::after_fault(mmu::access a, const op& o, const mmu:
                   retries);
         return {};
     }
+    // A handler that turned paging off has the access retried without it.
+    if (m_mode == mmu::paging_mode::none) return unpaged(a.linear);
     return translate_paged(a, o, retries);
 }
 

@@ -138,6 +138,8 @@ private:
         }
     };
     [[gnu::always_inline]] placement translate(mmu::access a, const traces::op& o);
+    // Without paging: the linear address, with A20 masked in real-address mode while A20M# is.
+    placement unpaged(std::uint64_t linear) const;
     // With paging, past the hit memo: the TLBs, else a walk. `retries`: the faults the trap
     // handler said it fixed for this access so far. A call, with the retries out of line, so
     // that it holds no retry loop's state across the walk.

@@ -2,6 +2,7 @@
 // walker with the page tables in simulated RAM, faults with CR2 and error codes, CR3 and PCID
 // semantics, page splits, and the time each access costs.
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -26,14 +27,16 @@ using namespace memsim::test;
 namespace {
 
 // A trap handler that records what reached it and lets the run stop, or, with `claim_fixed`,
-// says each fault was fixed without doing anything.
+// says each fault was fixed without doing anything, or, with `fix`, runs it and says so.
 struct recording_handler final : hw::trap_handler {
     std::vector<hw::fault_report> faults;
     std::vector<unsigned> interrupts;
     bool claim_fixed = false;
-    bool fault(hw::cpu_core&, const hw::fault_report& r) override {
+    std::function<void(hw::cpu_core&)> fix;
+    bool fault(hw::cpu_core& cpu, const hw::fault_report& r) override {
         faults.push_back(r);
-        return claim_fixed;
+        if (fix) fix(cpu);
+        return claim_fixed || fix;
     }
     std::vector<sc_time> interrupt_times;  // the core's time when each was taken
     void interrupt(hw::cpu_core& cpu, unsigned line) override {
@@ -389,6 +392,39 @@ TEST_CASE(
     CHECK(rig.g.log_text.str().find(
               "the fault at 0x500000 came back 8 times after its handler; the run stops") !=
           std::string::npos);
+}
+
+TEST_CASE("cpu: a handler that moves to another PCID has the access retried, walked and filled under it") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "map 0x400000 0x200000 4K\n"
+        "cr4 0x200a0\n"  // PCIDE on (with PAE and PGE)
+        "cr3 0x100000 pcid 1\n"
+        "read 0x400000 8\n"
+        "read 0x401000 8\n"    // not present: the handler maps it and moves to PCID 2
+        "read 0x401008 8\n");  // a TLB hit under PCID 2
+    rig.handler.fix = [&rig](hw::cpu_core& cpu) {
+        const std::uint64_t pte = 0x201003;  // 0x401000 -> 0x201000, P and R/W, in the PT at 0x103000
+        std::memcpy(rig.mem.data() + 0x103008, &pte, 8);
+        cpu.perform({.kind = traces::op_kind::cr3, .value = 0x100000 | 2 | mmu::cr3::no_flush});
+    };
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.g.count("cpu.page_faults") == 1);
+    CHECK(rig.g.count("cpu.walker.walks") == 3);
+    CHECK(rig.g.count("cpu.tlb.misses") == 3);
+}
+
+TEST_CASE("cpu: a handler that turns paging off has the access retried without it, A20 masked in real mode") {
+    cpu_rig rig(
+        "paging long4 at 0x100000\n"
+        "write 0x501000 8 0x77\n");  // not mapped: the handler clears CR0.PG and CR0.PE
+    rig.handler.fix = [](hw::cpu_core& cpu) { cpu.perform({.kind = traces::op_kind::cr0, .value = 0}); };
+    sc_start();
+    CHECK(rig.cpu.finished());
+    CHECK(rig.word(0x401000) == 0x77);  // A20M# is asserted from reset: address line 20 held low
+    CHECK(rig.word(0x501000) == 0);
+    CHECK(rig.g.count("cpu.walker.walks") == 1);
 }
 
 TEST_CASE("cpu: a non-canonical address is a general-protection fault") {
