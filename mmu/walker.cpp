@@ -447,8 +447,7 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
     m_resources.formats = formats(maxphyaddr);
 }
 
-walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
-    const paging_mode mode = mode_of(cr);
+walk_result walker::walk(paging_mode mode, const control_registers& cr, const access& a, pte_port& memory) {
     if (mode == paging_mode::none) {
         m_resources.counters.count(0, 0, 0, false);
         return {.result = identity(a.linear)};

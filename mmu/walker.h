@@ -82,7 +82,12 @@ public:
     walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr = 52);
 
     // With paging disabled (CR0.PG = 0) the result is the identity translation of the 4 KiB page.
-    walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
+    walk_result walk(const control_registers& cr, const access& a, pte_port& memory) {
+        return walk(mode_of(cr), cr, a, memory);
+    }
+    // walk() for a caller that keeps the paging mode, mode_of(cr), as it changes only with CR0,
+    // CR4 or EFER: a walk then dispatches on it without working it out again.
+    walk_result walk(paging_mode mode, const control_registers& cr, const access& a, pte_port& memory);
 
 private:
     detail::walk_resources m_resources;
