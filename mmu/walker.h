@@ -45,20 +45,17 @@ struct walk_format {
 };
 
 // The walker's statistics, counted where a walk ends: there the entries it read and the
-// levels it skipped are constants of the path it took.
+// levels it skipped are constants of the path it took. The number of walks and of writes are
+// sums taken when read: the samples of `references`, and its sum less the reads.
 struct walk_counters {
-    stats::counter& walks;
     stats::counter& faults;
     stats::counter& reads;
-    stats::counter& writes;
     stats::counter& skipped;
     stats::histogram& references;  // reads + writes
 
     void count(unsigned read, unsigned written, unsigned skipped_levels, bool fault) {
-        ++walks;
         if (fault) ++faults;
         reads += read;
-        writes += written;
         skipped += skipped_levels;
         references.sample(read + written);
     }
