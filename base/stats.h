@@ -44,9 +44,12 @@ public:
         ++m_buckets[std::bit_width(v)];
     }
 
-    std::uint64_t samples() const { return m_samples; }
-    std::uint64_t sum() const { return m_sum; }
-    std::uint64_t min() const { return m_samples ? m_min : 0; }
+    std::uint64_t samples() const { return m_samples.value; }
+    std::uint64_t sum() const { return m_sum.value; }
+    // The two as counters, for sums (registry::add_sum) of what a model need not count twice.
+    const counter& samples_counter() const { return m_samples; }
+    const counter& sum_counter() const { return m_sum; }
+    std::uint64_t min() const { return m_samples.value ? m_min : 0; }
     std::uint64_t max() const { return m_max; }
     std::uint64_t bucket(unsigned k) const { return m_buckets[k]; }
     // Smallest and largest value bucket k holds.
@@ -54,8 +57,8 @@ public:
     static std::uint64_t bucket_high(unsigned k);
 
 private:
-    std::uint64_t m_samples = 0;
-    std::uint64_t m_sum = 0;
+    counter m_samples;
+    counter m_sum;
     std::uint64_t m_min = ~std::uint64_t{0};
     std::uint64_t m_max = 0;
     std::array<std::uint64_t, bucket_count> m_buckets{};

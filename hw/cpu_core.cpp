@@ -583,7 +583,7 @@ inline bool cpu_core::memory(const op& o) {
 inline mmu::walk_result cpu_core::walk(const mmu::access& a) {
     // Global plus local time: a walk's own reads may synchronise the quantum keeper.
     const sc_time began = port.now();
-    mmu::walk_result walk = m_walker.walk(m_cr, a, *this);
+    mmu::walk_result walk = m_walker.walk(m_mode, m_cr, a, *this);
     settle_window();
     m_walk_cycles.sample((port.now() - began).value() / m_period.value());
     return walk;

@@ -8,17 +8,18 @@
 
 namespace memsim::mmu {
 
-// Each set's list starts as ways 0, 1, ... from the newest; the head's newer link is the oldest.
+// Each set's ring starts as ways 0, 1, ... from the newest, way 0 the newest and so the newer
+// neighbour of way 0 the oldest, ways - 1.
 lru_order::lru_order(unsigned sets, unsigned ways) : m_ways(static_cast<std::uint16_t>(ways)) {
     if (ways > 0xffff)
         throw std::invalid_argument("lru: at most 65535 ways (16-bit links), not " + std::to_string(ways));
     m_links.reserve(std::size_t{sets} * (ways + 1));
     for (unsigned set = 0; set < sets; ++set) {
         for (unsigned way = 0; way < ways; ++way) {
-            m_links.push_back(
-                {static_cast<std::uint16_t>(way == 0 ? ways : way - 1), static_cast<std::uint16_t>(way + 1)});
+            m_links.push_back({static_cast<std::uint16_t>(way == 0 ? ways - 1 : way - 1),
+                               static_cast<std::uint16_t>(way + 1 == ways ? 0 : way + 1)});
         }
-        m_links.push_back({static_cast<std::uint16_t>(ways == 0 ? 0 : ways - 1), 0});
+        m_links.push_back({0, 0});  // the newest: way 0
     }
 }
 

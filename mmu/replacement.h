@@ -31,9 +31,11 @@ private:
 
 // True LRU kept as an order rather than use stamps, so a victim needs no search: the ways of each
 // set from the most to the least recently used, as a circular doubly-linked list through the set's
-// block of ways + 1 links, whose last link is the list's head. Every way stays in its list whether
-// valid or not: by the time a set is full each of its ways has been used since its fill, so the
-// oldest way is the least recently used valid one.
+// block of ways, and after them a link whose older field names the newest way. The oldest way is
+// then the newest's newer neighbour, so renewing it (every fill into a full set) only moves the
+// newest mark one step round the ring. Every way stays in its list whether valid or not: by the
+// time a set is full each of its ways has been used since its fill, so the oldest way is the least
+// recently used valid one.
 class lru_order {
 public:
     // Throws std::invalid_argument for more ways than a link can name.
@@ -42,14 +44,20 @@ public:
     // `way` of `set` was just used: it becomes the most recently used.
     void touch(unsigned set, unsigned way) {
         link* l = links(set);
-        if (l[m_ways].older != way) make_newest(l, way);  // the head's older link: the newest
+        const unsigned newest = l[m_ways].older;
+        if (way == newest) return;
+        if (way != l[newest].newer) move_behind_oldest(l, newest, way);
+        l[m_ways].older = static_cast<std::uint16_t>(way);  // the ring turned: `way` is the newest
     }
-    unsigned oldest(unsigned set) const { return m_links[std::size_t{set} * (m_ways + 1) + m_ways].newer; }
+    unsigned oldest(unsigned set) const {
+        const link* l = &m_links[std::size_t{set} * (m_ways + 1)];
+        return l[l[m_ways].older].newer;
+    }
     // oldest(), made the most recently used: a fill's victim, found and touched in one go.
     unsigned renew_oldest(unsigned set) {
         link* l = links(set);
-        const unsigned way = l[m_ways].newer;
-        make_newest(l, way);
+        const std::uint16_t way = l[l[m_ways].older].newer;
+        l[m_ways].older = way;
         return way;
     }
 
@@ -59,15 +67,16 @@ private:
         std::uint16_t newer, older;
     };
     link* links(unsigned set) { return &m_links[std::size_t{set} * (m_ways + 1)]; }
-    // Unlinks `way` from the set's list at `l` and links it in after the head.
-    void make_newest(link* l, unsigned way) {
+    // Unlinks `way`, neither the newest nor the oldest, and links it in between the oldest and the
+    // newest, where the ring wraps; the caller then marks it the newest.
+    static void move_behind_oldest(link* l, unsigned newest, unsigned way) {
         const link old = l[way];
         l[old.newer].older = old.older;
         l[old.older].newer = old.newer;
-        const std::uint16_t newest = l[m_ways].older;
-        l[way] = {m_ways, newest};
+        const std::uint16_t oldest = l[newest].newer;
+        l[way] = {oldest, static_cast<std::uint16_t>(newest)};
+        l[oldest].older = static_cast<std::uint16_t>(way);
         l[newest].newer = static_cast<std::uint16_t>(way);
-        l[m_ways].older = static_cast<std::uint16_t>(way);
     }
 
     std::uint16_t m_ways;

@@ -436,19 +436,20 @@ template <const mode_layout& Layout>
 walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr)
     : m_resources{{},
                   caches,
-                  {stats.add_counter("walks", "page walks"),
-                   stats.add_counter("faults", "walks that ended in #PF or #GP"),
+                  {stats.add_counter("faults", "walks that ended in #PF or #GP"),
                    stats.add_counter("reads", "paging-structure entries read"),
-                   stats.add_counter("writes", "Accessed/Dirty updates written"),
                    stats.add_counter("skipped_levels", "levels skipped thanks to paging-structure caches"),
                    stats.add_histogram("references", "memory references (reads + writes) per walk")}} {
+    const detail::walk_counters& counted = m_resources.counters;
+    stats.add_sum("walks", "page walks", {{&counted.references.samples_counter()}});
+    stats.add_sum("writes", "Accessed/Dirty updates written",
+                  {{&counted.references.sum_counter()}, {&counted.reads, true}});
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
     m_resources.formats = formats(maxphyaddr);
 }
 
-walk_result walker::walk(const control_registers& cr, const access& a, pte_port& memory) {
-    const paging_mode mode = mode_of(cr);
+walk_result walker::walk(paging_mode mode, const control_registers& cr, const access& a, pte_port& memory) {
     if (mode == paging_mode::none) {
         m_resources.counters.count(0, 0, 0, false);
         return {.result = identity(a.linear)};

@@ -45,20 +45,17 @@ struct walk_format {
 };
 
 // The walker's statistics, counted where a walk ends: there the entries it read and the
-// levels it skipped are constants of the path it took.
+// levels it skipped are constants of the path it took. The number of walks and of writes are
+// sums taken when read: the samples of `references`, and its sum less the reads.
 struct walk_counters {
-    stats::counter& walks;
     stats::counter& faults;
     stats::counter& reads;
-    stats::counter& writes;
     stats::counter& skipped;
     stats::histogram& references;  // reads + writes
 
     void count(unsigned read, unsigned written, unsigned skipped_levels, bool fault) {
-        ++walks;
         if (fault) ++faults;
         reads += read;
-        writes += written;
         skipped += skipped_levels;
         references.sample(read + written);
     }
@@ -82,7 +79,12 @@ public:
     walker(paging_structure_caches* caches, stats::scope stats, unsigned maxphyaddr = 52);
 
     // With paging disabled (CR0.PG = 0) the result is the identity translation of the 4 KiB page.
-    walk_result walk(const control_registers& cr, const access& a, pte_port& memory);
+    walk_result walk(const control_registers& cr, const access& a, pte_port& memory) {
+        return walk(mode_of(cr), cr, a, memory);
+    }
+    // walk() for a caller that keeps the paging mode, mode_of(cr), as it changes only with CR0,
+    // CR4 or EFER: a walk then dispatches on it without working it out again.
+    walk_result walk(paging_mode mode, const control_registers& cr, const access& a, pte_port& memory);
 
 private:
     detail::walk_resources m_resources;
