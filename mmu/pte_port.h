@@ -37,9 +37,11 @@ public:
         write_entry(physical, value, size);
     }
 
-    // Where the window holds these bytes (1 to 8 of them) on the host, or nullptr: for looking
-    // ahead without an access (walk_ahead.h).
-    const unsigned char* host(std::uint64_t physical, unsigned size) const { return direct(physical, size); }
+    // Where the window holds these bytes (1 to 8 of them; any other count is never held) on the
+    // host, or nullptr: for looking ahead without an access (walk_ahead.h).
+    const unsigned char* host(std::uint64_t physical, unsigned size) const {
+        return size - 1 < m_reach.size() ? direct(physical, size) : nullptr;
+    }
 
 protected:
     ~pte_port() = default;

@@ -42,6 +42,8 @@ TEST_CASE("pte_port: accesses not wholly inside the window go to the implementat
     CHECK(memory.take_use().reads == 1);
     CHECK(memory.host(0x10fff, 1) == memory.at(0x10fff));  // the last byte
     CHECK(memory.host(0x10fff, 2) == nullptr);
+    CHECK(memory.host(0x10000, 0) == nullptr);  // no bytes, or more than an entry: never held
+    CHECK(memory.host(0x10000, 9) == nullptr);
     memory.close_window();
     memory.read(0x10008, 8);
     CHECK(memory.outside.back() == 0x10008);
