@@ -38,14 +38,14 @@ void registry::check_name(const std::string& name) const {
 counter& registry::add_counter(std::string name, std::string description) {
     check_name(name);
     counter& c = m_counters.emplace_back();
-    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr, {}, false});
+    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr, {}});
     return c;
 }
 
 histogram& registry::add_histogram(std::string name, std::string description) {
     check_name(name);
     histogram& h = m_histograms.emplace_back();
-    m_entries.emplace(std::move(name), entry{std::move(description), nullptr, &h, {}, false});
+    m_entries.emplace(std::move(name), entry{std::move(description), nullptr, &h, {}});
     return h;
 }
 
@@ -55,22 +55,21 @@ counter& registry::add_hidden_counter() { return m_counters.emplace_back(); }
 
 void registry::add_sum(std::string name, std::string description, std::vector<sum_term> terms) {
     check_name(name);
-    counter& c = m_counters.emplace_back();
-    m_entries.emplace(std::move(name), entry{std::move(description), &c, nullptr, std::move(terms), true});
+    m_entries.emplace(std::move(name), entry{std::move(description), nullptr, nullptr, std::move(terms)});
 }
 
-const counter* registry::current(const entry& e) {
-    if (!e.is_sum) return e.count;
+std::uint64_t registry::value_of(const entry& e) {
+    if (e.count) return e.count->value;
     // Unsigned arithmetic: a difference may go below zero part way, never at the end.
     std::uint64_t value = 0;
     for (const sum_term& t : e.sum) value += t.subtract ? -t.count->value : t.count->value;
-    e.count->value = value;
-    return e.count;
+    return value;
 }
 
-const counter* registry::find_counter(std::string_view name) const {
+std::optional<std::uint64_t> registry::value(std::string_view name) const {
     auto it = m_entries.find(name);
-    return it == m_entries.end() ? nullptr : current(it->second);
+    if (it == m_entries.end() || it->second.distribution) return std::nullopt;
+    return value_of(it->second);
 }
 
 const histogram* registry::find_histogram(std::string_view name) const {
@@ -127,10 +126,10 @@ void registry::write_json(std::ostream& out) const {
         }
         std::string indent(2 * (open.size() + 1), ' ');
         fmt::print(out, "{}\n{}\"{}\": ", first_in_group ? "" : ",", indent, parts.back());
-        if (e.count)
-            fmt::print(out, "{}", current(e)->value);
-        else
+        if (e.distribution)
             write_histogram_json(out, *e.distribution, indent);
+        else
+            fmt::print(out, "{}", value_of(e));
         first_in_group = false;
     }
     while (!open.empty()) {
@@ -145,8 +144,8 @@ void registry::write_text(std::ostream& out) const {
         fmt::print(out, "{:<48} {:>16} # {}\n", name, value, description);
     };
     for (const auto& [name, e] : m_entries) {
-        if (e.count) {
-            line(name, current(e)->value, e.description);
+        if (!e.distribution) {
+            line(name, value_of(e), e.description);
             continue;
         }
         const histogram& h = *e.distribution;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,8 +88,9 @@ public:
     // readers expect (every array's lookups and misses) are derived from them.
     void add_sum(std::string name, std::string description, std::vector<sum_term> terms);
 
-    // A sum's counter holds the sum as of this call.
-    const counter* find_counter(std::string_view name) const;
+    // The value of the counter or sum of that name now; none where no counter or sum has it. A
+    // value, not the counter itself: a sum is only ever taken when it is read.
+    std::optional<std::uint64_t> value(std::string_view name) const;
     const histogram* find_histogram(std::string_view name) const;
 
     // Entries nest by name: {"bus": {"transactions": 3, ...}, ...}, sorted, deterministic.
@@ -99,14 +101,13 @@ public:
 private:
     struct entry {
         std::string description;
-        counter* count = nullptr;  // a sum's: its value when last read
+        const counter* count = nullptr;
         histogram* distribution = nullptr;
-        std::vector<sum_term> sum;
-        bool is_sum = false;
+        std::vector<sum_term> sum;  // a sum's terms (neither count nor distribution)
     };
     void check_name(const std::string& name) const;
-    // The entry's counter, a sum's brought up to date.
-    static const counter* current(const entry& e);
+    // A counter's or a sum's value.
+    static std::uint64_t value_of(const entry& e);
 
     std::map<std::string, entry, std::less<>> m_entries;
     std::deque<counter> m_counters;

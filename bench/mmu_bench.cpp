@@ -139,9 +139,9 @@ simulated simulate(const trace& t) {
     auto began = std::chrono::steady_clock::now();
     sc_core::sc_start();
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
-    const stats::counter* lookups = stats.find_counter("cpu.tlb.lookups");
-    const stats::counter* misses = stats.find_counter("cpu.tlb.misses");
-    double hit = lookups->value ? 100.0 * (lookups->value - misses->value) / lookups->value : 0;
+    const std::uint64_t lookups = stats.value("cpu.tlb.lookups").value_or(0);
+    const std::uint64_t misses = stats.value("cpu.tlb.misses").value_or(0);
+    double hit = lookups ? 100.0 * (lookups - misses) / lookups : 0;
     return {t.reads.size() / took.count(), hit, sc_core::sc_time_stamp().to_seconds()};
 }
 

@@ -71,13 +71,13 @@ std::string describe_device(const memsim_dma& d) {
 
 std::string describe_overreach(const memsim_dma& d, const stats::registry& stats) {
     std::string port = "bus.initiator." + d.dev().name + ".overreach";
-    const stats::counter* count = stats.find_counter(port);
-    if (!count || !count->value) return {};
+    const std::uint64_t count = stats.value(port).value_or(0);
+    if (!count) return {};
     return fmt::format(
         "    bus: {} accesses beyond the engine's reach, the first to {:#x}, which its address lines "
         "carry as {:#x}\n",
-        count->value, stats.find_counter(port + "_first_address")->value,
-        stats.find_counter(port + "_first_landed")->value);
+        count, stats.value(port + "_first_address").value_or(0),
+        stats.value(port + "_first_landed").value_or(0));
 }
 
 // The page allocator's warn_alloc line of the first allocation that failed, if one did.

@@ -62,8 +62,7 @@ std::string describe_machine(const machine_config& c) {
 }
 
 std::uint64_t counter(const stats::registry& stats, std::string_view name) {
-    const stats::counter* c = stats.find_counter(name);
-    return c ? c->value : 0;
+    return stats.value(name).value_or(0);
 }
 
 double percent(std::uint64_t part, std::uint64_t whole) { return whole ? 100.0 * part / whole : 0.0; }

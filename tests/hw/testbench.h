@@ -27,10 +27,7 @@ struct bench_ground {
     logger log{log_text, log_level::info};
 
     bench_ground() { log.set_time_source(&clock); }
-    std::uint64_t count(std::string_view name) const {
-        const stats::counter* c = stats.find_counter(name);
-        return c ? c->value : ~std::uint64_t{0};
-    }
+    std::uint64_t count(std::string_view name) const { return stats.value(name).value_or(~std::uint64_t{0}); }
 };
 
 // An initiator whose SC_THREAD runs the test's body, as a CPU would run a program. A body

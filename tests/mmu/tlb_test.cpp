@@ -63,9 +63,9 @@ struct machine {
     explicit machine(const tlb_config& config) : tlb(config, registry.under("tlb")) {}
 
     std::uint64_t stat(const std::string& name) const {
-        const stats::counter* c = registry.find_counter("tlb." + name);
-        REQUIRE(c != nullptr);
-        return c->value;
+        const std::optional<std::uint64_t> v = registry.value("tlb." + name);
+        REQUIRE(v);
+        return *v;
     }
     // Looks up and, on a miss, fills as the CPU would after a walk; true on a hit.
     bool access(std::uint64_t linear, const translation& t, std::uint16_t pcid = 0, bool fetch = false) {

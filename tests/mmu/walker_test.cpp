@@ -483,11 +483,11 @@ TEST_CASE("walker stats count walks, faults, references and skipped levels") {
     m.walk(cr, at(0x40'0000, access_kind::write));  // 4 reads, 1 write
     m.walk(cr, at(0x80'0000));                      // not present: 3 reads
     m.walk(cr, at(0x8000'0000'0000));               // #GP: nothing
-    CHECK(m.registry.find_counter("walker.walks")->value == 4);
-    CHECK(m.registry.find_counter("walker.faults")->value == 2);
-    CHECK(m.registry.find_counter("walker.reads")->value == 11);
-    CHECK(m.registry.find_counter("walker.writes")->value == 5);
-    CHECK(m.registry.find_counter("walker.skipped_levels")->value == 0);
+    CHECK(m.registry.value("walker.walks") == 4);
+    CHECK(m.registry.value("walker.faults") == 2);
+    CHECK(m.registry.value("walker.reads") == 11);
+    CHECK(m.registry.value("walker.writes") == 5);
+    CHECK(m.registry.value("walker.skipped_levels") == 0);
     const stats::histogram* refs = m.registry.find_histogram("walker.references");
     REQUIRE(refs);
     CHECK(refs->samples() == 4);

@@ -59,9 +59,9 @@ struct dma_run {
     }
     const kernel::memsim_dma& pci() const { return *host.dma_drivers().at(1); }
     std::uint64_t counter(std::string_view name) const {
-        const stats::counter* c = m.stats.find_counter(name);
-        REQUIRE(c != nullptr);
-        return c->value;
+        const std::optional<std::uint64_t> v = m.stats.value(name);
+        REQUIRE(v);
+        return *v;
     }
     bool logged(std::string_view text) const { return host.log().dmesg().find(text) != std::string::npos; }
 };
