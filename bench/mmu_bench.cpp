@@ -31,6 +31,7 @@ using namespace memsim;
 using sc_core::sc_time;
 
 constexpr std::uint64_t code_base = 0x400000;        // where the friendly trace's 1 MiB lives
+constexpr std::uint64_t code_frames = 0x200000;      // and its frames
 constexpr std::uint64_t hostile_base = 0x100000000;  // 8 GiB of 4 KiB pages from 4 GiB
 constexpr std::uint64_t hostile_span = 8 * GiB;
 constexpr std::uint64_t frame_pool = 0x10000000;       // data frames: 256 MiB from 256 MiB,
@@ -49,9 +50,9 @@ struct trace {
 };
 
 trace friendly(std::size_t count) {
-    trace t{"friendly: sequential over 1 MiB", {}, {}, 0x200000, 1 * MiB, 50e6, 3.0};
+    trace t{"friendly: sequential over 1 MiB", {}, {}, code_frames, 1 * MiB, 50e6, 3.0};
     for (std::uint64_t off = 0; off < 1 * MiB; off += 4096)
-        t.pages.emplace_back(code_base + off, 0x200000 + off);
+        t.pages.emplace_back(code_base + off, code_frames + off);
     t.reads.reserve(count);
     for (std::size_t i = 0; i < count; ++i) t.reads.push_back(code_base + (i * 8) % (1 * MiB));
     return t;
