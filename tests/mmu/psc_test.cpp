@@ -1,7 +1,13 @@
 // Paging-structure caches (SDM Vol. 3A, 4.10.3): tags, LRU replacement, invalidation by PCID,
-// and walks that start below a hit, with the exact number of entries they read.
+// and walks that start below a hit, with the exact number of entries they read; long random
+// traces checked against a slow, obviously correct reference model.
 #include "mmu/psc.h"
 
+#include <array>
+#include <list>
+#include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -291,5 +297,165 @@ TEST_CASE("PAE and 32-bit walks neither use nor fill the caches") {
         CHECK(m.walk(cr, 0x40'1000).reads == levels);
         CHECK(counter(m.registry, "psc.pde.lookups") == 0);
         CHECK(m.caches.valid_entries(psc_level::pde) == 0);
+    }
+}
+
+// ---- reference model ----
+
+namespace {
+
+// One cache as the model promises it, the slow and obvious way: fully associative, true LRU as
+// a list in recency order searched front to back, tagged by PCID and linear-address bits 56:k
+// (k = 48, 39, 30, 21 for PML5E, PML4E, PDPTE and PDE caches: SDM 4.10.3.1).
+class reference_cache {
+public:
+    using tag = std::pair<std::uint16_t, std::uint64_t>;  // PCID, linear bits 56:k
+
+    explicit reference_cache(unsigned capacity) : m_capacity(capacity) {}
+
+    // A disabled cache (no entries) is never asked: its lookups are not counted.
+    std::optional<psc_entry> lookup(const tag& t) {
+        if (m_capacity == 0) return std::nullopt;
+        ++lookups;
+        const auto it = find(t);
+        if (it == m_entries.end()) {
+            ++misses;
+            return std::nullopt;
+        }
+        ++hits;
+        m_entries.splice(m_entries.begin(), m_entries, it);
+        return it->second;
+    }
+    void fill(const tag& t, const psc_entry& e) {
+        if (m_capacity == 0) return;
+        if (const auto it = find(t); it != m_entries.end()) {
+            it->second = e;
+            m_entries.splice(m_entries.begin(), m_entries, it);
+            return;
+        }
+        if (m_entries.size() == m_capacity) {
+            m_entries.pop_back();
+            ++evictions;
+        }
+        m_entries.emplace_front(t, e);
+    }
+    // Drops the entries of `pcid`, or of every PCID.
+    void invalidate(std::optional<std::uint16_t> pcid) {
+        invalidations += m_entries.remove_if(
+            [&](const std::pair<tag, psc_entry>& e) { return !pcid || e.first.first == *pcid; });
+    }
+    std::size_t size() const { return m_entries.size(); }
+
+    std::uint64_t lookups = 0, hits = 0, misses = 0, evictions = 0, invalidations = 0;
+
+private:
+    std::list<std::pair<tag, psc_entry>>::iterator find(const tag& t) {
+        for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
+            if (it->first == t) return it;
+        return m_entries.end();
+    }
+
+    unsigned m_capacity;
+    std::list<std::pair<tag, psc_entry>> m_entries;  // most recently used first
+};
+
+constexpr std::array<psc_level, 4> all_levels = {psc_level::pml5e, psc_level::pml4e, psc_level::pdpte,
+                                                 psc_level::pde};
+constexpr std::array<const char*, 4> level_names = {"pml5e", "pml4e", "pdpte", "pde"};
+
+reference_cache::tag tag_of(psc_level level, std::uint16_t pcid, std::uint64_t linear) {
+    const unsigned k = 48 - 9 * static_cast<unsigned>(level);
+    return {pcid, (linear & ((std::uint64_t{1} << 57) - 1)) >> k};
+}
+
+bool same(const std::optional<psc_entry>& a, const std::optional<psc_entry>& b) {
+    if (!a || !b) return !a && !b;
+    return a->table == b->table && a->rights.writable == b->rights.writable &&
+           a->rights.user == b->rights.user && a->rights.xd == b->rights.xd;
+}
+
+// Random lookups, fills (half of them of the key the last lookup missed, as a walk fills) and
+// invalidations, through both forms of the interface, on linear addresses drawn so that the
+// levels' tags collide often: every answer, every valid count and every counter must agree.
+void compare_with_reference(const psc_config& config, std::uint64_t seed, unsigned steps) {
+    stats::registry registry;
+    paging_structure_caches caches(config, registry.under("psc"));
+    const std::array<unsigned, 4> capacities = {config.pml5e, config.pml4e, config.pdpte, config.pde};
+    std::vector<reference_cache> reference(capacities.begin(), capacities.end());
+    std::mt19937_64 random(seed);
+    const auto below = [&](std::uint64_t n) { return random() % n; };
+    const auto draw_linear = [&] {
+        return below(2) << 48 | below(3) << 39 | below(4) << 30 | below(12) << 21 | below(1u << 21);
+    };
+    const auto draw_entry = [&] {
+        return psc_entry{random() & 0x000f'ffff'ffff'f000, {below(2) == 0, below(2) == 0, below(2) == 0}};
+    };
+    struct {
+        psc_level level = psc_level::pde;
+        std::uint16_t pcid = 0;
+        std::uint64_t linear = 0;
+    } missed;
+    unsigned disagreements = 0;
+    for (unsigned step = 0; step < steps; ++step) {
+        const std::uint64_t choice = below(100);
+        const psc_level level = all_levels[below(4)];
+        const auto pcid = static_cast<std::uint16_t>(below(3));
+        const std::uint64_t linear = draw_linear();
+        reference_cache& ref = reference[static_cast<unsigned>(level)];
+        if (choice < 30) {
+            const std::optional<psc_entry> expected = ref.lookup(tag_of(level, pcid, linear));
+            disagreements += !same(caches.lookup(level, pcid, linear), expected);
+            if (!expected) missed = {level, pcid, linear};
+        } else if (choice < 45) {
+            const std::optional<psc_entry> expected = ref.lookup(tag_of(level, pcid, linear));
+            disagreements +=
+                caches.lookup_word(level, pcid, linear) != (expected ? psc_word::of(*expected) : 0);
+            if (!expected) missed = {level, pcid, linear};
+        } else if (choice < 65) {
+            const psc_entry e = draw_entry();
+            reference[static_cast<unsigned>(missed.level)].fill(
+                tag_of(missed.level, missed.pcid, missed.linear), e);
+            caches.fill_word(missed.level, missed.pcid, missed.linear, psc_word::of(e));
+        } else if (choice < 97) {
+            const psc_entry e = draw_entry();
+            ref.fill(tag_of(level, pcid, linear), e);
+            caches.fill(level, pcid, linear, e);
+        } else if (choice < 99) {
+            for (reference_cache& r : reference) r.invalidate(pcid);
+            caches.invalidate_pcid(pcid);
+        } else {
+            for (reference_cache& r : reference) r.invalidate(std::nullopt);
+            caches.invalidate_all();
+        }
+    }
+    CHECK(disagreements == 0);
+    for (psc_level level : all_levels) {
+        const reference_cache& ref = reference[static_cast<unsigned>(level)];
+        const std::string name = std::string("psc.") + level_names[static_cast<unsigned>(level)] + ".";
+        INFO("cache ", name);
+        CHECK(caches.capacity(level) == capacities[static_cast<unsigned>(level)]);
+        CHECK(caches.valid_entries(level) == ref.size());
+        CHECK(counter(registry, (name + "lookups").c_str()) == ref.lookups);
+        CHECK(counter(registry, (name + "hits").c_str()) == ref.hits);
+        CHECK(counter(registry, (name + "misses").c_str()) == ref.misses);
+        CHECK(counter(registry, (name + "evictions").c_str()) == ref.evictions);
+        CHECK(counter(registry, (name + "invalidations").c_str()) == ref.invalidations);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("random traces: the caches answer, count and evict as a true-LRU reference model does") {
+    // The default sizes; one entry each; disabled levels beside odd sizes; sizes past the
+    // 16-way word LRU and the hashed index's small cases.
+    const std::array<psc_config, 5> configs = {psc_config{},
+                                               {.pml5e = 1, .pml4e = 1, .pdpte = 1, .pde = 1},
+                                               {.pml5e = 0, .pml4e = 3, .pdpte = 0, .pde = 17},
+                                               {.pml5e = 8, .pml4e = 16, .pdpte = 24, .pde = 100},
+                                               {.pml5e = 2, .pml4e = 5, .pdpte = 7, .pde = 300}};
+    std::uint64_t seed = 1;
+    for (const psc_config& config : configs) {
+        INFO("caches ", config.pml5e, "/", config.pml4e, "/", config.pdpte, "/", config.pde);
+        compare_with_reference(config, seed++, 100'000);
     }
 }
