@@ -16,6 +16,26 @@ std::uint64_t histogram::bucket_high(unsigned k) {
     return k == 0 ? 0 : k == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << k) - 1;
 }
 
+std::uint64_t histogram::min() const {
+    for (std::uint64_t v = 0; v < exact_values; ++v)
+        if (m_exact[v]) return v;
+    return m_samples.value ? m_min : 0;
+}
+
+// Every value at or above exact_values is larger than any below.
+std::uint64_t histogram::max() const {
+    if (m_max) return m_max;
+    for (std::uint64_t v = exact_values; v-- > 0;)
+        if (m_exact[v]) return v;
+    return 0;
+}
+
+std::uint64_t histogram::bucket(unsigned k) const {
+    std::uint64_t n = m_buckets[k];
+    for (std::uint64_t v = bucket_low(k); v < exact_values && v <= bucket_high(k); ++v) n += m_exact[v];
+    return n;
+}
+
 void registry::check_name(const std::string& name) const {
     bool segment_start = true;
     for (char c : name) {

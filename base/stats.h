@@ -35,11 +35,19 @@ struct counter {
 class histogram {
 public:
     static constexpr unsigned bucket_count = 65;
+    // Values below this are counted one by one, which is all such a sample costs: the minimum,
+    // the maximum and the buckets take them in when read. The walker's samples (references and
+    // cycles per walk, twice on every TLB miss) are such values.
+    static constexpr std::uint64_t exact_values = 1024;
 
     // Inline: models sample on their hot paths (the walker once per walk).
     void sample(std::uint64_t v) {
         ++m_samples;
         m_sum += v;
+        if (v < exact_values) {
+            ++m_exact[v];
+            return;
+        }
         m_min = std::min(m_min, v);
         m_max = std::max(m_max, v);
         ++m_buckets[std::bit_width(v)];
@@ -50,9 +58,9 @@ public:
     // The two as counters, for sums (registry::add_sum) of what a model need not count twice.
     const counter& samples_counter() const { return m_samples; }
     const counter& sum_counter() const { return m_sum; }
-    std::uint64_t min() const { return m_samples.value ? m_min : 0; }
-    std::uint64_t max() const { return m_max; }
-    std::uint64_t bucket(unsigned k) const { return m_buckets[k]; }
+    std::uint64_t min() const;
+    std::uint64_t max() const;
+    std::uint64_t bucket(unsigned k) const;
     // Smallest and largest value bucket k holds.
     static std::uint64_t bucket_low(unsigned k);
     static std::uint64_t bucket_high(unsigned k);
@@ -60,6 +68,8 @@ public:
 private:
     counter m_samples;
     counter m_sum;
+    std::array<std::uint64_t, exact_values> m_exact{};  // samples by value, of values below exact_values
+    // Of the samples at or above exact_values:
     std::uint64_t m_min = ~std::uint64_t{0};
     std::uint64_t m_max = 0;
     std::array<std::uint64_t, bucket_count> m_buckets{};

@@ -45,6 +45,35 @@ TEST_CASE("histogram buckets are powers of two") {
     CHECK(stats::histogram::bucket_high(64) == ~std::uint64_t{0});
 }
 
+// Small values are counted one by one (histogram::exact_values) and larger ones as they come:
+// both read the same, across the boundary too.
+TEST_CASE("histogram: minimum, maximum and buckets across small and large values") {
+    static_assert(stats::histogram::exact_values == 1024);
+    stats::histogram small;
+    for (std::uint64_t v : {700, 3, 1023}) small.sample(v);
+    CHECK(small.min() == 3);
+    CHECK(small.max() == 1023);
+    CHECK(small.bucket(10) == 2);  // 700 and 1023 in 512..1023
+    CHECK(small.bucket(11) == 0);
+
+    stats::histogram large;
+    for (std::uint64_t v : {5000, 1024, 2000}) large.sample(v);
+    CHECK(large.min() == 1024);
+    CHECK(large.max() == 5000);
+    CHECK(large.bucket(11) == 2);  // 1024 and 2000
+    CHECK(large.bucket(13) == 1);  // 5000 in 4096..8191
+
+    stats::histogram mixed;
+    for (std::uint64_t v : {1024, 1023, 5}) mixed.sample(v);
+    CHECK(mixed.samples() == 3);
+    CHECK(mixed.sum() == 2052);
+    CHECK(mixed.min() == 5);
+    CHECK(mixed.max() == 1024);
+    CHECK(mixed.bucket(3) == 1);
+    CHECK(mixed.bucket(10) == 1);
+    CHECK(mixed.bucket(11) == 1);
+}
+
 namespace {
 
 // A small machine's worth of stats: nested groups, a counter at depth three, a histogram.
