@@ -407,6 +407,13 @@ translation identity(std::uint64_t linear) {
     return t;
 }
 
+// With paging disabled (CR0.PG = 0): the identity translation of the 4 KiB page.
+walk_result walk_unpaged(const control_registers&, const access& a, pte_port&,
+                         detail::walk_resources& resources) {
+    resources.counters.count(0, 0, 0, false);
+    return {.result = identity(a.linear)};
+}
+
 // Faulting walks change nothing in memory nor in the caches: the SDM (4.8) lets a processor set
 // Accessed flags on a walk that faults, or not; this model does not, so a fault is side-effect
 // free and the handler sees the entries as software left them. Flattened: the steps, cache
@@ -447,26 +454,12 @@ walker::walker(paging_structure_caches* caches, stats::scope stats, unsigned max
     if (maxphyaddr < 32 || maxphyaddr > 52)
         throw std::invalid_argument("walker: MAXPHYADDR must be between 32 and 52");
     m_resources.formats = formats(maxphyaddr);
-}
-
-walk_result walker::walk(paging_mode mode, const control_registers& cr, const access& a, pte_port& memory) {
-    if (mode == paging_mode::none) {
-        m_resources.counters.count(0, 0, 0, false);
-        return {.result = identity(a.linear)};
-    }
-    switch (mode) {
-        case paging_mode::bits32:
-            return walk_in<bits32_layout>(cr, a, memory, m_resources);
-        case paging_mode::pae:
-            return walk_in<pae_layout>(cr, a, memory, m_resources);
-        case paging_mode::ia32e_4:
-            return walk_in<ia32e_4_layout>(cr, a, memory, m_resources);
-        case paging_mode::ia32e_5:
-            return walk_in<ia32e_5_layout>(cr, a, memory, m_resources);
-        case paging_mode::none:
-            break;
-    }
-    return {};
+    const auto set = [this](paging_mode mode, walk_function f) { m_walks[static_cast<unsigned>(mode)] = f; };
+    set(paging_mode::none, walk_unpaged);
+    set(paging_mode::bits32, walk_in<bits32_layout>);
+    set(paging_mode::pae, walk_in<pae_layout>);
+    set(paging_mode::ia32e_4, walk_in<ia32e_4_layout>);
+    set(paging_mode::ia32e_5, walk_in<ia32e_5_layout>);
 }
 
 }  // namespace memsim::mmu
