@@ -21,11 +21,14 @@ paging_structure_caches::cache::cache(unsigned entries, const stats::scope& stat
       m_order(1, entries),
       m_heads(std::size_t{1} << bucket_bits(entries), end_of_chain),
       m_next(entries, end_of_chain),
-      m_lookups(stats.add_counter("lookups", "lookups (a cache is asked only when deeper ones missed)")),
       m_hits(stats.add_counter("hits", "lookups that found the entry")),
       m_misses(stats.add_counter("misses", "lookups that did not")),
       m_evictions(stats.add_counter("evictions", "valid entries replaced by a fill")),
-      m_invalidations(stats.add_counter("invalidations", "valid entries dropped by invalidation")) {}
+      m_invalidations(stats.add_counter("invalidations", "valid entries dropped by invalidation")) {
+    // Every lookup hits or misses: a walk bumps one count a lookup, and the sum is taken when read.
+    stats.add_sum("lookups", "lookups (a cache is asked only when deeper ones missed)",
+                  {{&m_hits}, {&m_misses}});
+}
 
 template <typename Pred>
 void paging_structure_caches::cache::invalidate_if(Pred pred) {

@@ -103,7 +103,6 @@ private:
 
         std::uint64_t lookup(std::uint64_t key) {
             if (m_capacity == 0) return 0;
-            ++m_lookups;
             const std::size_t bucket = bucket_of(key);
             const std::uint32_t way = find(key, bucket);
             if (way == none) {
@@ -208,7 +207,6 @@ private:
         // only a fill of this key makes it present, and every other change keeps it absent.
         std::uint64_t m_absent = 0;
         std::size_t m_absent_bucket = 0;
-        stats::counter& m_lookups;
         stats::counter& m_hits;
         stats::counter& m_misses;
         stats::counter& m_evictions;
