@@ -46,7 +46,7 @@ public:
         link* l = links(set);
         const unsigned newest = l[m_ways].older;
         if (way == newest) return;
-        if (way != l[newest].newer) move_behind_oldest(l, newest, way);
+        move_behind_oldest(l, newest, way);
         l[m_ways].older = static_cast<std::uint16_t>(way);  // the ring turned: `way` is the newest
     }
     unsigned oldest(unsigned set) const {
@@ -67,8 +67,10 @@ private:
         std::uint16_t newer, older;
     };
     link* links(unsigned set) { return &m_links[std::size_t{set} * (m_ways + 1)]; }
-    // Unlinks `way`, neither the newest nor the oldest, and links it in between the oldest and the
-    // newest, where the ring wraps; the caller then marks it the newest.
+    // Unlinks `way`, not the newest, and links it in between the oldest and the newest, where the
+    // ring wraps; the caller then marks it the newest. The oldest lands where it was, which is
+    // what makes it the newest: no branch for it, which a hit on a small cache's oldest entry
+    // would mispredict every few lookups.
     static void move_behind_oldest(link* l, unsigned newest, unsigned way) {
         const link old = l[way];
         l[old.newer].older = old.older;
