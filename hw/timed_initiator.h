@@ -42,7 +42,7 @@ public:
             return;
         }
         const sc_core::sc_time now = m_global + m_local_time;
-        m_next_sync_point = now + to_next_boundary(now);
+        m_next_sync_point = next_boundary(now);
         m_budget = m_next_sync_point - m_global;
     }
     // The owning thread may have given another process something to do (it called into another
@@ -60,19 +60,27 @@ private:
         if (due <= m_local_time) return false;
         m_quiet = due;
         m_global = sc_core::sc_time_stamp();
+        m_quantum = tlm::tlm_global_quantum::instance().get();
         return true;
     }
 
-    // tlm_global_quantum::compute_local_quantum() for the time `t` instead of global time:
-    // sync points fall on multiples of the global quantum.
-    static sc_core::sc_time to_next_boundary(const sc_core::sc_time& t) {
-        const sc_core::sc_time quantum = tlm::tlm_global_quantum::instance().get();
-        return quantum == sc_core::SC_ZERO_TIME ? quantum : quantum - t % quantum;
+    // The sync point after `now`: as tlm_global_quantum's compute_local_quantum() finds it from
+    // global time, the next multiple of the global quantum (as quiet() last found it: memsim sets
+    // it before the simulation starts), or `now` itself with a zero quantum. Sync points are such multiples,
+    // and a quantum ends within one quantum past its sync point unless one step of the thread took longer:
+    // only then a division.
+    sc_core::sc_time next_boundary(const sc_core::sc_time& now) const {
+        if (m_quantum == sc_core::SC_ZERO_TIME) return now;
+        if (const sc_core::sc_time next = m_next_sync_point + m_quantum;
+            m_next_sync_point <= now && now < next)
+            return next;
+        return now + (m_quantum - now % m_quantum);
     }
 
-    sc_core::sc_time m_budget;  // zero until the first reset(): the first check synchronises
-    sc_core::sc_time m_quiet;   // local time before which no other process has anything due; 0: unknown
-    sc_core::sc_time m_global;  // global time when m_quiet was found
+    sc_core::sc_time m_budget;   // zero until the first reset(): the first check synchronises
+    sc_core::sc_time m_quantum;  // the global quantum when m_quiet was found
+    sc_core::sc_time m_quiet;    // local time before which no other process has anything due; 0: unknown
+    sc_core::sc_time m_global;   // global time when m_quiet was found
 };
 
 class timed_initiator : private tlm::tlm_bw_transport_if<> {
