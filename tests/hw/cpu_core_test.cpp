@@ -560,6 +560,23 @@ TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundar
     CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3, SC_US)});
 }
 
+TEST_CASE("cpu: after a step longer than a quantum, the core's quanta still end on its multiples") {
+    // 1 ns a cycle: running ahead from the boundary at 1 us (nothing is due before 4.5 us), the
+    // core steps from 1.5 us to 3.95 us at once, then by 100 ns; the line rises at 4.5 us.
+    std::string text;
+    for (int n = 0; n < 15; ++n) text += "compute 100\n";
+    text += "compute 2450\n";
+    for (int n = 0; n < 20; ++n) text += "compute 100\n";
+    cpu_rig rig(text + "kmalloc marker 8 GFP_KERNEL\n");
+    hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
+    rig.cpu.connect_interrupts(irqs);
+    line_raiser device("device", irqs.line(5), sc_time(4500, SC_NS));
+    sc_start();
+    // As with a wait at every boundary (4 us, then 5 us): taken at the first check past 5 us, not
+    // at 4.95 us, where a quantum counted from the end of the long step would end.
+    CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(5050, SC_NS)});
+}
+
 TEST_CASE("cpu: after a write to a device the core asks again whether it may run ahead") {
     // 1 ns a cycle: the boundary at 1 us finds nothing due, so the core may run ahead for as long
     // as nothing changes; the register write at 1.5 us sets the line to rise 700 ns later, and
