@@ -547,45 +547,49 @@ TEST_CASE("cpu: an interrupt is taken between operations, at the next quantum bo
     CHECK(rig.g.count("cpu.interrupts") == 1);
 }
 
-TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundary after a device's event") {
-    // 1 ns a cycle: boundaries after the 10th, 20th and 30th operation; the line rises at 2.5 us.
+namespace {
+
+// `count` lines of `compute cycles`.
+std::string computes(int count, unsigned cycles) {
     std::string text;
-    for (int n = 0; n < 50; ++n) text += "compute 100\n";
+    for (int n = 0; n < count; ++n) text += fmt::format("compute {}\n", cycles);
+    return text;
+}
+
+// The core's times at which it took the interrupt of a line a device raises at `rise`, running
+// `text` and then a kernel operation.
+std::vector<sc_time> interrupts_taken(const std::string& text, sc_time rise) {
     cpu_rig rig(text + "kmalloc marker 8 GFP_KERNEL\n");
     hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
     rig.cpu.connect_interrupts(irqs);
-    line_raiser device("device", irqs.line(5), sc_time(2500, SC_NS));
+    line_raiser device("device", irqs.line(5), rise);
     sc_start();
+    return rig.handler.interrupt_times;
+}
+
+}  // namespace
+
+TEST_CASE("cpu: running ahead, the core still stops at the first quantum boundary after a device's event") {
+    // 1 ns a cycle: boundaries after the 10th, 20th and 30th operation; the line rises at 2.5 us.
     // As with a wait at every boundary: taken after the 30th operation, at 3 us, not at 2.5 us.
-    CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(3, SC_US)});
+    CHECK(interrupts_taken(computes(50, 100), sc_time(2500, SC_NS)) ==
+          std::vector<sc_time>{sc_time(3, SC_US)});
 }
 
 TEST_CASE("cpu: after a step longer than a quantum, the core's quanta still end on its multiples") {
     // 1 ns a cycle: running ahead from the boundary at 1 us (nothing is due before 4.5 us), the
-    // core steps from 1.5 us to 3.95 us at once, then by 100 ns; the line rises at 4.5 us.
-    std::string text;
-    for (int n = 0; n < 15; ++n) text += "compute 100\n";
-    text += "compute 2450\n";
-    for (int n = 0; n < 20; ++n) text += "compute 100\n";
-    cpu_rig rig(text + "kmalloc marker 8 GFP_KERNEL\n");
-    hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
-    rig.cpu.connect_interrupts(irqs);
-    line_raiser device("device", irqs.line(5), sc_time(4500, SC_NS));
-    sc_start();
-    // As with a wait at every boundary (4 us, then 5 us): taken at the first check past 5 us, not
+    // core steps from 1.5 us to 3.95 us at once, then by 100 ns; the line rises at 4.5 us. As
+    // with a wait at every boundary (4 us, then 5 us): taken at the first check past 5 us, not
     // at 4.95 us, where a quantum counted from the end of the long step would end.
-    CHECK(rig.handler.interrupt_times == std::vector<sc_time>{sc_time(5050, SC_NS)});
+    const std::string text = computes(15, 100) + computes(1, 2450) + computes(20, 100);
+    CHECK(interrupts_taken(text, sc_time(4500, SC_NS)) == std::vector<sc_time>{sc_time(5050, SC_NS)});
 }
 
 TEST_CASE("cpu: after a write to a device the core asks again whether it may run ahead") {
     // 1 ns a cycle: the boundary at 1 us finds nothing due, so the core may run ahead for as long
     // as nothing changes; the register write at 1.5 us sets the line to rise 700 ns later, and
     // the boundaries at 2, 3 and 4 us follow.
-    std::string text;
-    for (int n = 0; n < 15; ++n) text += "compute 100\n";
-    text += "poke 0x8000000 4 1\n";
-    for (int n = 0; n < 30; ++n) text += "compute 100\n";
-    cpu_rig rig(text);
+    cpu_rig rig(computes(15, 100) + "poke 0x8000000 4 1\n" + computes(30, 100));
     hw::irq_controller irqs("irq", 24, rig.g.stats.under("irq"));
     rig.cpu.connect_interrupts(irqs);
     doorbell device("device", irqs.line(5), sc_time(700, SC_NS));
